@@ -1,0 +1,265 @@
+"""The library API: one plain function per command. The CLI is a thin layer over these.
+
+Example::
+
+    from datasafe import api
+    from datasafe.config import load_config, resolve_source
+
+    cfg = load_config()
+    storage = api.open_repository("./datasafe-backups")
+    manifest = api.backup(resolve_source(cfg, "sqlite:///shop.db"), storage)
+    api.restore(storage, manifest.snapshot_id, "sqlite:///copy.db")
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from datasafe import __version__
+from datasafe.config import Source
+from datasafe.engines import BackupOptions, RestoreOptions, RestorePlan, get_engine
+from datasafe.errors import ConfigError, IntegrityError
+from datasafe.progress import NullProgress, Progress
+from datasafe.redact import redact
+from datasafe.snapshot.chunks import Compression, read_chunk
+from datasafe.snapshot.manifest import MANIFEST_NAME, Chunk, Manifest, TableEntry
+from datasafe.snapshot.repository import IN_PROGRESS, Repository, SnapshotInfo
+from datasafe.storage import open_storage
+from datasafe.urls import DatabaseURL
+
+log = logging.getLogger(__name__)
+
+
+def open_repository(location: str) -> Repository:
+    """The snapshots stored at a storage URL or path."""
+    return Repository(open_storage(location))
+
+
+# -- backup --------------------------------------------------------------------------------------
+def backup(
+    source: Source,
+    repo: Repository,
+    *,
+    tags: Iterable[str] = (),
+    jobs: int | None = None,
+    compression: Compression | None = None,
+    chunk_size: int = 64 << 20,
+    verify_after: bool = True,
+    progress: Progress | None = None,
+) -> Manifest:
+    """Take a consistent snapshot of ``source``; returns its manifest once it is stored and checked."""
+    engine = get_engine(source.url.engine)
+    tags = _check_tags(tags)
+    removed = repo.cleanup_incomplete(source.name)
+    if removed:
+        log.info("removed %d incomplete snapshot(s) of %s", len(removed), source.name)
+    options = BackupOptions(
+        jobs=jobs or source.jobs or 2,
+        chunk_size=chunk_size,
+        compression=compression or Compression(),
+        pg_bin=source.pg_bin,
+        progress=progress or NullProgress(),
+    )
+    writer = repo.new_snapshot(source.name)
+    log.info("backup of %s (%s) started as snapshot %s", source.name, source.url, writer.snapshot_id)
+    started = datetime.now(timezone.utc)
+    try:
+        result = engine.backup(source.url, writer, options)
+        manifest = Manifest(
+            datasafe_version=__version__,
+            snapshot_id=writer.snapshot_id,
+            source=source.name,
+            source_url=redact(str(source.url)),
+            engine=engine.name,
+            server_version=result.server_version,
+            database=result.database,
+            started_at=started,
+            finished_at=datetime.now(timezone.utc),
+            consistency=result.consistency,
+            tags=tags,
+            compression=options.compression.describe(),
+            chunk_size=chunk_size,
+            settings=result.settings,
+            schema_parts=result.schema_parts,
+            tables=result.tables,
+            sequences=result.sequences,
+            extra=result.extra,
+        )
+        if verify_after:
+            report = _check_chunks(repo, manifest, options.jobs, NullProgress())
+            if not report.ok:
+                raise IntegrityError(f"read-back check of snapshot {manifest.snapshot_id} failed: "
+                                     + "; ".join(report.problems))
+        writer.commit(manifest)
+        stored = repo.load_manifest(source.name, writer.snapshot_id)
+    except BaseException:
+        writer.abort()
+        raise
+    log.info(
+        "snapshot %s of %s complete: %d tables, %d rows, %d bytes stored",
+        stored.snapshot_id, source.name, len(stored.tables), stored.rows, stored.stored_size,
+    )
+    return stored
+
+
+def _check_tags(tags: Iterable[str]) -> list[str]:
+    out = []
+    for tag in tags:
+        if not tag or tag == "latest" or any(c.isspace() or c == "/" for c in tag):
+            raise ConfigError(f"invalid tag {tag!r}: no spaces or '/', and not 'latest'")
+        out.append(tag)
+    return out
+
+
+# -- list / show ---------------------------------------------------------------------------------
+def list_snapshots(repo: Repository, source: str | None = None, *, include_incomplete: bool = False
+                   ) -> list[SnapshotInfo]:
+    """Complete snapshots, oldest first (incomplete ones too when asked)."""
+    return repo.list(source, include_incomplete=include_incomplete)
+
+
+def show(repo: Repository, ref: str, source: str | None = None) -> Manifest:
+    """The manifest of a snapshot given by id, ``latest`` or tag."""
+    return repo.resolve(ref, source)
+
+
+# -- verify --------------------------------------------------------------------------------------
+@dataclass
+class VerifyReport:
+    snapshot_id: str
+    source: str
+    chunks: int = 0
+    stored_bytes: int = 0
+    raw_bytes: int = 0
+    rows: int = 0
+    deep: bool = False
+    tables_compared: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "snapshot": self.snapshot_id, "source": self.source, "ok": self.ok, "chunks": self.chunks,
+            "stored_bytes": self.stored_bytes, "raw_bytes": self.raw_bytes, "rows": self.rows,
+            "deep": self.deep, "tables_compared": self.tables_compared, "problems": self.problems,
+        }
+
+
+def verify(
+    repo: Repository,
+    ref: str | Manifest,
+    *,
+    source: str | None = None,
+    deep: bool = False,
+    scratch: str | None = None,
+    jobs: int = 2,
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """Read back every chunk (SHA-256, decompression, row counts); ``deep`` also restores and compares."""
+    manifest = ref if isinstance(ref, Manifest) else repo.resolve(ref, source)
+    report = _check_chunks(repo, manifest, jobs, progress or NullProgress())
+    _check_listing(repo, manifest, report)
+    if deep and report.ok:
+        _deep_compare(repo, manifest, scratch, jobs, report)
+    level = logging.INFO if report.ok else logging.ERROR
+    log.log(level, "verify %s: %s", manifest.snapshot_id, "ok" if report.ok else "; ".join(report.problems))
+    return report
+
+
+def _check_chunks(repo: Repository, manifest: Manifest, jobs: int, progress: Progress) -> VerifyReport:
+    report = VerifyReport(manifest.snapshot_id, manifest.source)
+    owner: dict[str, TableEntry] = {c.path: t for t in manifest.tables for c in t.chunks}
+    objects = repo.snapshot_storage(manifest)
+
+    def check(chunk: Chunk) -> tuple[Chunk, int, int, str | None]:
+        table = owner.get(chunk.path)
+        label = f"{table.name} {chunk.path}" if table else chunk.path
+        rows = raw = 0
+        try:
+            for block in read_chunk(objects, chunk, label=label):
+                raw += len(block)
+                if table is not None:
+                    rows += block.count(b"\n")
+        except IntegrityError as exc:
+            return chunk, raw, rows, str(exc)
+        if table is not None and rows != chunk.rows:
+            return chunk, raw, rows, f"chunk {label} holds {rows} rows, the manifest says {chunk.rows}"
+        return chunk, raw, rows, None
+
+    chunks = manifest.chunks()
+    progress.start("verify", f"verify {manifest.snapshot_id}", sum(c.raw_size for c in chunks))
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        for chunk, raw, rows, problem in pool.map(check, chunks):
+            report.chunks += 1
+            report.stored_bytes += chunk.stored_size
+            report.raw_bytes += raw
+            report.rows += rows
+            progress.advance("verify", rows=rows, nbytes=raw)
+            if problem:
+                report.problems.append(problem)
+    progress.finish("verify")
+    for t in manifest.tables:
+        if sum(c.rows for c in t.chunks) != t.rows:
+            report.problems.append(f"table {t.name}: chunk rows do not add up to {t.rows}")
+    return report
+
+
+def _check_listing(repo: Repository, manifest: Manifest, report: VerifyReport) -> None:
+    """Objects in the snapshot folder that the manifest does not list are a sign of tampering."""
+    listed = {c.path for c in manifest.chunks()} | {MANIFEST_NAME, IN_PROGRESS}
+    for key in repo.snapshot_storage(manifest).list(""):
+        if key not in listed:
+            report.problems.append(f"unexpected object {key} is not in the manifest")
+
+
+def _deep_compare(repo: Repository, manifest: Manifest, scratch: str | None, jobs: int,
+                  report: VerifyReport) -> None:
+    engine = get_engine(manifest.engine)
+    server = DatabaseURL.parse(scratch) if scratch else None
+    report.deep = True
+    with engine.scratch(manifest, server) as target:
+        plan = engine.plan_restore(manifest, target, RestoreOptions(jobs=jobs, no_owner=True))
+        engine.restore(plan, repo.snapshot_storage(manifest))
+        expected = {t.name: t.content_sha256 for t in manifest.tables}
+        for name, digest in engine.table_digests(target, manifest):
+            report.tables_compared += 1
+            if digest != expected[name]:
+                report.problems.append(f"table {name}: restored content differs from the snapshot")
+
+
+# -- restore -------------------------------------------------------------------------------------
+def plan_restore(repo: Repository, ref: str, target: str, options: RestoreOptions,
+                 source: str | None = None) -> RestorePlan:
+    """Decide and validate a restore without changing anything (what ``--dry-run`` shows)."""
+    manifest = repo.resolve(ref, source)
+    if options.schema_only and options.data_only:
+        raise ConfigError("--schema-only and --data-only exclude each other")
+    url = DatabaseURL.parse(target)
+    if url.engine != manifest.engine:
+        raise ConfigError(
+            f"snapshot {manifest.snapshot_id} is a {manifest.engine} snapshot; "
+            f"it cannot be restored into a {url.engine} target"
+        )
+    return get_engine(manifest.engine).plan_restore(manifest, url, options)
+
+
+def restore(repo: Repository, ref: str, target: str, options: RestoreOptions | None = None, *,
+            source: str | None = None, dry_run: bool = False) -> RestorePlan:
+    """Restore a snapshot into ``target``; with ``dry_run`` only plan it."""
+    options = options or RestoreOptions()
+    plan = plan_restore(repo, ref, target, options, source)
+    if dry_run:
+        return plan
+    log.info("restoring snapshot %s of %s into %s", plan.manifest.snapshot_id, plan.manifest.source,
+             plan.target)
+    get_engine(plan.manifest.engine).restore(plan, repo.snapshot_storage(plan.manifest))
+    log.info("restore of snapshot %s into %s complete", plan.manifest.snapshot_id, plan.target)
+    return plan

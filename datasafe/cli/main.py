@@ -1,0 +1,212 @@
+"""The ``datasafe`` command: parse options, call :mod:`datasafe.api`, render the result.
+
+Every failure ends in :func:`main`, which prints one line and exits with the error's code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from datasafe import __version__, api
+from datasafe.config import LoadedConfig, load_config, resolve_source, storage_location
+from datasafe.errors import DatasafeError, ExitCode, Interrupted
+from datasafe.progress import NullProgress, Progress
+from datasafe.redact import redact
+from datasafe.snapshot.chunks import Compression
+from datasafe.snapshot.repository import Repository
+
+log = logging.getLogger("datasafe.cli")
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(
+    f"  {int(c):>3}  {c.name.lower()}" for c in ExitCode
+)
+
+
+@dataclass
+class State:
+    config_path: str | None = None
+    storage: str | None = None
+    log_format: str = "auto"
+    quiet: bool = False
+    debug: bool = False
+    _config: LoadedConfig | None = field(default=None, repr=False)
+
+    @property
+    def config(self) -> LoadedConfig:
+        if self._config is None:
+            self._config = load_config(self.config_path)
+        return self._config
+
+    def repository(self) -> Repository:
+        return api.open_repository(storage_location(self.config, self.storage))
+
+
+def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value is not None:
+            setattr(ctx.ensure_object(State), name, value)
+
+    return callback
+
+
+def common_options(f: F) -> F:
+    """``--storage`` and ``--config`` are accepted before or after the command name."""
+    f = click.option("--storage", metavar="URL", expose_value=False, callback=_remember("storage"),
+                     help="Where snapshots live (path or file:// URL). Default: config 'storage:', "
+                          "$DATASAFE_STORAGE, ./datasafe-backups.")(f)
+    f = click.option("--config", "config_path", metavar="FILE", expose_value=False,
+                     callback=_remember("config_path"),
+                     help="Config file. Default: $DATASAFE_CONFIG, ./datasafe.yml.")(f)
+    return f
+
+
+def _state() -> State:
+    return click.get_current_context().ensure_object(State)
+
+
+@contextlib.contextmanager
+def _progress(enabled: bool = True) -> Iterator[Progress]:
+    state = _state()
+    if not enabled or state.quiet or not sys.stderr.isatty():
+        yield NullProgress()
+        return
+    from datasafe.cli.output import RichProgress
+
+    with RichProgress(Console(stderr=True)) as bar:
+        yield bar
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+class DatasafeGroup(click.Group):
+    """Turns every failure into one line on stderr and its documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except DatasafeError as exc:
+            self._fail(ctx, str(exc), exc.hint, exc.exit_code, exc)
+        except KeyboardInterrupt as exc:
+            self._fail(ctx, "interrupted", None, ExitCode.INTERRUPTED, exc)
+        except Exception as exc:
+            if _debug(ctx):
+                raise
+            self._fail(ctx, f"internal error: {type(exc).__name__}: {exc}",
+                       "rerun with --debug for a traceback", ExitCode.ERROR, exc)
+
+    @staticmethod
+    def _fail(ctx: click.Context, message: str, hint: str | None, code: int, exc: BaseException) -> None:
+        if _debug(ctx):
+            log.error("traceback", exc_info=exc)
+        line = f"datasafe: error: {redact(message)}"
+        if hint:
+            line += f" ({redact(hint)})"
+        click.echo(line, err=True)
+        ctx.exit(int(code))
+
+
+def _debug(ctx: click.Context) -> bool:
+    state = ctx.find_object(State)
+    return bool(state and state.debug)
+
+
+@click.group(cls=DatasafeGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="datasafe")
+@common_options
+@click.option("--log-format", type=click.Choice(["auto", "human", "json"]), default="auto",
+              show_default=True, help="Log lines on stderr: human on a terminal, JSON lines otherwise.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors; no progress bars.")
+@click.option("--debug", is_flag=True, help="Debug logging and full tracebacks.")
+@click.pass_context
+def cli(ctx: click.Context, log_format: str, quiet: bool, debug: bool) -> None:
+    """datasafe: verified, compressed snapshots of PostgreSQL and SQLite databases.
+
+    \b
+    Typical use:
+      datasafe backup postgresql://backup@db.internal/shop --tag nightly
+      datasafe list
+      datasafe verify latest
+      datasafe restore latest --target postgresql://localhost/shop_copy --dry-run
+    """
+    state = ctx.ensure_object(State)
+    state.log_format, state.quiet, state.debug = log_format, quiet, debug
+    from datasafe.cli.output import setup_logging
+
+    setup_logging(log_format, quiet=quiet, debug=debug)
+
+
+# -- backup --------------------------------------------------------------------------------------
+@cli.command()
+@common_options
+@click.argument("source", required=False)
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Label the snapshot (repeatable).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), help="Tables read in parallel (default 2).")
+@click.option("--name", metavar="NAME", help="Storage name of a source given as a URL (default: database name).")
+@click.option("--compression-level", type=click.IntRange(1, 22), help="zstd level (default 3).")
+@click.option("--no-verify", is_flag=True, help="Skip reading back the stored chunks before success.")
+@click.option("--json", "as_json", is_flag=True, help="Print the snapshot summary as JSON.")
+def backup(source: str | None, tags: tuple[str, ...], jobs: int | None, name: str | None,
+           compression_level: int | None, no_verify: bool, as_json: bool) -> None:
+    """Take a consistent snapshot of SOURCE and print its id.
+
+    SOURCE is a source name from datasafe.yml or a database URL
+    (postgresql://user@host/db, sqlite:///path/to/file.db). The snapshot is read back
+    and checked before the command succeeds; a failed or killed backup leaves nothing
+    that is listed as complete.
+    """
+    state = _state()
+    cfg = state.config
+    src = resolve_source(cfg, source, name)
+    comp = cfg.config.compression
+    compression = Compression(level=compression_level or comp.level, threads=comp.threads)
+    repo = state.repository()
+    with _progress() as progress:
+        manifest = api.backup(src, repo, tags=tags, jobs=jobs or src.jobs or cfg.config.jobs,
+                              compression=compression, chunk_size=cfg.config.chunk_size,
+                              verify_after=not no_verify, progress=progress)
+    if as_json:
+        _emit_json(_summary(manifest))
+    else:
+        click.echo(manifest.snapshot_id)
+
+
+def _summary(m: Any) -> dict[str, Any]:
+    return {
+        "snapshot": m.snapshot_id, "source": m.source, "engine": m.engine, "database": m.database,
+        "finished_at": m.finished_at.isoformat(), "tables": len(m.tables), "rows": m.rows,
+        "raw_bytes": m.raw_size, "stored_bytes": m.stored_size, "tags": m.tags,
+    }
+
+
+from datasafe.cli import commands  # noqa: E402  (registers the remaining commands on ``cli``)
+
+_ = commands
+
+
+def _install_signal_handlers() -> None:
+    def on_term(signum: int, _frame: FrameType | None) -> None:
+        raise Interrupted(f"stopped by {signal.Signals(signum).name}")
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    _install_signal_handlers()
+    cli.main(args=argv, prog_name="datasafe")

@@ -1,0 +1,206 @@
+"""``datasafe.yml``: discovery, ``${ENV}`` interpolation and validation."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from datasafe.errors import ConfigError
+from datasafe.snapshot.repository import check_source_name
+from datasafe.storage import DEFAULT_STORAGE
+from datasafe.urls import DatabaseURL
+
+CONFIG_ENV = "DATASAFE_CONFIG"
+STORAGE_ENV = "DATASAFE_STORAGE"
+DEFAULT_CONFIG = "datasafe.yml"
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?i?B?)?\s*$", re.I)
+_UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "KIB": 1024, "M": 10**6, "MB": 10**6, "MIB": 1 << 20,
+          "G": 10**9, "GB": 10**9, "GIB": 1 << 30, "T": 10**12, "TB": 10**12, "TIB": 1 << 40}
+
+
+def parse_size(value: object) -> int:
+    """``64MiB``, ``100MB``, ``1048576`` -> bytes."""
+    if isinstance(value, int):
+        return value
+    m = _SIZE.match(str(value))
+    if not m or (m.group(2) or "").upper() not in _UNITS:
+        raise ValueError(f"not a size: {value!r} (examples: 64MiB, 100MB, 1048576)")
+    return int(m.group(1)) * _UNITS[(m.group(2) or "").upper()]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CompressionConfig(_Strict):
+    level: int = Field(3, ge=1, le=22, description="zstd level")
+    threads: int = Field(0, ge=0, le=64, description="zstd worker threads per table (0: none)")
+
+
+class SourceConfig(_Strict):
+    url: str
+    jobs: int | None = Field(None, ge=1, le=64)
+    pg_bin: str | None = Field(None, description="folder with pg_dump/pg_restore to use")
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, v: str) -> str:
+        try:
+            DatabaseURL.parse(v)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+
+class Config(_Strict):
+    storage: str | None = None
+    jobs: int = Field(2, ge=1, le=64)
+    chunk_size: int = Field(64 << 20, description="raw bytes per chunk")
+    compression: CompressionConfig = Field(default_factory=CompressionConfig)
+    pg_bin: str | None = None
+    sources: dict[str, SourceConfig] = Field(default_factory=dict)
+
+    @field_validator("chunk_size", mode="before")
+    @classmethod
+    def _size(cls, v: object) -> int:
+        n = parse_size(v)
+        if not (1 << 16) <= n <= (1 << 32):
+            raise ValueError("chunk_size must be between 64KiB and 4GiB")
+        return n
+
+    @field_validator("sources")
+    @classmethod
+    def _names(cls, v: dict[str, SourceConfig]) -> dict[str, SourceConfig]:
+        for name in v:
+            try:
+                check_source_name(name)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+
+@dataclass
+class LoadedConfig:
+    config: Config
+    path: Path | None
+
+
+def find_config(explicit: str | None) -> Path | None:
+    """``--config``, then ``$DATASAFE_CONFIG``, then ``./datasafe.yml``; None if there is none."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file {explicit} does not exist")
+        return path
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"config file {env} (from ${CONFIG_ENV}) does not exist")
+        return path
+    default = Path(DEFAULT_CONFIG)
+    return default if default.is_file() else None
+
+
+def load_config(explicit: str | None = None) -> LoadedConfig:
+    """Find, read, interpolate and validate the configuration (defaults if there is no file)."""
+    path = find_config(explicit)
+    if path is None:
+        return LoadedConfig(Config(), None)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}:{where} invalid YAML: {problem}") from exc
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    data = _interpolate(raw, path, ())
+    try:
+        return LoadedConfig(Config.model_validate(data), path)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown setting"
+        raise ConfigError(f"{path}: {key}: {msg}") from None
+
+
+def _interpolate(node: Any, path: Path, keys: tuple[str, ...]) -> Any:
+    if isinstance(node, dict):
+        return {k: _interpolate(v, path, (*keys, str(k))) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, path, (*keys, str(i))) for i, v in enumerate(node)]
+    if isinstance(node, str):
+
+        def sub(m: re.Match[str]) -> str:
+            value = os.environ.get(m.group(1))
+            if value is None:
+                if m.group(2) is not None:
+                    return m.group(2)
+                raise ConfigError(
+                    f"{path}: {'.'.join(keys)}: environment variable {m.group(1)} is not set"
+                )
+            return value
+
+        return _ENV_REF.sub(sub, node)
+    return node
+
+
+def storage_location(cfg: LoadedConfig, cli_value: str | None) -> str:
+    """``--storage``, then config ``storage:``, then ``$DATASAFE_STORAGE``, then the default."""
+    if cli_value:
+        return cli_value
+    if cfg.config.storage:
+        base = cfg.path.parent if cfg.path is not None else Path(".")
+        loc = cfg.config.storage
+        if "://" not in loc and not Path(loc).expanduser().is_absolute():
+            loc = str(base / loc)
+        return loc
+    return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
+@dataclass(frozen=True)
+class Source:
+    """A database to back up: its storage name and URL."""
+
+    name: str
+    url: DatabaseURL
+    jobs: int | None = None
+    pg_bin: str | None = None
+
+
+def resolve_source(cfg: LoadedConfig, ref: str | None, name: str | None = None) -> Source:
+    """A configured source name, or a database URL used directly."""
+    sources = cfg.config.sources
+    if ref is None:
+        if len(sources) == 1:
+            ref = next(iter(sources))
+        elif not sources:
+            raise ConfigError("no source given: pass a source name or a database URL")
+        else:
+            raise ConfigError(f"several sources are configured ({', '.join(sources)}): name one")
+    if ref in sources:
+        sc = sources[ref]
+        return Source(name or ref, DatabaseURL.parse(sc.url), sc.jobs, sc.pg_bin or cfg.config.pg_bin)
+    if "://" in ref:
+        url = DatabaseURL.parse(ref)
+        for sname, sc in sources.items():  # a URL that is a configured source keeps that name
+            if DatabaseURL.parse(sc.url).url == url.url:
+                return Source(name or sname, url, sc.jobs, sc.pg_bin or cfg.config.pg_bin)
+        return Source(check_source_name(name or url.default_source_name()), url, None, cfg.config.pg_bin)
+    known = ", ".join(sources) or "none"
+    raise ConfigError(f"unknown source {ref!r} (configured sources: {known}; or give a database URL)")

@@ -1,0 +1,109 @@
+"""The engine seam: how a database kind is backed up, restored and compared.
+
+An engine reads a consistent snapshot of a database into a :class:`SnapshotWriter` and restores
+a :class:`Manifest` into a target. Nothing above this layer knows SQL dialects.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from datasafe.progress import NullProgress, Progress
+from datasafe.snapshot.chunks import Compression
+from datasafe.snapshot.manifest import Manifest, SchemaPart, Sequence, TableEntry
+from datasafe.snapshot.repository import SnapshotWriter
+from datasafe.storage.base import StorageBackend
+from datasafe.urls import DatabaseURL
+
+
+@dataclass
+class BackupOptions:
+    jobs: int = 2
+    chunk_size: int = 64 << 20
+    compression: Compression = field(default_factory=Compression)
+    pg_bin: str | None = None
+    progress: Progress = field(default_factory=NullProgress)
+
+
+@dataclass
+class BackupResult:
+    """What an engine found and wrote; the API turns it into the manifest."""
+
+    server_version: str
+    database: str
+    consistency: dict[str, Any]
+    tables: list[TableEntry]
+    schema_parts: list[SchemaPart]
+    sequences: list[Sequence] = field(default_factory=list)
+    settings: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RestoreOptions:
+    tables: list[str] | None = None
+    schema_only: bool = False
+    data_only: bool = False
+    clean: bool = False
+    jobs: int = 2
+    no_owner: bool = False
+    pg_bin: str | None = None
+    progress: Progress = field(default_factory=NullProgress)
+
+
+@dataclass
+class RestorePlan:
+    """Everything a restore will do, decided (and validated) before anything is changed."""
+
+    manifest: Manifest
+    target: DatabaseURL
+    tables: list[TableEntry]
+    steps: list[str]
+    options: RestoreOptions
+    target_exists: bool = True
+    target_objects: int = 0
+    notes: list[str] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "snapshot": self.manifest.snapshot_id,
+            "source": self.manifest.source,
+            "target": str(self.target),
+            "target_exists": self.target_exists,
+            "target_objects": self.target_objects,
+            "tables": [t.name for t in self.tables],
+            "rows": sum(t.rows for t in self.tables) if not self.options.schema_only else 0,
+            "steps": self.steps,
+            "notes": self.notes,
+        }
+
+
+class Engine(ABC):
+    """One database kind. Subclasses register under :attr:`name` (see ``engines/__init__``)."""
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def backup(self, url: DatabaseURL, snapshot: SnapshotWriter, options: BackupOptions) -> BackupResult:
+        """Write schema and data of ``url`` under ``snapshot``, consistently."""
+
+    @abstractmethod
+    def plan_restore(self, manifest: Manifest, target: DatabaseURL, options: RestoreOptions) -> RestorePlan:
+        """Check the target and options; raise before anything is changed."""
+
+    @abstractmethod
+    def restore(self, plan: RestorePlan, storage: StorageBackend) -> None:
+        """Carry out ``plan``; on failure leave the target as empty as it was found."""
+
+    @abstractmethod
+    def scratch(self, manifest: Manifest, server: DatabaseURL | None) -> AbstractContextManager[DatabaseURL]:
+        """A throw-away empty target for ``verify --deep``, removed on exit."""
+
+    @abstractmethod
+    def table_digests(self, url: DatabaseURL, manifest: Manifest) -> Iterator[tuple[str, str]]:
+        """(table name, SHA-256 of its data re-read in snapshot encoding) for each manifest table."""

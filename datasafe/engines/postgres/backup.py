@@ -1,0 +1,221 @@
+"""Reading a PostgreSQL database into a snapshot.
+
+One REPEATABLE READ, READ ONLY transaction exports its snapshot; every worker connection and
+pg_dump import it, so schema and all tables come from the same instant. Data leaves the server
+through ``COPY ... TO STDOUT`` and flows, unparsed, into the chunk writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from collections import deque
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from datasafe.engines.base import BackupOptions, BackupResult
+from datasafe.engines.postgres import catalog
+from datasafe.engines.postgres.catalog import CatalogTable
+from datasafe.engines.postgres.connection import SESSION_SETTINGS, connect, conninfo, quote_ident
+from datasafe.engines.postgres.tools import find_tool, finish_tool, start_tool
+from datasafe.errors import ConnectionFailed, DatabaseError, Interrupted
+from datasafe.snapshot.chunks import ChunkWriter
+from datasafe.snapshot.manifest import SchemaPart
+from datasafe.snapshot.repository import SnapshotWriter
+from datasafe.urls import DatabaseURL
+
+log = logging.getLogger(__name__)
+
+SCHEMA_FORMAT = "pg_dump-custom"
+LOCK_TIMEOUT = "60s"
+
+
+def column_list(entry: Any) -> str:
+    cols = ", ".join(quote_ident(c.name) for c in entry.columns)
+    return f" ({cols})" if cols else ""
+
+
+def db_error(action: str, exc: psycopg.Error) -> Exception:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
+        return ConnectionFailed(f"{action}: connection lost: {text}")
+    return DatabaseError(f"{action}: {text}")
+
+
+def backup(url: DatabaseURL, snapshot: SnapshotWriter, options: BackupOptions) -> BackupResult:
+    main = connect(url)
+    tmpdir = tempfile.TemporaryDirectory(prefix="datasafe-pg-")
+    proc = None
+    try:
+        cur = main.cursor()
+        try:
+            cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cur.execute("""SELECT pg_export_snapshot(), current_setting('server_version'),
+                current_setting('server_version_num')::int, pg_is_in_recovery(), current_database(),
+                txid_current_snapshot()::text,
+                (SELECT pg_encoding_to_char(encoding) FROM pg_database WHERE datname = current_database())""")
+            snap_id, version, version_num, recovery, dbname, txsnap, encoding = cur.fetchone()  # type: ignore[misc]
+            cur.execute("SELECT pg_last_wal_replay_lsn()::text" if recovery else "SELECT pg_current_wal_lsn()::text")
+            lsn = cur.fetchone()[0]  # type: ignore[index]
+            tool = find_tool("pg_dump", options.pg_bin, version_num // 10000)
+            tables = catalog.tables(cur)
+            _lock(cur, tables)
+            sequences = catalog.sequences(cur)
+            sequence_owners = _sequence_owners(cur)
+            matviews = catalog.populated_matviews(cur)
+        except psycopg.Error as exc:
+            raise db_error(f"reading the catalog of {url}", exc) from exc
+        schema_file = os.path.join(tmpdir.name, "schema.pgdump")
+        proc = start_tool(
+            [tool.path, "--schema-only", "--format=custom", "--compress=0", f"--snapshot={snap_id}",
+             f"--file={schema_file}", f"--dbname={conninfo(url)}"],
+            url.password,
+        )
+        log.info("reading %d tables of %s with %d jobs under snapshot %s", len(tables), dbname,
+                 min(options.jobs, max(1, len(tables))), snap_id)
+        _dump_tables(url, snap_id, tables, snapshot, options)
+        finish_tool(proc, "pg_dump --schema-only")
+        proc = None
+        part = _store_schema(schema_file, snapshot, options)
+        main.execute("COMMIT")
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        main.close()
+        tmpdir.cleanup()
+    return BackupResult(
+        server_version=version,
+        database=dbname,
+        consistency={"snapshot": snap_id, "lsn": lsn, "txid_snapshot": txsnap, "isolation": "repeatable read"},
+        tables=[t.entry for t in tables],
+        schema_parts=[part],
+        sequences=sequences,
+        settings=dict(SESSION_SETTINGS),
+        extra={"pg_dump_version": tool.version, "encoding": encoding, "matviews": matviews,
+               "sequence_owners": sequence_owners, "server_version_num": version_num},
+    )
+
+
+def _lock(cur: psycopg.Cursor[Any], tables: list[CatalogTable]) -> None:
+    """ACCESS SHARE locks (as pg_dump takes) so no table is dropped or altered mid-backup."""
+    cur.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
+    for t in tables:
+        try:
+            cur.execute(f"LOCK TABLE {t.sql_name} IN ACCESS SHARE MODE")
+        except psycopg.errors.LockNotAvailable as exc:
+            raise DatabaseError(
+                f"could not lock table {t.entry.name} within {LOCK_TIMEOUT}: a schema change holds it"
+            ) from exc
+
+
+def _sequence_owners(cur: psycopg.Cursor[Any]) -> dict[str, str]:
+    cur.execute("""
+        SELECT sn.nspname || '.' || s.relname, tn.nspname || '.' || t.relname
+        FROM pg_depend d
+        JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+        JOIN pg_namespace sn ON sn.oid = s.relnamespace
+        JOIN pg_class t ON t.oid = d.refobjid
+        JOIN pg_namespace tn ON tn.oid = t.relnamespace
+        WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+          AND d.deptype IN ('a', 'i')""")
+    return {s: t for s, t in cur.fetchall()}
+
+
+def _store_schema(path: str, snapshot: SnapshotWriter, options: BackupOptions) -> SchemaPart:
+    writer = snapshot.blob_writer("schema.pgdump", options.compression)
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                writer.write(block)
+        chunk = writer.close()[0]
+    except BaseException:
+        writer.abort()
+        raise
+    return SchemaPart(name="schema", format=SCHEMA_FORMAT, **chunk.model_dump())
+
+
+def _dump_tables(url: DatabaseURL, snap_id: str, tables: list[CatalogTable], snapshot: SnapshotWriter,
+                 options: BackupOptions) -> None:
+    """Copy tables out with ``jobs`` connections sharing the exported snapshot, largest first."""
+    ordinal = {t.oid: i for i, t in enumerate(tables)}
+    queue = deque(sorted(tables, key=lambda t: -t.est_bytes))
+    lock = threading.Lock()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            conn = connect(url)
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+            return
+        try:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snap_id)))
+            while not stop.is_set():
+                with lock:
+                    if not queue:
+                        break
+                    table = queue.popleft()
+                _copy_out(conn, table, ordinal[table.oid], snapshot, options, stop)
+            conn.execute("COMMIT")
+        except psycopg.Error as exc:
+            errors.append(db_error(f"reading {url}", exc))
+            stop.set()
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, name=f"datasafe-copy-{i}", daemon=True)
+               for i in range(min(options.jobs, max(1, len(tables))))]
+    for th in threads:
+        th.start()
+    try:
+        for th in threads:
+            while th.is_alive():
+                th.join(0.2)
+    except BaseException:
+        stop.set()
+        for th in threads:
+            th.join()
+        raise
+    if errors:
+        raise errors[0]
+
+
+def _copy_out(conn: psycopg.Connection[Any], table: CatalogTable, ordinal: int, snapshot: SnapshotWriter,
+              options: BackupOptions, stop: threading.Event) -> None:
+    entry = table.entry
+    progress = options.progress
+
+    def on_progress(rows: int, nbytes: int) -> None:
+        if stop.is_set():
+            raise Interrupted("backup stopped")
+        progress.advance(entry.name, rows=rows, nbytes=nbytes)
+
+    writer: ChunkWriter = snapshot.table_writer(ordinal, options.compression, options.chunk_size, on_progress)
+    progress.start(entry.name, entry.name, table.est_bytes or None)
+    try:
+        with conn.cursor() as cur:
+            try:
+                with cur.copy(f"COPY {table.sql_name}{column_list(entry)} TO STDOUT") as copy:
+                    for block in copy:
+                        writer.write(block)
+            except psycopg.Error as exc:
+                raise db_error(f"reading table {entry.name}", exc) from exc
+        entry.chunks = writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    entry.rows, entry.raw_size = writer.rows, writer.raw_size
+    entry.stored_size = sum(c.stored_size for c in entry.chunks)
+    entry.content_sha256 = writer.content_sha256
+    progress.finish(entry.name)

@@ -1,0 +1,75 @@
+"""Connections: URL to libpq parameters, clear errors, fixed session settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import conninfo as pg_conninfo
+
+from datasafe.errors import ConnectionFailed, NotFound
+from datasafe.redact import redact
+from datasafe.urls import DatabaseURL
+
+#: Text output of these settings decides the bytes of COPY; backup and restore use the same, so a
+#: restored table re-read gives the digest recorded at backup time (and values parse back exactly).
+SESSION_SETTINGS = {
+    "DateStyle": "ISO, MDY",
+    "IntervalStyle": "postgres",
+    "TimeZone": "UTC",
+    "extra_float_digits": "3",
+    "bytea_output": "hex",
+    "client_encoding": "UTF8",
+    "lc_monetary": "C",
+    "standard_conforming_strings": "on",
+    "row_security": "off",
+    "synchronize_seqscans": "off",
+    "statement_timeout": "0",
+    "idle_in_transaction_session_timeout": "0",
+}
+
+
+def params(url: DatabaseURL, *, with_password: bool = True, database: str | None = None) -> dict[str, Any]:
+    u = url.url
+    out: dict[str, Any] = {k: v for k, v in url.query().items() if isinstance(v, str)}
+    if u.host:
+        out["host"] = u.host
+    if u.port:
+        out["port"] = str(u.port)
+    if u.username:
+        out["user"] = u.username
+    if with_password and u.password is not None:
+        out["password"] = str(u.password)
+    out["dbname"] = database if database is not None else (u.database or "postgres")
+    return out
+
+
+def conninfo(url: DatabaseURL, *, database: str | None = None) -> str:
+    """libpq connection string without the password (for pg_dump/pg_restore arguments)."""
+    return pg_conninfo.make_conninfo(**params(url, with_password=False, database=database))
+
+
+def connect(url: DatabaseURL, *, database: str | None = None, settings: bool = True) -> psycopg.Connection[Any]:
+    """Open an autocommit connection with datasafe's session settings; errors name the server."""
+    p = params(url, database=database)
+    try:
+        conn = psycopg.connect(autocommit=True, connect_timeout=15, application_name="datasafe", **p)
+    except psycopg.OperationalError as exc:
+        text = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else "connection failed")
+        where = str(url.with_database(p["dbname"]))
+        if "does not exist" in text and "database" in text:
+            raise NotFound(f"database {p['dbname']!r} does not exist on {where}") from exc
+        raise ConnectionFailed(f"cannot connect to {where}: {text}") from exc
+    if settings:
+        with conn.cursor() as cur:
+            for name, value in SESSION_SETTINGS.items():
+                cur.execute("SELECT set_config(%s, %s, false)", (name, value))
+    return conn
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def qualified(schema: str, name: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(name)}"

@@ -1,0 +1,71 @@
+"""The PostgreSQL engine object: ties backup, restore, scratch databases and digests together."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import secrets
+from collections.abc import Iterator
+
+import psycopg
+from psycopg import sql
+
+from datasafe.engines.base import BackupOptions, BackupResult, Engine, RestoreOptions, RestorePlan
+from datasafe.engines.postgres import backup as pg_backup
+from datasafe.engines.postgres import restore as pg_restore
+from datasafe.engines.postgres.backup import column_list, db_error
+from datasafe.engines.postgres.connection import connect, qualified
+from datasafe.snapshot.manifest import Manifest
+from datasafe.snapshot.repository import SnapshotWriter
+from datasafe.storage.base import StorageBackend
+from datasafe.urls import DatabaseURL
+
+log = logging.getLogger(__name__)
+SCRATCH_ENV = "DATASAFE_SCRATCH_URL"
+
+
+class PostgresEngine(Engine):
+    name = "postgresql"
+
+    def backup(self, url: DatabaseURL, snapshot: SnapshotWriter, options: BackupOptions) -> BackupResult:
+        return pg_backup.backup(url, snapshot, options)
+
+    def plan_restore(self, manifest: Manifest, target: DatabaseURL, options: RestoreOptions) -> RestorePlan:
+        return pg_restore.plan(manifest, target, options)
+
+    def restore(self, plan: RestorePlan, storage: StorageBackend) -> None:
+        pg_restore.restore(plan, storage)
+
+    @contextlib.contextmanager
+    def scratch(self, manifest: Manifest, server: DatabaseURL | None) -> Iterator[DatabaseURL]:
+        """A temporary database on ``server`` ($DATASAFE_SCRATCH_URL, else the snapshot's own server)."""
+        if server is None:
+            env = os.environ.get(SCRATCH_ENV)
+            server = DatabaseURL.parse(env) if env else DatabaseURL.parse(manifest.source_url)
+            if not env:
+                server = DatabaseURL(server.url.set(password=None))
+        name = f"datasafe_verify_{secrets.token_hex(6)}"
+        target = server.with_database(name)
+        try:
+            yield target
+        finally:
+            try:
+                with connect(server, database="postgres") as conn:
+                    conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            except Exception as exc:
+                log.error("could not drop scratch database %s: %s", name, exc)
+
+    def table_digests(self, url: DatabaseURL, manifest: Manifest) -> Iterator[tuple[str, str]]:
+        with connect(url) as conn, conn.cursor() as cur:
+            for t in manifest.tables:
+                digest = hashlib.sha256()
+                name = qualified(t.schema_name or "public", t.table)
+                try:
+                    with cur.copy(f"COPY {name}{column_list(t)} TO STDOUT") as copy:
+                        for block in copy:
+                            digest.update(block)
+                except psycopg.Error as exc:
+                    raise db_error(f"reading table {t.name}", exc) from exc
+                yield t.name, digest.hexdigest()

@@ -1,0 +1,311 @@
+"""Restoring a snapshot into PostgreSQL: pre-data, parallel COPY, post-data, sequences.
+
+Everything that can be checked is checked in :func:`plan` before the target is touched. When a
+restore fails after that, the target is put back to the empty state it was found in (the database
+is dropped again if this restore created it), so a failed restore never passes for a good one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+from collections import deque
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from datasafe.engines.base import RestoreOptions, RestorePlan
+from datasafe.engines.postgres import catalog
+from datasafe.engines.postgres.backup import SCHEMA_FORMAT, column_list, db_error
+from datasafe.engines.postgres.connection import connect, conninfo, qualified, quote_ident
+from datasafe.engines.postgres.toc import filter_toc
+from datasafe.engines.postgres.tools import find_tool, run_tool
+from datasafe.errors import ConfigError, IntegrityError, Interrupted, NotFound, Refused
+from datasafe.snapshot.chunks import read_chunk
+from datasafe.snapshot.manifest import Manifest, TableEntry
+from datasafe.storage.base import StorageBackend
+from datasafe.urls import DatabaseURL
+
+log = logging.getLogger(__name__)
+
+
+def select_tables(manifest: Manifest, names: list[str] | None) -> list[TableEntry]:
+    if not names:
+        return list(manifest.tables)
+    out = []
+    for n in names:
+        t = manifest.table(n)
+        if t is None:
+            raise NotFound(f"table {n!r} is not in snapshot {manifest.snapshot_id}")
+        out.append(t)
+    return out
+
+
+def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions) -> RestorePlan:
+    if not target.database:
+        raise ConfigError(f"target {target} names no database")
+    tables = select_tables(manifest, options.tables)
+    dump_major = int(str(manifest.extra.get("pg_dump_version", "0")).split(".")[0])
+    tool = find_tool("pg_restore", options.pg_bin, dump_major or None)
+    steps: list[str] = []
+    exists, objects = True, 0
+    try:
+        conn = connect(target)
+    except NotFound:
+        if options.data_only:
+            raise
+        exists = False
+        connect(target, database="postgres").close()  # the server must take us, to create it
+        steps.append(f"create database {target.database}")
+    if exists:
+        with conn, conn.cursor() as cur:
+            objects = catalog.user_object_count(cur)
+            if options.data_only:
+                steps += _check_data_only_targets(cur, tables, options)
+            elif objects and not options.clean:
+                raise Refused(
+                    f"target {target} is not empty ({objects} objects); use --clean to replace its contents"
+                )
+            elif objects:
+                schemas = ", ".join(catalog.user_schemas(cur))
+                steps.append(f"drop everything in schemas {schemas} of {target.database}")
+    if not options.data_only:
+        steps.append(f"create the schema (pg_restore {tool.version}, pre-data)")
+    if not options.schema_only:
+        steps.append(f"load {len(tables)} tables, {sum(t.rows for t in tables):,} rows with {options.jobs} jobs")
+    if not options.data_only:
+        steps.append("create indexes, constraints and triggers (post-data)")
+        steps.append("set sequence values; refresh materialized views")
+    result = RestorePlan(manifest, target, tables, steps, options, exists, objects)
+    result.state["pg_restore"] = tool.path
+    if target.database == manifest.database and str(target).split("/")[2:3] == manifest.source_url.split("/")[2:3]:
+        result.notes.append("the target is the database this snapshot was taken from")
+    return result
+
+
+def _check_data_only_targets(cur: psycopg.Cursor[Any], tables: list[TableEntry], options: RestoreOptions
+                             ) -> list[str]:
+    steps = []
+    for t in tables:
+        cur.execute("SELECT to_regclass(%s)", (qualified(t.schema_name or "public", t.table),))
+        row = cur.fetchone()
+        if row is None or row[0] is None:
+            raise NotFound(f"--data-only: table {t.name} does not exist in the target")
+        cur.execute(f"SELECT EXISTS (SELECT 1 FROM {qualified(t.schema_name or 'public', t.table)})")
+        non_empty = cur.fetchone()
+        if non_empty and non_empty[0]:
+            if not options.clean:
+                raise Refused(f"table {t.name} in the target is not empty; use --clean to replace its rows")
+            steps.append(f"empty table {t.name}")
+    return steps
+
+
+def restore(p: RestorePlan, storage: StorageBackend) -> None:
+    target, opts, manifest = p.target, p.options, p.manifest
+    created = False
+    tmp = tempfile.TemporaryDirectory(prefix="datasafe-restore-")
+    try:
+        schema_file = _schema_file(manifest, storage, tmp.name)
+        if not p.target_exists:
+            _create_database(target, manifest)
+            created = True
+        elif opts.clean and not opts.data_only and p.target_objects:
+            _empty_database(target)
+        try:
+            if not opts.data_only:
+                _pg_restore(p, schema_file, "pre-data", tmp.name)
+            if not opts.schema_only:
+                _load_data(p, storage)
+            if not opts.data_only:
+                _pg_restore(p, schema_file, "post-data", tmp.name)
+                _finish(p)
+        except BaseException:
+            log.error("restore into %s failed; removing what it created", target)
+            _undo(p, created)
+            raise
+    finally:
+        tmp.cleanup()
+
+
+def _schema_file(manifest: Manifest, storage: StorageBackend, folder: str) -> str:
+    part = next((s for s in manifest.schema_parts if s.format == SCHEMA_FORMAT), None)
+    if part is None:
+        raise IntegrityError(f"snapshot {manifest.snapshot_id} has no pg_dump schema")
+    path = os.path.join(folder, "schema.pgdump")
+    with open(path, "wb") as fh:
+        for block in read_chunk(storage, part, label="schema"):
+            fh.write(block)
+    return path
+
+
+def _create_database(target: DatabaseURL, manifest: Manifest) -> None:
+    encoding = manifest.extra.get("encoding") or "UTF8"
+    with connect(target, database="postgres") as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {}").format(
+            sql.Identifier(target.database), sql.Literal(encoding)))
+    log.info("created database %s", target.database)
+
+
+def _empty_database(target: DatabaseURL) -> None:
+    with connect(target) as conn, conn.cursor() as cur:
+        schemas = catalog.user_schemas(cur)
+        cur.execute("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'")
+        for (ext,) in cur.fetchall():
+            cur.execute(f"DROP EXTENSION IF EXISTS {quote_ident(ext)} CASCADE")
+        for schema in schemas:
+            cur.execute(f"DROP SCHEMA {quote_ident(schema)} CASCADE")
+        cur.execute("CREATE SCHEMA public AUTHORIZATION pg_database_owner")
+        cur.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
+        cur.execute("COMMENT ON SCHEMA public IS 'standard public schema'")
+    log.info("emptied %s (schemas %s)", target, ", ".join(schemas))
+
+
+def _undo(p: RestorePlan, created: bool) -> None:
+    try:
+        if created:
+            with connect(p.target, database="postgres") as conn:
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                    sql.Identifier(p.target.database)))
+        elif p.options.data_only:
+            with connect(p.target) as conn:
+                for t in p.tables:
+                    conn.execute(f"TRUNCATE {qualified(t.schema_name or 'public', t.table)}")
+        else:
+            _empty_database(p.target)
+    except Exception as exc:  # the original error matters more; say that cleanup failed too
+        log.error("could not clean up %s after the failed restore: %s", p.target, exc)
+
+
+def _pg_restore(p: RestorePlan, schema_file: str, section: str, folder: str) -> None:
+    args = [p.state["pg_restore"], f"--section={section}", "--exit-on-error", f"--dbname={conninfo(p.target)}"]
+    if p.options.no_owner:
+        args += ["--no-owner", "--no-privileges"]
+    if section == "post-data" and p.options.jobs > 1:
+        args.append(f"--jobs={p.options.jobs}")
+    if p.options.tables:
+        listing = run_tool([p.state["pg_restore"], "--list", schema_file], None, "pg_restore --list")
+        text, notes = filter_toc(listing, p.manifest, p.tables)
+        for note in notes:
+            log.info(note)
+        list_file = os.path.join(folder, f"{section}.list")
+        with open(list_file, "w") as fh:
+            fh.write(text)
+        args.append(f"--use-list={list_file}")
+    args.append(schema_file)
+    run_tool(args, p.target.password, f"pg_restore ({section})")
+
+
+def _load_data(p: RestorePlan, storage: StorageBackend) -> None:
+    queue = deque(sorted(p.tables, key=lambda t: -t.raw_size))
+    lock = threading.Lock()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    fresh = not p.options.data_only
+
+    def worker() -> None:
+        try:
+            conn = connect(p.target)
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+            return
+        try:
+            while not stop.is_set():
+                with lock:
+                    if not queue:
+                        break
+                    table = queue.popleft()
+                _copy_in(conn, table, storage, p, fresh, stop)
+        except psycopg.Error as exc:
+            errors.append(db_error(f"loading into {p.target}", exc))
+            stop.set()
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=worker, name=f"datasafe-load-{i}", daemon=True)
+               for i in range(min(p.options.jobs, max(1, len(p.tables))))]
+    for th in threads:
+        th.start()
+    try:
+        for th in threads:
+            while th.is_alive():
+                th.join(0.2)
+    except BaseException:
+        stop.set()
+        for th in threads:
+            th.join()
+        raise
+    if errors:
+        raise errors[0]
+
+
+def _copy_in(conn: psycopg.Connection[Any], t: TableEntry, storage: StorageBackend, p: RestorePlan,
+             fresh: bool, stop: threading.Event) -> None:
+    if t.encoding != catalog.ENCODING:
+        raise IntegrityError(f"table {t.name} uses encoding {t.encoding!r}, which PostgreSQL cannot load")
+    name = qualified(t.schema_name or "public", t.table)
+    progress = p.options.progress
+    progress.start(t.name, t.name, t.raw_size)
+    with conn.transaction(), conn.cursor() as cur:
+        # TRUNCATE in the loading transaction lets COPY FREEZE write frozen rows (no later rewrite).
+        freeze = ""
+        if fresh or p.options.clean:
+            cur.execute(f"TRUNCATE {name}")
+            freeze = " (FREEZE)" if fresh else ""
+        if not fresh:
+            _relax_foreign_keys(cur)
+        # A digest mismatch is raised after a chunk's last block, inside this transaction: the
+        # table's rows are rolled back, never committed from a damaged chunk.
+        with cur.copy(f"COPY {name}{column_list(t)} FROM STDIN{freeze}") as copy:
+            for chunk in t.chunks:
+                for block in read_chunk(storage, chunk, label=f"{t.name} {chunk.path}"):
+                    if stop.is_set():
+                        raise Interrupted("restore stopped")
+                    copy.write(block)
+                    progress.advance(t.name, rows=block.count(b"\n"), nbytes=len(block))
+    progress.finish(t.name)
+
+
+def _relax_foreign_keys(cur: psycopg.Cursor[Any]) -> None:
+    """--data-only loads tables in parallel, in any order: skip FK triggers where allowed (superuser)."""
+    try:
+        with cur.connection.transaction():
+            cur.execute("SET LOCAL session_replication_role = replica")
+    except psycopg.errors.InsufficientPrivilege:
+        log.warning("not a superuser: foreign keys are checked while loading, tables may need order")
+
+
+def _finish(p: RestorePlan) -> None:
+    chosen = {t.name for t in p.tables}
+    owners: dict[str, str] = p.manifest.extra.get("sequence_owners", {})
+    with connect(p.target) as conn, conn.cursor() as cur:
+        for seq in p.manifest.sequences:
+            owner = owners.get(seq.name)
+            if p.options.tables and owner is not None and owner not in chosen:
+                continue
+            nsp, rel = seq.name.split(".", 1)
+            cur.execute("SELECT setval(%s::regclass, %s, %s)", (qualified(nsp, rel), seq.value, seq.is_called))
+        if not p.options.tables and not p.options.schema_only:
+            _refresh_matviews(cur, list(p.manifest.extra.get("matviews", [])))
+
+
+def _refresh_matviews(cur: psycopg.Cursor[Any], names: list[str]) -> None:
+    """Refresh what was populated at backup time; retry passes cover matviews built on matviews."""
+    pending = names
+    while pending:
+        failed: list[str] = []
+        for name in pending:
+            nsp, rel = name.split(".", 1)
+            try:
+                cur.execute(f"REFRESH MATERIALIZED VIEW {qualified(nsp, rel)}")
+            except psycopg.errors.ObjectNotInPrerequisiteState:
+                failed.append(name)
+        if len(failed) == len(pending):
+            raise db_error("refreshing materialized views", psycopg.Error(f"cannot refresh {', '.join(failed)}"))
+        pending = failed

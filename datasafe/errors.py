@@ -1,0 +1,102 @@
+"""The exception hierarchy of datasafe.
+
+Every error a user can cause or meet derives from :class:`DatasafeError` and carries the
+process exit code the CLI returns for it. The codes are part of the public interface
+(documented in ``docs/cli.md``); cron jobs and monitoring branch on them.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of the ``datasafe`` command."""
+
+    OK = 0
+    ERROR = 1  #: unexpected internal error (a bug: please report it)
+    USAGE = 2  #: bad command line (unknown option, missing argument)
+    CONFIG = 3  #: configuration file or source/target URL invalid
+    CONNECTION = 4  #: a database server could not be reached or refused the login
+    STORAGE = 5  #: the storage location cannot be read or written (missing, read-only, full)
+    INTEGRITY = 6  #: a snapshot is corrupt, incomplete or failed verification
+    NOT_FOUND = 7  #: the snapshot, source or table named does not exist
+    REFUSED = 8  #: a safety check refused the operation (non-empty target, ...)
+    LOCKED = 9  #: another datasafe process holds the lock
+    DEPENDENCY = 10  #: a required tool or library is missing or too old (pg_dump, psycopg)
+    DATABASE = 11  #: the database server reported an error while reading or writing
+    INTERRUPTED = 130  #: stopped by SIGINT or SIGTERM
+
+
+class DatasafeError(Exception):
+    """Base class: a one-line message and an exit code."""
+
+    exit_code: ExitCode = ExitCode.ERROR
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(DatasafeError):
+    """The configuration file, a source or a target is invalid."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class ConnectionFailed(DatasafeError):
+    """A database server could not be reached or rejected the credentials."""
+
+    exit_code = ExitCode.CONNECTION
+
+
+class StorageError(DatasafeError):
+    """The storage location cannot be read or written."""
+
+    exit_code = ExitCode.STORAGE
+
+
+class IntegrityError(DatasafeError):
+    """A snapshot is corrupt, incomplete, or does not match its manifest."""
+
+    exit_code = ExitCode.INTEGRITY
+
+
+class NotFound(DatasafeError):
+    """A snapshot, source or table does not exist."""
+
+    exit_code = ExitCode.NOT_FOUND
+
+
+class Refused(DatasafeError):
+    """A safety rule refused the operation."""
+
+    exit_code = ExitCode.REFUSED
+
+
+class LockHeld(DatasafeError):
+    """Another process holds the lock."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class DependencyError(DatasafeError):
+    """A required external tool or optional library is missing or too old."""
+
+    exit_code = ExitCode.DEPENDENCY
+
+
+class DatabaseError(DatasafeError):
+    """The database server reported an error during a backup or restore."""
+
+    exit_code = ExitCode.DATABASE
+
+
+class Interrupted(DatasafeError):
+    """The operation was stopped by a signal."""
+
+    exit_code = ExitCode.INTERRUPTED

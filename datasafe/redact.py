@@ -1,0 +1,18 @@
+"""Keep passwords out of logs, errors and manifests."""
+
+from __future__ import annotations
+
+import re
+
+# scheme://user:password@host  ->  scheme://user:***@host
+_URL_PASSWORD = re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<post>@)")
+# libpq keyword form and query parameters: password=secret
+_KV_PASSWORD = re.compile(r"(?P<pre>\b(?:password|passwd|pwd)\s*=\s*)(?P<pw>'[^']*'|[^\s&;]+)", re.I)
+
+MASK = "***"
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every password in a URL or ``password=`` pair replaced by ``***``."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['pre']}{MASK}{m['post']}", text)
+    return _KV_PASSWORD.sub(lambda m: f"{m['pre']}{MASK}", text)

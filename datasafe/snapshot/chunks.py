@@ -1,0 +1,195 @@
+"""Chunks: bounded pieces of a raw byte stream, zstd-compressed and digested on the way to storage.
+
+A table's data is one stream of newline-terminated rows (every encoding datasafe writes ends a
+row with ``\\n`` and escapes newlines inside values). The stream is cut into chunks at row
+boundaries once a chunk holds ``chunk_size`` raw bytes, so memory stays bounded by the buffer
+size whatever the table size, and each chunk can be verified and restored on its own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import zstandard
+
+from datasafe.errors import IntegrityError, NotFound
+from datasafe.snapshot.manifest import Chunk
+from datasafe.storage.base import ObjectWriter, StorageBackend
+
+#: Raw bytes gathered before a piece is handed to the compressor.
+FEED_SIZE = 1 << 20
+#: Read size when streaming a stored chunk back.
+READ_SIZE = 1 << 20
+
+
+@dataclass
+class Compression:
+    """zstd settings. ``threads`` 0 compresses in the calling thread; N>0 uses zstd's own workers."""
+
+    level: int = 3
+    threads: int = 0
+
+    def compressor(self) -> zstandard.ZstdCompressor:
+        return zstandard.ZstdCompressor(level=self.level, threads=self.threads, write_checksum=True)
+
+    def describe(self) -> dict[str, object]:
+        return {"algorithm": "zstd", "level": self.level}
+
+
+@dataclass
+class _OpenChunk:
+    path: str
+    out: ObjectWriter
+    cobj: zstandard.ZstdCompressionObj
+    stored_hash: hashlib._Hash = field(default_factory=hashlib.sha256)
+    raw_hash: hashlib._Hash = field(default_factory=hashlib.sha256)
+    raw_size: int = 0
+    rows: int = 0
+
+    def _emit(self, data: bytes) -> None:
+        if data:
+            self.stored_hash.update(data)
+            self.out.write(data)
+
+    def feed(self, data: bytes | memoryview, rows: int) -> None:
+        self.raw_hash.update(data)
+        self.raw_size += len(data)
+        self.rows += rows
+        self._emit(self.cobj.compress(data))
+
+    def close(self) -> Chunk:
+        self._emit(self.cobj.flush())
+        self.out.commit()
+        return Chunk(
+            path=self.path,
+            rows=self.rows,
+            raw_size=self.raw_size,
+            stored_size=self.out.bytes_written,
+            sha256=self.stored_hash.hexdigest(),
+            raw_sha256=self.raw_hash.hexdigest(),
+        )
+
+
+class ChunkWriter:
+    """Turns one table's raw row stream into chunks under ``prefix``.
+
+    Call :meth:`write` with any slicing of the stream, then :meth:`close` for the chunk list.
+    ``on_progress(rows, nbytes)`` is called per fed piece (about every MiB).
+    """
+
+    def __init__(
+        self,
+        storage: StorageBackend,
+        prefix: str,
+        compression: Compression,
+        chunk_size: int,
+        on_progress: Callable[[int, int], None] | None = None,
+        *,
+        line_based: bool = True,
+    ) -> None:
+        self._storage = storage
+        self._prefix = prefix.rstrip("/")
+        self._compression = compression
+        self._cctx = compression.compressor()
+        self._chunk_size = chunk_size
+        self._on_progress = on_progress
+        self._line_based = line_based
+        self._buf = bytearray()
+        self._current: _OpenChunk | None = None
+        self._content_hash = hashlib.sha256()
+        self.chunks: list[Chunk] = []
+        self.rows = 0
+        self.raw_size = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._buf += data
+        if len(self._buf) >= FEED_SIZE:
+            self._feed(final=False)
+
+    def _feed(self, final: bool) -> None:
+        buf = self._buf
+        if not buf:
+            return
+        if final or not self._line_based:
+            cut = len(buf)
+        else:
+            cut = buf.rfind(b"\n") + 1
+            if cut == 0:  # one row longer than the buffer: keep gathering
+                return
+        piece = bytes(buf[:cut]) if cut < len(buf) else bytes(buf)
+        del buf[:cut]
+        rows = piece.count(b"\n") if self._line_based else 0
+        if self._current is None:
+            path = f"{self._prefix}/{len(self.chunks):06d}.zst"
+            self._current = _OpenChunk(path, self._storage.open_write(path), self._cctx.compressobj())
+        self._current.feed(piece, rows)
+        self._content_hash.update(piece)
+        self.rows += rows
+        self.raw_size += len(piece)
+        if self._on_progress is not None:
+            self._on_progress(rows, len(piece))
+        if self._current.raw_size >= self._chunk_size:
+            self.chunks.append(self._current.close())
+            self._current = None
+
+    def close(self) -> list[Chunk]:
+        """Flush what is buffered and commit the last chunk."""
+        self._feed(final=True)
+        if self._current is not None:
+            self.chunks.append(self._current.close())
+            self._current = None
+        return self.chunks
+
+    def abort(self) -> None:
+        if self._current is not None:
+            self._current.out.abort()
+            self._current = None
+
+    @property
+    def content_sha256(self) -> str:
+        return self._content_hash.hexdigest()
+
+
+def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = None) -> Iterator[bytes]:
+    """Yield the raw bytes of ``chunk`` while checking both digests and the size.
+
+    Raises IntegrityError naming the chunk after its last byte if anything does not match; a
+    consumer must not commit what it received before the generator finished.
+    """
+    name = label or chunk.path
+    stored_hash = hashlib.sha256()
+    raw_hash = hashlib.sha256()
+    stored = raw = 0
+    dobj = zstandard.ZstdDecompressor().decompressobj()
+    try:
+        fh = storage.open_read(chunk.path)
+    except NotFound as exc:
+        raise IntegrityError(f"chunk {name} is missing") from exc
+    with fh:
+        while True:
+            block = fh.read(READ_SIZE)
+            if not block:
+                break
+            stored += len(block)
+            stored_hash.update(block)
+            try:
+                out = dobj.decompress(block)
+            except zstandard.ZstdError as exc:
+                raise IntegrityError(f"chunk {name} is corrupt: {exc}") from exc
+            if out:
+                raw += len(out)
+                raw_hash.update(out)
+                yield out
+    if stored != chunk.stored_size or stored_hash.hexdigest() != chunk.sha256:
+        raise IntegrityError(f"chunk {name} does not match its SHA-256 (stored bytes changed)")
+    if not dobj.eof:
+        raise IntegrityError(f"chunk {name} is truncated")
+    if raw != chunk.raw_size or raw_hash.hexdigest() != chunk.raw_sha256:
+        raise IntegrityError(f"chunk {name} decompresses to different bytes than were backed up")
+
+
+def read_whole(storage: StorageBackend, chunk: Chunk, *, label: str | None = None) -> bytes:
+    """The raw bytes of a small chunk (schema parts)."""
+    return b"".join(read_chunk(storage, chunk, label=label))

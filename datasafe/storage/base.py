@@ -1,0 +1,103 @@
+"""The storage seam: where snapshots live.
+
+A backend stores opaque objects under ``/``-separated keys relative to its root. Writes are
+atomic per object: a reader sees either nothing or the whole object. Everything above this
+layer (snapshots, manifests, chunks) only talks to :class:`StorageBackend`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from types import TracebackType
+from typing import BinaryIO, ClassVar
+
+
+class ObjectWriter(ABC):
+    """A streaming write of one object that becomes visible only on :meth:`commit`."""
+
+    bytes_written: int = 0
+
+    @abstractmethod
+    def write(self, data: bytes | memoryview) -> None:
+        """Append bytes to the object."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Make the object durable and visible under its key."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Throw the partial object away; safe to call more than once."""
+
+    def __enter__(self) -> ObjectWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class StorageBackend(ABC):
+    """Objects under keys; one subclass per URL scheme."""
+
+    scheme: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def url(self) -> str:
+        """The location, safe to print (no credentials)."""
+
+    @abstractmethod
+    def open_write(self, key: str) -> ObjectWriter:
+        """Start an atomic streaming write of ``key``."""
+
+    @abstractmethod
+    def open_read(self, key: str) -> BinaryIO:
+        """Open ``key`` for streaming reads; raises NotFound when absent."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` exists."""
+
+    @abstractmethod
+    def size(self, key: str) -> int:
+        """The stored size of ``key`` in bytes."""
+
+    @abstractmethod
+    def list(self, prefix: str) -> Iterator[str]:
+        """All keys below ``prefix`` (recursively), sorted."""
+
+    @abstractmethod
+    def list_dirs(self, prefix: str) -> list[str]:
+        """Names of the immediate sub-folders of ``prefix``, sorted."""
+
+    @abstractmethod
+    def delete(self, key: str) -> None:
+        """Remove ``key``; no error when it is already gone."""
+
+    @abstractmethod
+    def delete_prefix(self, prefix: str) -> None:
+        """Remove every key below ``prefix``."""
+
+    @abstractmethod
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        """Create ``key`` only if it does not exist yet; False when it did (the lease primitive)."""
+
+    @abstractmethod
+    def check_writable(self) -> None:
+        """Raise StorageError unless objects can be created here."""
+
+    def read_bytes(self, key: str) -> bytes:
+        """The whole content of ``key``."""
+        with self.open_read(key) as fh:
+            return fh.read()
+
+    def write_bytes(self, key: str, data: bytes) -> None:
+        """Atomically replace ``key`` with ``data``."""
+        with self.open_write(key) as w:
+            w.write(data)

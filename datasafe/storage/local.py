@@ -1,0 +1,191 @@
+"""Local filesystem storage: temp file, fsync, rename."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+
+from datasafe.errors import NotFound, StorageError
+from datasafe.storage.base import ObjectWriter, StorageBackend
+
+TMP_MARK = ".tmp-"
+
+
+def _storage_error(action: str, path: Path, exc: OSError) -> StorageError:
+    reason = exc.strerror or str(exc)
+    hint = None
+    if exc.errno == errno.ENOSPC:
+        hint = "free space on the storage volume or point --storage elsewhere"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        hint = "check the permissions of the storage folder"
+    return StorageError(f"cannot {action} {path}: {reason}", hint=hint)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class _LocalWriter(ObjectWriter):
+    def __init__(self, final: Path) -> None:
+        self._final = final
+        self._tmp = final.with_name(f"{final.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+        self._done = False
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self._fh: BinaryIO | None = open(self._tmp, "xb")  # noqa: SIM115 - closed in commit/abort
+        except OSError as exc:
+            raise _storage_error("create", self._tmp, exc) from exc
+        self.bytes_written = 0
+
+    def write(self, data: bytes | memoryview) -> None:
+        assert self._fh is not None, "write after commit/abort"
+        try:
+            self._fh.write(data)
+        except OSError as exc:
+            self.abort()
+            raise _storage_error("write", self._final, exc) from exc
+        self.bytes_written += len(data)
+
+    def commit(self) -> None:
+        if self._done:
+            return
+        assert self._fh is not None
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+            self._fh.close()
+            self._fh = None
+            os.replace(self._tmp, self._final)
+            _fsync_dir(self._final.parent)
+        except OSError as exc:
+            self.abort()
+            raise _storage_error("write", self._final, exc) from exc
+        self._done = True
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._fh is not None:
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._fh = None
+        with contextlib.suppress(FileNotFoundError):
+            self._tmp.unlink()
+
+
+class LocalStorage(StorageBackend):
+    """Objects are files below a root folder."""
+
+    scheme = "file"
+
+    def __init__(self, location: str) -> None:
+        if location.startswith("file://"):
+            parts = urlsplit(location)
+            location = unquote(parts.netloc + parts.path)
+        self.root = Path(location).expanduser().absolute()
+
+    @property
+    def url(self) -> str:
+        return str(self.root)
+
+    def _path(self, key: str) -> Path:
+        clean = key.strip("/")
+        if ".." in clean.split("/"):
+            raise StorageError(f"invalid object key {key!r}")
+        return self.root / clean if clean else self.root
+
+    def open_write(self, key: str) -> ObjectWriter:
+        return _LocalWriter(self._path(key))
+
+    def open_read(self, key: str) -> BinaryIO:
+        path = self._path(key)
+        try:
+            return open(path, "rb")
+        except FileNotFoundError as exc:
+            raise NotFound(f"{path} does not exist") from exc
+        except OSError as exc:
+            raise _storage_error("read", path, exc) from exc
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    def size(self, key: str) -> int:
+        path = self._path(key)
+        try:
+            return path.stat().st_size
+        except FileNotFoundError as exc:
+            raise NotFound(f"{path} does not exist") from exc
+
+    def list(self, prefix: str) -> Iterator[str]:
+        base = self._path(prefix)
+        if not base.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(base):
+            dirnames.sort()
+            for name in sorted(filenames):
+                if TMP_MARK in name:
+                    continue
+                yield Path(dirpath, name).relative_to(self.root).as_posix()
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        base = self._path(prefix)
+        try:
+            return sorted(e.name for e in os.scandir(base) if e.is_dir())
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise _storage_error("list", base, exc) from exc
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise _storage_error("delete", self._path(key), exc) from exc
+
+    def delete_prefix(self, prefix: str) -> None:
+        path = self._path(prefix)
+        try:
+            shutil.rmtree(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise _storage_error("delete", path, exc) from exc
+
+    def create_exclusive(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise _storage_error("create", path, exc) from exc
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return True
+
+    def check_writable(self) -> None:
+        probe = self._path(f".datasafe-probe{TMP_MARK}{os.getpid()}")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise _storage_error("write to", self.root, exc) from exc

@@ -1,0 +1,130 @@
+"""Shared fixtures: hermetic environment, real database servers, storage folders.
+
+Server fixtures resolve in this order: ``DATASAFE_TEST_POSTGRES_URL``; a container through
+testcontainers when a Docker engine answers; otherwise the test is skipped with the reason —
+except under ``CI=true``, where a skipped server test fails the run (see ``pytest_runtest_makereport``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from datasafe.urls import DatabaseURL
+
+SERVER_ENV = {"postgresql": "DATASAFE_TEST_POSTGRES_URL"}
+_KEEP_ENV = {"DATASAFE_TEST_POSTGRES_URL", "DATASAFE_TEST_MYSQL_URL", "DATASAFE_TEST_S3_URL"}
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No DATASAFE_* settings leak in from the developer's shell; run in a scratch folder."""
+    for key in list(os.environ):
+        if key.startswith("DATASAFE_") and key not in _KEEP_ENV:
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+def _docker_postgres() -> str | None:
+    try:
+        import docker  # type: ignore[import-not-found]
+        from testcontainers.postgres import PostgresContainer  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        docker.from_env().ping()
+    except Exception:
+        return None
+    container = PostgresContainer("postgres:15", driver=None)
+    container.start()
+    _CONTAINERS.append(container)
+    url: str = container.get_connection_url()
+    return url
+
+
+_CONTAINERS: list[object] = []
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[DatabaseURL]:
+    """A PostgreSQL server URL (its maintenance database); skips when none is available."""
+    url = os.environ.get(SERVER_ENV["postgresql"]) or _docker_postgres()
+    if not url:
+        pytest.skip("no PostgreSQL: set DATASAFE_TEST_POSTGRES_URL or run a Docker engine")
+    server = DatabaseURL.parse(url)
+    try:
+        import psycopg
+
+        from datasafe.engines.postgres.connection import connect
+
+        connect(server, database="postgres").close()
+    except (ImportError, psycopg.Error, Exception) as exc:  # noqa: BLE001
+        pytest.skip(f"PostgreSQL at {server} is not reachable: {exc}")
+    yield server
+    for c in _CONTAINERS:
+        c.stop()  # type: ignore[attr-defined]
+
+
+class PgDatabases:
+    """Creates uniquely named databases on the test server and drops them afterwards."""
+
+    def __init__(self, server: DatabaseURL) -> None:
+        self.server = server
+        self.names: list[str] = []
+
+    def url(self, name: str) -> DatabaseURL:
+        return self.server.with_database(name)
+
+    def new_name(self, prefix: str = "dstest") -> str:
+        name = f"{prefix}_{secrets.token_hex(5)}"
+        self.names.append(name)
+        return name
+
+    def create(self, prefix: str = "dstest", sql: str | None = None) -> DatabaseURL:
+        from datasafe.engines.postgres.connection import connect
+
+        name = self.new_name(prefix)
+        with connect(self.server, database="postgres") as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = self.url(name)
+        if sql:
+            with connect(url, settings=False) as conn:
+                conn.execute(sql)  # type: ignore[arg-type]
+        return url
+
+    def drop_all(self) -> None:
+        from datasafe.engines.postgres.connection import connect
+
+        with connect(self.server, database="postgres") as conn:
+            for name in self.names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg(postgres_server: DatabaseURL) -> Iterator[PgDatabases]:
+    dbs = PgDatabases(postgres_server)
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture
+def storage_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "repo"
+    path.mkdir()
+    return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    """Under CI=true a skip caused by a missing server is a failure: CI must prove server tests."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") == "true" and report.skipped and call.excinfo is not None:
+        reason = str(call.excinfo.value)
+        if "PostgreSQL" in reason or "MySQL" in reason or "MariaDB" in reason or "S3" in reason:
+            report.outcome = "failed"
+            report.longrepr = f"server test skipped under CI=true: {reason}"
