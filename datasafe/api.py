@@ -26,13 +26,15 @@ from datasafe.engines import BackupOptions, RestoreOptions, RestorePlan, get_eng
 from datasafe.errors import ConfigError, IntegrityError
 from datasafe.progress import NullProgress, Progress
 from datasafe.redact import redact
-from datasafe.snapshot.chunks import Compression, read_chunk
+from datasafe.snapshot.chunks import Compression, check_stored, read_chunk
 from datasafe.snapshot.manifest import MANIFEST_NAME, Chunk, Manifest, TableEntry
 from datasafe.snapshot.repository import IN_PROGRESS, Repository, SnapshotInfo
 from datasafe.storage import open_storage
 from datasafe.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
+
+READ_BACK_MODES = ("digest", "full", "none")
 
 
 def open_repository(location: str) -> Repository:
@@ -49,10 +51,17 @@ def backup(
     jobs: int | None = None,
     compression: Compression | None = None,
     chunk_size: int = 64 << 20,
-    verify_after: bool = True,
+    read_back: str = "digest",
     progress: Progress | None = None,
 ) -> Manifest:
-    """Take a consistent snapshot of ``source``; returns its manifest once it is stored and checked."""
+    """Take a consistent snapshot of ``source``; returns its manifest once it is stored and checked.
+
+    ``read_back`` decides what is re-read from storage before the manifest is written: ``digest``
+    (default) re-reads every stored byte and checks sizes and SHA-256; ``full`` also decompresses
+    and checks raw digests and row counts (what ``verify`` does); ``none`` skips the check.
+    """
+    if read_back not in READ_BACK_MODES:
+        raise ConfigError(f"read_back must be one of {', '.join(READ_BACK_MODES)}, not {read_back!r}")
     engine = get_engine(source.url.engine)
     tags = _check_tags(tags)
     removed = repo.cleanup_incomplete(source.name)
@@ -90,8 +99,8 @@ def backup(
             sequences=result.sequences,
             extra=result.extra,
         )
-        if verify_after:
-            report = _check_chunks(repo, manifest, options.jobs, NullProgress())
+        if read_back != "none":
+            report = _check_chunks(repo, manifest, options.jobs, NullProgress(), full=read_back == "full")
             if not report.ok:
                 raise IntegrityError(f"read-back check of snapshot {manifest.snapshot_id} failed: "
                                      + "; ".join(report.problems))
@@ -174,7 +183,8 @@ def verify(
     return report
 
 
-def _check_chunks(repo: Repository, manifest: Manifest, jobs: int, progress: Progress) -> VerifyReport:
+def _check_chunks(repo: Repository, manifest: Manifest, jobs: int, progress: Progress, *, full: bool = True
+                  ) -> VerifyReport:
     report = VerifyReport(manifest.snapshot_id, manifest.source)
     owner: dict[str, TableEntry] = {c.path: t for t in manifest.tables for c in t.chunks}
     objects = repo.snapshot_storage(manifest)
@@ -184,6 +194,9 @@ def _check_chunks(repo: Repository, manifest: Manifest, jobs: int, progress: Pro
         label = f"{table.name} {chunk.path}" if table else chunk.path
         rows = raw = 0
         try:
+            if not full:
+                check_stored(objects, chunk, label=label)
+                return chunk, chunk.raw_size, chunk.rows, None
             for block in read_chunk(objects, chunk, label=label):
                 raw += len(block)
                 if table is not None:

@@ -64,7 +64,8 @@ def create_shop(path: Path, customers: int, seed: int = 42) -> dict[str, int]:
                            fake.date_of_birth(minimum_age=18, maximum_age=90).isoformat(),
                            fake.date_time_between("-5y").isoformat(timespec="seconds")))
         conn.executemany("INSERT INTO customers VALUES (?,?,?,?,?,?,?,?,?,?,?)", people)
-        orders, payments = [], []
+        orders: list[tuple[object, ...]] = []
+        payments: list[tuple[object, ...]] = []
         for oid in range(1, customers * 3 + 1):
             total = rnd.randint(199, 49_999)
             when = fake.date_time_between("-3y").isoformat(timespec="seconds")

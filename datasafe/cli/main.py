@@ -159,10 +159,12 @@ def cli(ctx: click.Context, log_format: str, quiet: bool, debug: bool) -> None:
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), help="Tables read in parallel (default 2).")
 @click.option("--name", metavar="NAME", help="Storage name of a source given as a URL (default: database name).")
 @click.option("--compression-level", type=click.IntRange(1, 22), help="zstd level (default 3).")
-@click.option("--no-verify", is_flag=True, help="Skip reading back the stored chunks before success.")
+@click.option("--read-back", type=click.Choice(["digest", "full", "none"]), default="digest", show_default=True,
+              help="Before success, re-read what was stored: 'digest' checks size and SHA-256 of every "
+                   "stored byte, 'full' also decompresses and counts rows (as verify does).")
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot summary as JSON.")
 def backup(source: str | None, tags: tuple[str, ...], jobs: int | None, name: str | None,
-           compression_level: int | None, no_verify: bool, as_json: bool) -> None:
+           compression_level: int | None, read_back: str, as_json: bool) -> None:
     """Take a consistent snapshot of SOURCE and print its id.
 
     SOURCE is a source name from datasafe.yml or a database URL
@@ -179,7 +181,7 @@ def backup(source: str | None, tags: tuple[str, ...], jobs: int | None, name: st
     with _progress() as progress:
         manifest = api.backup(src, repo, tags=tags, jobs=jobs or src.jobs or cfg.config.jobs,
                               compression=compression, chunk_size=cfg.config.chunk_size,
-                              verify_after=not no_verify, progress=progress)
+                              read_back=read_back, progress=progress)
     if as_json:
         _emit_json(_summary(manifest))
     else:

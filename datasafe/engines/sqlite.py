@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -24,7 +23,7 @@ from typing import Any
 
 from datasafe.engines.base import BackupOptions, BackupResult, Engine, RestoreOptions, RestorePlan
 from datasafe.errors import DatabaseError, IntegrityError, NotFound, Refused
-from datasafe.snapshot.chunks import read_chunk, read_whole
+from datasafe.snapshot.chunks import ChunkWriter, Compression, read_chunk, read_whole
 from datasafe.snapshot.manifest import Column, ForeignKey, Manifest, SchemaPart, TableEntry
 from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.storage.base import StorageBackend
@@ -86,6 +85,13 @@ def _dump_rows(
         if not rows:
             break
         write(("\n".join(map(_dumps, rows)) + "\n").encode())
+
+
+def _advancer(options: BackupOptions, key: str) -> Callable[[int, int], None]:
+    def advance(rows: int, nbytes: int) -> None:
+        options.progress.advance(key, rows=rows, nbytes=nbytes)
+
+    return advance
 
 
 class _Catalog:
@@ -156,8 +162,7 @@ class SqliteEngine(Engine):
                 entry, rowid = cat.entry(name)
                 options.progress.start(name, name, None)
                 writer = snapshot.table_writer(
-                    ordinal, options.compression, options.chunk_size,
-                    lambda rows, n, key=name: options.progress.advance(key, rows=rows, nbytes=n),
+                    ordinal, options.compression, options.chunk_size, _advancer(options, name)
                 )
                 try:
                     _dump_rows(conn, entry, rowid, writer.write)
@@ -319,10 +324,11 @@ class SqliteEngine(Engine):
         try:
             cat = _Catalog(conn)
             for t in manifest.tables:
-                digest = hashlib.sha256()
+                digester = ChunkWriter(None, "", Compression(), manifest.chunk_size)
                 _entry, rowid = cat.entry(t.table)
-                _dump_rows(conn, t, rowid, digest.update)
-                yield t.name, digest.hexdigest()
+                _dump_rows(conn, t, rowid, digester.write)
+                digester.close()
+                yield t.name, digester.content_sha256
         finally:
             conn.close()
 

@@ -41,15 +41,15 @@ class Compression:
 @dataclass
 class _OpenChunk:
     path: str
-    out: ObjectWriter
-    cobj: zstandard.ZstdCompressionObj
+    out: ObjectWriter | None
+    cobj: zstandard.ZstdCompressionObj | None
     stored_hash: hashlib._Hash = field(default_factory=hashlib.sha256)
     raw_hash: hashlib._Hash = field(default_factory=hashlib.sha256)
     raw_size: int = 0
     rows: int = 0
 
     def _emit(self, data: bytes) -> None:
-        if data:
+        if data and self.out is not None:
             self.stored_hash.update(data)
             self.out.write(data)
 
@@ -57,31 +57,50 @@ class _OpenChunk:
         self.raw_hash.update(data)
         self.raw_size += len(data)
         self.rows += rows
-        self._emit(self.cobj.compress(data))
+        if self.cobj is not None:
+            self._emit(self.cobj.compress(data))
 
     def close(self) -> Chunk:
-        self._emit(self.cobj.flush())
-        self.out.commit()
+        stored = 0
+        if self.cobj is not None and self.out is not None:
+            self._emit(self.cobj.flush())
+            self.out.commit()
+            stored = self.out.bytes_written
         return Chunk(
             path=self.path,
             rows=self.rows,
             raw_size=self.raw_size,
-            stored_size=self.out.bytes_written,
+            stored_size=stored,
             sha256=self.stored_hash.hexdigest(),
             raw_sha256=self.raw_hash.hexdigest(),
         )
+
+    def abort(self) -> None:
+        if self.out is not None:
+            self.out.abort()
+
+
+def content_digest(chunks: list[Chunk]) -> str:
+    """A table's content digest: SHA-256 over its chunks' raw digests, in order.
+
+    Chunk boundaries depend only on the row stream and the chunk size (see :class:`ChunkWriter`),
+    so re-reading a restored table with :class:`ChunkWriter` in digest-only mode reproduces it.
+    """
+    return hashlib.sha256("".join(c.raw_sha256 for c in chunks).encode()).hexdigest()
 
 
 class ChunkWriter:
     """Turns one table's raw row stream into chunks under ``prefix``.
 
-    Call :meth:`write` with any slicing of the stream, then :meth:`close` for the chunk list.
+    A chunk ends at the first row end at or after ``chunk_size`` raw bytes, wherever the caller's
+    :meth:`write` calls fall, so the same rows always give the same chunks. With ``storage=None``
+    nothing is compressed or stored: only the digests are computed (``verify --deep``).
     ``on_progress(rows, nbytes)`` is called per fed piece (about every MiB).
     """
 
     def __init__(
         self,
-        storage: StorageBackend,
+        storage: StorageBackend | None,
         prefix: str,
         compression: Compression,
         chunk_size: int,
@@ -91,19 +110,20 @@ class ChunkWriter:
     ) -> None:
         self._storage = storage
         self._prefix = prefix.rstrip("/")
-        self._compression = compression
-        self._cctx = compression.compressor()
+        self._cctx = compression.compressor() if storage is not None else None
         self._chunk_size = chunk_size
         self._on_progress = on_progress
         self._line_based = line_based
         self._buf = bytearray()
         self._current: _OpenChunk | None = None
-        self._content_hash = hashlib.sha256()
         self.chunks: list[Chunk] = []
         self.rows = 0
         self.raw_size = 0
 
-    def write(self, data: bytes | memoryview) -> None:
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not self._buf and isinstance(data, bytes) and data.endswith(b"\n") and self._line_based:
+            self._feed_rows(data)  # whole rows already: no copy into the buffer
+            return
         self._buf += data
         if len(self._buf) >= FEED_SIZE:
             self._feed(final=False)
@@ -118,21 +138,38 @@ class ChunkWriter:
             cut = buf.rfind(b"\n") + 1
             if cut == 0:  # one row longer than the buffer: keep gathering
                 return
-        piece = bytes(buf[:cut]) if cut < len(buf) else bytes(buf)
+        data = bytes(buf[:cut])
         del buf[:cut]
-        rows = piece.count(b"\n") if self._line_based else 0
-        if self._current is None:
-            path = f"{self._prefix}/{len(self.chunks):06d}.zst"
+        self._feed_rows(data)
+
+    def _feed_rows(self, data: bytes) -> None:
+        pos, n = 0, len(data)
+        while pos < n:
+            current = self._current or self._open()
+            end = n
+            if self._line_based and current.raw_size + (n - pos) >= self._chunk_size:
+                need = max(self._chunk_size - current.raw_size, 1)
+                newline = data.find(b"\n", pos + need - 1)
+                if newline != -1:
+                    end = newline + 1
+            rows = data.count(b"\n", pos, end) if self._line_based else 0
+            current.feed(memoryview(data)[pos:end], rows)
+            self.rows += rows
+            self.raw_size += end - pos
+            if self._on_progress is not None:
+                self._on_progress(rows, end - pos)
+            if self._line_based and current.raw_size >= self._chunk_size:
+                self.chunks.append(current.close())
+                self._current = None
+            pos = end
+
+    def _open(self) -> _OpenChunk:
+        path = f"{self._prefix}/{len(self.chunks):06d}.zst"
+        if self._storage is None or self._cctx is None:
+            self._current = _OpenChunk(path, None, None)
+        else:
             self._current = _OpenChunk(path, self._storage.open_write(path), self._cctx.compressobj())
-        self._current.feed(piece, rows)
-        self._content_hash.update(piece)
-        self.rows += rows
-        self.raw_size += len(piece)
-        if self._on_progress is not None:
-            self._on_progress(rows, len(piece))
-        if self._current.raw_size >= self._chunk_size:
-            self.chunks.append(self._current.close())
-            self._current = None
+        return self._current
 
     def close(self) -> list[Chunk]:
         """Flush what is buffered and commit the last chunk."""
@@ -144,12 +181,12 @@ class ChunkWriter:
 
     def abort(self) -> None:
         if self._current is not None:
-            self._current.out.abort()
+            self._current.abort()
             self._current = None
 
     @property
     def content_sha256(self) -> str:
-        return self._content_hash.hexdigest()
+        return content_digest(self.chunks)
 
 
 def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = None) -> Iterator[bytes]:
@@ -188,6 +225,23 @@ def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = Non
         raise IntegrityError(f"chunk {name} is truncated")
     if raw != chunk.raw_size or raw_hash.hexdigest() != chunk.raw_sha256:
         raise IntegrityError(f"chunk {name} decompresses to different bytes than were backed up")
+
+
+def check_stored(storage: StorageBackend, chunk: Chunk, *, label: str | None = None) -> None:
+    """Re-read the stored bytes of ``chunk`` and check size and SHA-256 (no decompression)."""
+    name = label or chunk.path
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        fh = storage.open_read(chunk.path)
+    except NotFound as exc:
+        raise IntegrityError(f"chunk {name} is missing") from exc
+    with fh:
+        while block := fh.read(READ_SIZE):
+            size += len(block)
+            digest.update(block)
+    if size != chunk.stored_size or digest.hexdigest() != chunk.sha256:
+        raise IntegrityError(f"chunk {name} does not match its SHA-256 (stored bytes changed)")
 
 
 def read_whole(storage: StorageBackend, chunk: Chunk, *, label: str | None = None) -> bytes:

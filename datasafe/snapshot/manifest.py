@@ -58,7 +58,7 @@ class TableEntry(_Model):
     rows: int = 0
     raw_size: int = 0
     stored_size: int = 0
-    content_sha256: str = Field(description="SHA-256 of the table's whole raw stream, chunks in order")
+    content_sha256: str = Field(description="SHA-256 over the raw_sha256 of the chunks, in order")
     primary_key: list[str] = Field(default_factory=list)
     unique: list[list[str]] = Field(default_factory=list)
     foreign_keys: list[ForeignKey] = Field(default_factory=list)

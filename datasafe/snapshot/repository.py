@@ -7,6 +7,7 @@ removes it once the process that wrote it is gone.
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import os
@@ -116,10 +117,10 @@ class Repository:
         self.storage = storage
 
     # -- reading -----------------------------------------------------------------------------
-    def sources(self) -> list[str]:
+    def sources(self) -> builtins.list[str]:
         return [d for d in self.storage.list_dirs("") if SOURCE_NAME.match(d)]
 
-    def snapshot_ids(self, source: str) -> list[str]:
+    def snapshot_ids(self, source: str) -> builtins.list[str]:
         return [d for d in self.storage.list_dirs(source) if SNAPSHOT_ID.match(d)]
 
     def load_manifest(self, source: str, snapshot_id: str) -> Manifest:
@@ -133,11 +134,11 @@ class Repository:
             raise IntegrityError(f"manifest {key} belongs to another snapshot ({manifest.snapshot_id})")
         return manifest
 
-    def list(self, source: str | None = None, *, include_incomplete: bool = False) -> list[SnapshotInfo]:
+    def list(self, source: str | None = None, *, include_incomplete: bool = False) -> builtins.list[SnapshotInfo]:
         """Snapshots, oldest first; incomplete or damaged ones only when asked."""
         if source is not None:
             check_source_name(source)
-        out: list[SnapshotInfo] = []
+        out: builtins.list[SnapshotInfo] = []
         for src in [source] if source else self.sources():
             for sid in self.snapshot_ids(src):
                 try:
@@ -191,9 +192,9 @@ class Repository:
         writer.begin()
         return writer
 
-    def cleanup_incomplete(self, source: str) -> list[str]:
+    def cleanup_incomplete(self, source: str) -> builtins.list[str]:
         """Remove incomplete snapshots of ``source`` whose writer is gone; returns their ids."""
-        removed: list[str] = []
+        removed: builtins.list[str] = []
         for sid in self.snapshot_ids(source):
             prefix = f"{source}/{sid}"
             if self.storage.exists(f"{prefix}/{MANIFEST_NAME}"):

@@ -7,6 +7,7 @@ layer (snapshots, manifests, chunks) only talks to :class:`StorageBackend`.
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from types import TracebackType
@@ -73,7 +74,7 @@ class StorageBackend(ABC):
         """All keys below ``prefix`` (recursively), sorted."""
 
     @abstractmethod
-    def list_dirs(self, prefix: str) -> list[str]:
+    def list_dirs(self, prefix: str) -> builtins.list[str]:
         """Names of the immediate sub-folders of ``prefix``, sorted."""
 
     @abstractmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import errno
 import os
@@ -139,7 +140,7 @@ class LocalStorage(StorageBackend):
                     continue
                 yield Path(dirpath, name).relative_to(self.root).as_posix()
 
-    def list_dirs(self, prefix: str) -> list[str]:
+    def list_dirs(self, prefix: str) -> builtins.list[str]:
         base = self._path(prefix)
         try:
             return sorted(e.name for e in os.scandir(base) if e.is_dir())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -41,7 +42,7 @@ class PrefixedStorage(StorageBackend):
         for key in self.inner.list(self._k(prefix)):
             yield key[cut:]
 
-    def list_dirs(self, prefix: str) -> list[str]:
+    def list_dirs(self, prefix: str) -> builtins.list[str]:
         return self.inner.list_dirs(self._k(prefix))
 
     def delete(self, key: str) -> None:

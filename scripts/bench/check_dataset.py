@@ -3,8 +3,9 @@
 
 Both generators are loaded at a small scale into two throwaway databases, which are then
 compared: tables, columns (name, type, nullability, default, order), enum labels,
-constraints, indexes, row counts, and per-column value shapes (average stored size and
-octet length within a tolerance, NULL fraction, and the presence of awkward characters).
+constraints, indexes, row counts, per-table heap size and zstd-compressed COPY size, and
+per-column value shapes (average stored size and octet length within a tolerance, NULL
+fraction, and the presence of awkward characters).
 
 Exit status: 0 when they agree (or when the reference is absent: the check is skipped),
 1 on a mismatch, 2 on a usage or connection error.
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +86,7 @@ class Profile:
     constraints: set[tuple[str, str]] = field(default_factory=set)
     indexes: set[tuple[str, str]] = field(default_factory=set)
     stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    compressed: dict[str, int] = field(default_factory=dict)
 
 
 def is_text(type_name: str) -> bool:
@@ -115,6 +119,18 @@ def table_stats(url: str, table: str, columns: list[dict[str, Any]]) -> dict[str
     return row
 
 
+def compressed_size(url: str, table: str) -> int:
+    """Bytes of ``COPY table TO STDOUT`` after ``zstd -3``: how compressible the rows are."""
+    copy = subprocess.Popen(["psql", "-X", "-q", "-d", url, "-c", f"COPY {quote_ident(table)} TO STDOUT"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert copy.stdout is not None
+    zstd = subprocess.run(["zstd", "-3", "-q", "-c"], stdin=copy.stdout, capture_output=True, check=False)
+    copy.stdout.close()
+    if copy.wait() != 0 or zstd.returncode != 0:
+        raise PsqlError(f"could not measure the compressed size of {table}")
+    return len(zstd.stdout)
+
+
 def profile(url: str) -> Profile:
     """Read the catalog and value statistics of a generated database."""
     result = Profile()
@@ -125,6 +141,8 @@ def profile(url: str) -> Profile:
     result.indexes = {(r["table"], r["definition"]) for r in query_json(url, INDEXES_SQL)}
     for table, columns in result.columns.items():
         result.stats[table] = table_stats(url, table, columns)
+        if shutil.which("zstd"):
+            result.compressed[table] = compressed_size(url, table)
     return result
 
 
@@ -201,10 +219,14 @@ def compare_stats(ref: Profile, own: Profile, tolerance: float) -> list[str]:
         ref_stats, own_stats = ref.stats[table], own.stats[table]
         if ref_stats["rows"] != own_stats["rows"]:
             problems.append(f"{table}: {own_stats['rows']} rows vs reference {ref_stats['rows']}")
-        delta = relative_delta(ref_stats["table_bytes"], own_stats["table_bytes"])
-        if delta is not None and abs(delta) > tolerance:
-            problems.append(f"{table}: table size {own_stats['table_bytes']:.0f} B vs reference "
-                            f"{ref_stats['table_bytes']:.0f} B ({delta:+.0%})")
+        for measure, ref_bytes, own_bytes in (
+            ("table size", ref_stats["table_bytes"], own_stats["table_bytes"]),
+            ("zstd -3 size of COPY", ref.compressed.get(table), own.compressed.get(table)),
+        ):
+            delta = relative_delta(ref_bytes, own_bytes)
+            if delta is not None and abs(delta) > tolerance:
+                problems.append(f"{table}: {measure} {own_bytes:.0f} B vs reference {ref_bytes:.0f} B "
+                                f"({delta:+.0%}, tolerance ±{tolerance:.0%})")
         for col in ref.columns[table]:
             if any(c["column"] == col["column"] for c in own.columns[table]):
                 problems += compare_column(table, col["column"], ref_stats, own_stats, tolerance)
@@ -221,6 +243,10 @@ def format_report(ref: Profile, own: Profile) -> str:
         shown = "" if delta is None else f"{delta:+.0%}"
         lines.append(f"  {'(table)':<26}{'kB':<10}{r['table_bytes'] / 1024:>12.0f}"
                      f"{o['table_bytes'] / 1024:>12.0f}{shown:>9}")
+        if table in ref.compressed and table in own.compressed:
+            delta = relative_delta(ref.compressed[table], own.compressed[table])
+            lines.append(f"  {'(COPY | zstd -3)':<26}{'kB':<10}{ref.compressed[table] / 1024:>12.0f}"
+                         f"{own.compressed[table] / 1024:>12.0f}{delta or 0:>+9.0%}")
         for key in r:
             if not key.endswith(("|size", "|octets")) or key not in o:
                 continue

@@ -55,8 +55,8 @@ CREATE TABLE events (
 );
 
 -- customers ------------------------------------------------------------------
--- The email local part is a multiplicative hash of n modulo 2^32 (odd multiplier, hence a
--- bijection), which keeps emails unique and of constant length at every scale.
+-- Values are mostly periodic functions of the row number n, like the shared reference
+-- generator's, so that both compress alike; emails stay unique through n itself.
 INSERT INTO customers (first_name, last_name, email, phone, ssn, birth_date, street, city,
                        zip, credit_card, created_at, notes, prefs)
 SELECT
@@ -64,17 +64,17 @@ SELECT
            'Chloé', 'Björn', 'Ingrid', 'Mateo', 'Søren', 'Ayşe'])[1 + (n * 5) % 12],
     (ARRAY['Müller', 'Kowalski', 'Rossi', 'Dubois', 'Hansen',
            'Tanaka', 'D''Angelo', 'Åström', 'Ivanova', 'Kim'])[1 + (n * 3) % 10],
-    'client.' || lpad(to_hex(n * 2654435761 % 4294967296), 8, '0') || '@example.net',
-    '+44 20 ' || lpad(((n * 17) % 10000)::text, 4, '0') || ' ' || lpad((n % 8191)::text, 4, '0'),
-    to_char(n::bigint * 7919 % 1000000000, 'FM000"-"00"-"0000'),
-    date '1940-06-15' + ((n * 13) % 25000)::int,
+    'cust' || n || '.' || lpad(to_hex(n * 2654435761 % 16777216), 6, '0') || '@example.net',
+    '+44 20 ' || lpad((n % 10000)::text, 4, '0') || ' ' || lpad((n % 9973)::text, 4, '0'),
+    to_char((100 + n % 900) * 1000000 + (n % 97) * 10000 + n % 9973, 'FM000"-"00"-"0000'),
+    date '1945-03-01' + n % 24000,
     (1 + n % 4000) || ' ' || (ARRAY['Mill', 'Ash', 'Quay', 'Birch', 'Cross'])[1 + n % 5]
         || E' Rd\tFl ' || (n % 80),
     (ARRAY['Manchester', 'São Paulo', 'Kraków', 'Rotterdam', 'Brisbane'])[1 + (n * 7) % 5],
-    lpad(((n * 31) % 100000)::text, 5, '0'),
-    '5500 ' || lpad(((n * 3) % 10000)::text, 4, '0') || ' ' || lpad(((n * 11) % 10000)::text, 4, '0')
+    lpad(((n + 10000) % 100000)::text, 5, '0'),
+    '5500 ' || lpad((n % 7919)::text, 4, '0') || ' ' || lpad((n % 9001)::text, 4, '0')
         || ' ' || lpad((n % 10000)::text, 4, '0'),
-    timestamptz '2014-06-01 08:00:00+00' + n * interval '47 seconds',
+    timestamptz '2014-06-01 08:00:00+00' + n * interval '90 seconds',
     CASE
         WHEN n % 8 = 0 THEN NULL
         WHEN n % 13 = 0 THEN ''
@@ -88,24 +88,24 @@ FROM generate_series(1, :n_customers) AS n;
 -- orders ---------------------------------------------------------------------
 INSERT INTO orders (customer_id, amount, status, created_at, shipping_address, items, tags)
 SELECT
-    1 + n::bigint * 3 % :n_customers,
+    1 + (n - 1) % :n_customers,
     (n::bigint * 104729 % 99991) / 100.0,
     (enum_range(NULL::order_status))[1 + (n * 7) % 5],
     timestamptz '2017-03-01 00:00:00+00' + n * interval '1 second',
-    (1 + n % 8000) || ' Quay Lane, Rotterdam ' || lpad(((n * 13) % 100000)::text, 5, '0'),
-    jsonb_build_array(jsonb_build_object('sku', 'P-' || (n * 11) % 4000, 'qty', 1 + n % 5)),
-    ARRAY[(ARRAY['eu', 'us', 'vip', 'b2b'])[1 + n % 4], 'w' || (n % 7)]
+    (1 + (n - 1) % 9000) || ' Quay Lane, Rotterdam ' || lpad((n % 100000)::text, 5, '0'),
+    jsonb_build_array(jsonb_build_object('sku', 'P-' || n % 4000, 'qty', 1 + n % 5)),
+    ARRAY[(ARRAY['eu', 'us', 'vip', 'b2b'])[1 + n % 4], 'w' || (n % 5)]
 FROM generate_series(1, :n_orders) AS n;
 
 -- events ---------------------------------------------------------------------
 INSERT INTO events (customer_id, at, ip, user_agent, payload)
 SELECT
-    1 + n::bigint * 7 % :n_customers,
+    1 + (n - 1) % :n_customers,
     timestamptz '2021-05-01 00:00:00+00' + n * interval '1 second',
-    inet '10.0.0.0' + n::bigint * 40503 % 16777216,
+    inet '10.0.0.0' + (n % 251) * 65536 + (n / 251 % 256) * 256 + n % 199,
     (ARRAY['Mozilla/5.0 (Windows NT 10.0; Win64) rv/',
            'Mozilla/5.0 (Macintosh; Mac OS X 14) rv/',
-           'Mozilla/5.0 (Android 14; Mobile) app/'])[1 + n % 3] || (n % 500),
+           'Mozilla/5.0 (Android 14; Mobile) app/'])[1 + n / 1000 % 3] || (n % 500),
     substring(sha256(int8send(n)) FROM 1 FOR 16)
 FROM generate_series(1, :n_events) AS n;
 

@@ -2,9 +2,13 @@
 
 Two memory figures are kept because neither alone is right for every command:
 
-* ``max_rss_kb`` - the largest peak RSS of any single process, exact: it is the kernel's
-  ``ru_maxrss`` returned by ``wait4`` for each pipeline member, and it also covers the
-  descendants that member waited for (the kernel keeps the max, not the sum).
+* ``max_rss_kb`` - the largest peak RSS of any single process: the kernel's ``ru_maxrss`` of
+  each pipeline member, which also covers the descendants that member waited for (the kernel
+  keeps the max, not the sum). Each member runs under GNU time (``/usr/bin/time -f %M``)
+  because a process started directly from Python inherits this interpreter's RSS as the floor
+  of its ``ru_maxrss`` (the kernel records the old address space's high-water mark at exec);
+  GNU time is small and forks the real command itself. Without GNU time the figure comes
+  from ``wait4`` and is only an upper bound.
 * ``tree_pss_kb`` - the peak of the *sum* of PSS (proportional set size, so pages shared
   between forked workers are not counted twice) over every pipeline member and all their
   descendants, sampled from /proc every ``SAMPLE_INTERVAL`` seconds. Sampling can miss a
@@ -16,6 +20,7 @@ Memory used inside the PostgreSQL server on behalf of a client is not counted.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import threading
 import time
@@ -25,6 +30,17 @@ from pathlib import Path
 from typing import IO
 
 SAMPLE_INTERVAL = 0.1
+GNU_TIME = "/usr/bin/time"
+
+
+def gnu_time_available() -> bool:
+    """Tell whether GNU time (with ``-f`` and ``-o``) can wrap the measured commands."""
+    try:
+        proc = subprocess.run([GNU_TIME, "-f", "%M", "-o", os.devnull, "true"],
+                              capture_output=True, timeout=10, check=False)
+    except OSError:
+        return False
+    return proc.returncode == 0
 
 
 @dataclass(frozen=True)
@@ -66,7 +82,7 @@ class CommandFailed(Exception):
         if self.detail:
             lines.append(f"  {self.detail}")
         for failure in self.failures:
-            lines.append(f"  command: {' '.join(failure.argv)}")
+            lines.append(f"  command: {shlex.join(failure.argv)}")
             lines.append(f"  exit status: {failure.returncode}")
             tail = read_tail(failure.stderr_path, tail_lines)
             lines.append("  stderr tail:" if tail else "  stderr: (empty)")
@@ -135,7 +151,6 @@ class TreeMemorySampler:
 
     def start(self) -> None:
         if self.available:
-            self.peak_kb = 0
             self._thread.start()
 
     def stop(self) -> None:
@@ -147,9 +162,16 @@ class TreeMemorySampler:
         while True:
             pids = _descendants(self.roots, _proc_table())
             total = sum(_pss_kb(pid) for pid in pids)
-            self.peak_kb = max(self.peak_kb or 0, total)
+            if total:  # a step shorter than one interval may end before anything is seen
+                self.peak_kb = max(self.peak_kb or 0, total)
             if self._stop.wait(SAMPLE_INTERVAL):
                 return
+
+
+def _read_rss_file(path: Path) -> int | None:
+    """The ``%M`` figure GNU time wrote (its last line), or None."""
+    lines = read_tail(path, 1)
+    return int(lines[0]) if lines and lines[0].strip().isdigit() else None
 
 
 def _reap(proc: subprocess.Popen[bytes]) -> tuple[int, int]:
@@ -161,7 +183,7 @@ def _reap(proc: subprocess.Popen[bytes]) -> tuple[int, int]:
 
 def _spawn(commands: Sequence[Sequence[str]], stdout: IO[bytes] | None,
            stderr_paths: Sequence[Path]) -> list[subprocess.Popen[bytes]]:
-    """Start the pipeline members, each reading the previous one's stdout."""
+    """Start the pipeline members (argv as given), each reading the previous one's stdout."""
     procs: list[subprocess.Popen[bytes]] = []
     upstream: IO[bytes] | None = None
     try:
@@ -187,7 +209,7 @@ def _spawn(commands: Sequence[Sequence[str]], stdout: IO[bytes] | None,
 
 
 def run_measured(step: str, commands: Sequence[Sequence[str]], log_dir: Path,
-                 stdout_path: Path | None = None) -> Measurement:
+                 stdout_path: Path | None = None, use_gnu_time: bool = True) -> Measurement:
     """Run ``commands`` as a pipeline (``a | b | ...``) and measure it.
 
     Args:
@@ -195,6 +217,7 @@ def run_measured(step: str, commands: Sequence[Sequence[str]], log_dir: Path,
         commands: argv of each pipeline member; a single command is a one-member pipeline.
         log_dir: where each member's stderr is written.
         stdout_path: file receiving the last member's stdout (discarded when None).
+        use_gnu_time: wrap each member in GNU time for its peak RSS (see the module doc).
 
     Raises:
         CommandFailed: a member could not be started or any member exited non-zero
@@ -202,10 +225,13 @@ def run_measured(step: str, commands: Sequence[Sequence[str]], log_dir: Path,
     """
     slug = "".join(ch if ch.isalnum() else "_" for ch in step).strip("_")
     stderr_paths = [log_dir / f"{slug}.{i}.stderr" for i in range(len(commands))]
+    rss_paths = [log_dir / f"{slug}.{i}.maxrss" for i in range(len(commands))]
+    launched = [[GNU_TIME, "-f", "%M", "-o", str(rss), *argv] if use_gnu_time else list(argv)
+                for argv, rss in zip(commands, rss_paths, strict=True)]
     stdout = open(stdout_path, "wb") if stdout_path else open(os.devnull, "wb")  # noqa: SIM115
     start = time.monotonic()
     try:
-        procs = _spawn(commands, stdout, stderr_paths)
+        procs = _spawn(launched, stdout, stderr_paths)
     except OSError as exc:
         stdout.close()
         raise CommandFailed(step, [], f"cannot start {exc.filename}: {exc.strerror}") from exc
@@ -217,8 +243,10 @@ def run_measured(step: str, commands: Sequence[Sequence[str]], log_dir: Path,
         finally:
             sampler.stop()
     wall = time.monotonic() - start
-    results = [ProcessResult(list(argv), code, rss, path)
-               for argv, (code, rss), path in zip(commands, outcomes, stderr_paths, strict=True)]
+    results = []
+    for argv, (code, waited_rss), err, rss in zip(commands, outcomes, stderr_paths, rss_paths, strict=True):
+        measured = _read_rss_file(rss) if use_gnu_time else None
+        results.append(ProcessResult(list(argv), code, measured or waited_rss, err))
     failures = [r for r in results if r.returncode != 0]
     if failures:
         raise CommandFailed(step, failures)

@@ -38,6 +38,11 @@ def quote_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def quote_literal(value: str) -> str:
+    """Quote an SQL string literal (standard_conforming_strings is assumed on)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def psql(url: str, *args: str, sql: str | None = None, timeout: float | None = None) -> str:
     """Run psql against ``url`` (no psqlrc, stop on first error) and return its stdout.
 
@@ -73,7 +78,7 @@ def query_value(url: str, sql: str) -> str:
 
 def database_exists(maint_url: str, name: str) -> bool:
     """Tell whether database ``name`` exists on the server of ``maint_url``."""
-    found = query_value(maint_url, f"SELECT count(*) FROM pg_database WHERE datname = '{name}'")
+    found = query_value(maint_url, f"SELECT count(*) FROM pg_database WHERE datname = {quote_literal(name)}")
     return found == "1"
 
 

@@ -104,7 +104,7 @@ def _time_target(steps: dict[str, StepResult], key: str, anchor: str, limit: flo
     if key not in steps:
         return None
     if anchor not in steps:
-        return _step_row(steps[key], f"n/a ({anchor} not run)", f"≤ {limit}×")
+        return _step_row(steps[key], "n/a (anchor not run)", f"≤ {limit}×")
     ratio = steps[key].wall_s / steps[anchor].wall_s
     text = f"{ratio:.2f}× {steps[anchor].label}"
     return _step_row(steps[key], text, f"≤ {limit}×", ratio <= limit)
@@ -126,7 +126,7 @@ def _memory_target(steps: dict[str, StepResult]) -> Row | None:
     if not measured:
         return None
     worst = max(measured, key=lambda s: s.peak_mb)
-    text = f"highest: {worst.label}"
+    text = f"{worst.peak_mb:.0f} MB in {worst.label}"
     return Row("datasafe peak memory", None, worst.peak_mb, None, text,
                f"≤ {MEMORY_LIMIT_MB} MB", worst.peak_mb <= MEMORY_LIMIT_MB)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from measure import CommandFailed, Measurement, run_measured
+from measure import CommandFailed, Measurement, gnu_time_available, run_measured
 from pgutil import (
     DEFAULT_PG_URL,
     PsqlError,
@@ -37,6 +37,7 @@ from pgutil import (
     query_json,
     query_value,
     quote_ident,
+    quote_literal,
     redact,
     with_dbname,
 )
@@ -155,6 +156,7 @@ class Settings:
     with_datasafe: bool
     with_anchors: bool
     datasafe: str | None
+    gnu_time: bool
 
     @property
     def source_url(self) -> str:
@@ -193,9 +195,10 @@ def check_tools(names: list[str]) -> None:
 
 def check_server(pg_url: str) -> None:
     """The server answers and the role may create databases and run CHECKPOINT."""
-    sql = ("SELECT rolsuper OR rolcreatedb AS createdb, rolsuper OR pg_has_role("
-           "current_user, 'pg_checkpoint', 'MEMBER') AS checkpoint "
-           "FROM pg_roles WHERE rolname = current_user")
+    # pg_checkpoint only exists from PostgreSQL 15 on, hence the lookup by oid.
+    sql = ("SELECT rolsuper OR rolcreatedb AS createdb, rolsuper OR EXISTS (SELECT 1 FROM pg_roles r "
+           "WHERE r.rolname = 'pg_checkpoint' AND pg_has_role(current_user, r.oid, 'MEMBER')) "
+           "AS checkpoint FROM pg_roles WHERE rolname = current_user")
     rights = query_json(pg_url, sql)[0]
     if not (rights["createdb"] and rights["checkpoint"]):
         raise BenchError(f"the role of {redact(pg_url)} needs CREATEDB and CHECKPOINT rights")
@@ -239,7 +242,7 @@ def validate(args: argparse.Namespace) -> Settings:
         scale=args.scale, dataset=dataset, generator=generator, pg_url=args.pg_url,
         source_db="datasafe_bench_s" + args.scale.replace(".", "_"), workdir=workdir,
         jobs=args.jobs, repeat=args.repeat, with_datasafe=not args.anchors_only,
-        with_anchors=not args.datasafe_only, datasafe=datasafe,
+        with_anchors=not args.datasafe_only, datasafe=datasafe, gnu_time=gnu_time_available(),
     )
 
 
@@ -254,7 +257,7 @@ def dataset_marker(cfg: Settings) -> str:
 
 def current_marker(cfg: Settings) -> str:
     sql = (f"SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
-           f"WHERE datname = '{cfg.source_db}'")
+           f"WHERE datname = {quote_literal(cfg.source_db)}")
     return query_value(cfg.pg_url, sql)
 
 
@@ -266,11 +269,12 @@ def build_source(cfg: Settings) -> StepResult:
                "-d", cfg.source_url, "-f", str(cfg.generator)]
     load = StepResult("dataset load (psql)", display([command], cfg))
     progress(f"loading {cfg.dataset} dataset at scale {cfg.scale} into {cfg.source_db}")
-    load.runs.append(run_measured("dataset load", [command], cfg.log_dir))
+    load.runs.append(run_measured("dataset load", [command], cfg.log_dir, use_gnu_time=cfg.gnu_time))
     # Freezing sets hint bits and the visibility map now, so the first timed reader does
     # not pay for writing them.
     psql(cfg.source_url, sql="VACUUM (FREEZE, ANALYZE)")
-    psql(cfg.pg_url, sql=f"COMMENT ON DATABASE {quote_ident(cfg.source_db)} IS '{dataset_marker(cfg)}'")
+    comment = f"COMMENT ON DATABASE {quote_ident(cfg.source_db)} IS {quote_literal(dataset_marker(cfg))}"
+    psql(cfg.pg_url, sql=comment)
     progress(f"dataset loaded in {load.wall_s:.1f} s")
     return load
 
@@ -386,7 +390,7 @@ class Bench:
         """CHECKPOINT, then run and measure one step."""
         psql(self.cfg.pg_url, sql="CHECKPOINT")
         progress(f"{label} ...")
-        measurement = run_measured(label, commands, self.cfg.log_dir, stdout)
+        measurement = run_measured(label, commands, self.cfg.log_dir, stdout, self.cfg.gnu_time)
         shown = display(commands, self.cfg, self.snapshot_id)
         self.steps.setdefault(key, StepResult(label, shown)).runs.append(measurement)
         progress(f"{label}: {measurement.wall_s:.2f} s, peak {measurement.peak_kb / 1024:.0f} MB")
@@ -520,6 +524,19 @@ def collect_facts(cfg: Settings, rows: dict[str, int], load: StepResult | None) 
     return facts
 
 
+def rss_note(gnu_time: bool) -> str:
+    if gnu_time:
+        source = ("from GNU time (`/usr/bin/time -f %M` around each pipeline member; it covers the "
+                  "descendants a process waited for, as a maximum)")
+    else:
+        source = ("from `wait4` (GNU time was not available, so this is an upper bound: a child "
+                  "inherits the benchmark script's RSS as its floor)")
+    return (f"peak RSS MB: the largest `ru_maxrss` of any single process, {source}. Σ PSS MB: the "
+            "peak of the summed PSS of all pipeline members and their descendants, sampled every "
+            "0.1 s from `/proc/<pid>/smaps_rollup`. The memory target uses the larger of the two. "
+            "Memory of the PostgreSQL server backends is not counted.")
+
+
 def method_notes(cfg: Settings) -> list[str]:
     return [
         ("Steps run in this order, each as its own processes (pipeline members are spawned "
@@ -530,11 +547,7 @@ def method_notes(cfg: Settings) -> list[str]:
         (f"wall s: median over {cfg.repeat} round(s). Every round backs up into an empty storage "
          "directory; restore targets are created empty (from template0) before their step and "
          "dropped after it."),
-        ("peak RSS MB: the largest `ru_maxrss` of any single process, from `wait4` (exact; it also "
-         "covers the descendants a process waited for, as a maximum). Σ PSS MB: the peak of the "
-         "summed PSS of all pipeline members and their descendants, sampled every 0.1 s from "
-         "`/proc/<pid>/smaps_rollup`. The memory target uses the larger of the two. Memory of the "
-         "PostgreSQL server backends is not counted."),
+        rss_note(cfg.gnu_time),
         ("Sizes are apparent sizes (like `du -sb`); the datasafe figure is the whole `--storage` "
          "directory, which holds only the one snapshot."),
         (f"All steps use the same parallelism (`--jobs {cfg.jobs}` for datasafe): `zstd "

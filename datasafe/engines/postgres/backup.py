@@ -20,7 +20,7 @@ from psycopg import sql
 from datasafe.engines.base import BackupOptions, BackupResult
 from datasafe.engines.postgres import catalog
 from datasafe.engines.postgres.catalog import CatalogTable
-from datasafe.engines.postgres.connection import SESSION_SETTINGS, connect, conninfo, quote_ident
+from datasafe.engines.postgres.connection import SESSION_SETTINGS, connect, conninfo, copy_out, quote_ident
 from datasafe.engines.postgres.tools import find_tool, finish_tool, start_tool
 from datasafe.errors import ConnectionFailed, DatabaseError, Interrupted
 from datasafe.snapshot.chunks import ChunkWriter
@@ -204,13 +204,10 @@ def _copy_out(conn: psycopg.Connection[Any], table: CatalogTable, ordinal: int, 
     writer: ChunkWriter = snapshot.table_writer(ordinal, options.compression, options.chunk_size, on_progress)
     progress.start(entry.name, entry.name, table.est_bytes or None)
     try:
-        with conn.cursor() as cur:
-            try:
-                with cur.copy(f"COPY {table.sql_name}{column_list(entry)} TO STDOUT") as copy:
-                    for block in copy:
-                        writer.write(block)
-            except psycopg.Error as exc:
-                raise db_error(f"reading table {entry.name}", exc) from exc
+        try:
+            copy_out(conn, f"COPY {table.sql_name}{column_list(entry)} TO STDOUT", writer.write, stop.is_set)
+        except psycopg.Error as exc:
+            raise db_error(f"reading table {entry.name}", exc) from exc
         entry.chunks = writer.close()
     except BaseException:
         writer.abort()

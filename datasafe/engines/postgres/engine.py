@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import os
 import secrets
@@ -16,7 +15,8 @@ from datasafe.engines.base import BackupOptions, BackupResult, Engine, RestoreOp
 from datasafe.engines.postgres import backup as pg_backup
 from datasafe.engines.postgres import restore as pg_restore
 from datasafe.engines.postgres.backup import column_list, db_error
-from datasafe.engines.postgres.connection import connect, qualified
+from datasafe.engines.postgres.connection import connect, copy_out, qualified
+from datasafe.snapshot.chunks import ChunkWriter, Compression
 from datasafe.snapshot.manifest import Manifest
 from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.storage.base import StorageBackend
@@ -58,14 +58,13 @@ class PostgresEngine(Engine):
                 log.error("could not drop scratch database %s: %s", name, exc)
 
     def table_digests(self, url: DatabaseURL, manifest: Manifest) -> Iterator[tuple[str, str]]:
-        with connect(url) as conn, conn.cursor() as cur:
+        with connect(url) as conn:
             for t in manifest.tables:
-                digest = hashlib.sha256()
+                digester = ChunkWriter(None, "", Compression(), manifest.chunk_size)
                 name = qualified(t.schema_name or "public", t.table)
                 try:
-                    with cur.copy(f"COPY {name}{column_list(t)} TO STDOUT") as copy:
-                        for block in copy:
-                            digest.update(block)
+                    copy_out(conn, f"COPY {name}{column_list(t)} TO STDOUT", digester.write)
                 except psycopg.Error as exc:
                     raise db_error(f"reading table {t.name}", exc) from exc
-                yield t.name, digest.hexdigest()
+                digester.close()
+                yield t.name, digester.content_sha256
