@@ -131,12 +131,15 @@ def load_config(explicit: str | None = None) -> LoadedConfig:
     try:
         return LoadedConfig(Config.model_validate(data), path)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        # An unknown key often is a misspelt required one: name it before "field required".
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        err = errors[0]
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown setting"
-        raise ConfigError(f"{path}: {key}: {msg}") from None
+        more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+        raise ConfigError(f"{path}: {key}: {msg}{more}") from None
 
 
 def _interpolate(node: Any, path: Path, keys: tuple[str, ...]) -> Any:
@@ -148,6 +151,8 @@ def _interpolate(node: Any, path: Path, keys: tuple[str, ...]) -> Any:
 
         def sub(m: re.Match[str]) -> str:
             value = os.environ.get(m.group(1))
+            if m.group(2) is not None and not value:  # ${VAR:-default}: unset or empty, as in sh
+                return m.group(2)
             if value is None:
                 if m.group(2) is not None:
                     return m.group(2)

@@ -232,6 +232,13 @@ class SqliteEngine(Engine):
             finally:
                 conn.close()
         steps: list[str] = []
+        for suffix in ("-wal", "-journal"):
+            side = path.with_name(path.name + suffix)
+            if side.exists() and side.stat().st_size > 0 and not options.data_only:
+                raise Refused(
+                    f"{side} exists: the target is open or was not closed cleanly; close the applications "
+                    "using it (or checkpoint it) before replacing it"
+                )
         if options.data_only:
             if not exists:
                 raise NotFound(f"--data-only needs an existing target; {path} does not exist")
@@ -258,21 +265,7 @@ class SqliteEngine(Engine):
         path = _path_of(plan.target)
         schema = _load_schema(plan.manifest, storage)
         if plan.options.data_only:
-            conn = sqlite3.connect(path, isolation_level=None)
-            try:
-                conn.execute("PRAGMA foreign_keys=OFF")
-                conn.execute("BEGIN IMMEDIATE")
-                for t in plan.tables:
-                    if plan.options.clean:
-                        conn.execute(f"DELETE FROM {_q(t.table)}")
-                    _load_table(conn, t, storage, plan)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            finally:
-                conn.close()
+            self._load_into_existing(path, plan, storage)
             return
         tmp = path.with_name(f".{path.name}.datasafe-{secrets.token_hex(4)}")
         try:
@@ -281,6 +274,31 @@ class SqliteEngine(Engine):
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+
+    def _load_into_existing(self, path: Path, plan: RestorePlan, storage: StorageBackend) -> None:
+        """--data-only: one transaction; the target's triggers on loaded tables are off meanwhile."""
+        chosen = {t.table for t in plan.tables}
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA foreign_keys=OFF")
+            conn.execute("BEGIN IMMEDIATE")
+            triggers = [(name, sql) for name, tbl, sql in conn.execute(
+                "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'trigger'") if tbl in chosen]
+            for name, _sql in triggers:
+                conn.execute(f"DROP TRIGGER {_q(name)}")
+            for t in plan.tables:
+                if plan.options.clean:
+                    conn.execute(f"DELETE FROM {_q(t.table)}")
+                _load_table(conn, t, storage, plan)
+            for _name, sql in triggers:
+                conn.execute(sql)
+            conn.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"loading rows into {path} failed: {exc}") from exc
+        finally:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            conn.close()
 
     def _build(self, tmp: Path, schema: dict[str, Any], plan: RestorePlan, storage: StorageBackend) -> None:
         chosen = {t.table for t in plan.tables}
@@ -301,7 +319,8 @@ class SqliteEngine(Engine):
                     continue
                 conn.execute(item["sql"])
             for name, seq in schema["sqlite_sequence"]:
-                if name in chosen:
+                if name in chosen:  # loading rows already made an entry; the recorded counter wins
+                    conn.execute("DELETE FROM sqlite_sequence WHERE name = ?", (name,))
                     conn.execute("INSERT INTO sqlite_sequence(name, seq) VALUES (?, ?)", (name, seq))
             conn.execute(f"PRAGMA user_version={int(schema['user_version'])}")
             conn.execute(f"PRAGMA application_id={int(schema['application_id'])}")
@@ -376,13 +395,24 @@ def _load_table(
     progress = plan.options.progress
     progress.start(t.name, t.name, t.raw_size)
     for chunk in t.chunks:
+        label = f"{t.name} {chunk.path}"
+        blocks = read_chunk(storage, chunk, label=label)
         rest = b""
-        for block in read_chunk(storage, chunk, label=f"{t.name} {chunk.path}"):
-            lines = (rest + block).split(b"\n")
-            rest = lines.pop()
-            conn.executemany(sql, map(_decode_row, lines))
-            progress.advance(t.name, rows=len(lines), nbytes=len(block))
+        try:
+            for block in blocks:
+                lines = (rest + block).split(b"\n")
+                rest = lines.pop()
+                conn.executemany(sql, map(_decode_row, lines))
+                progress.advance(t.name, rows=len(lines), nbytes=len(block))
+        except (ValueError, KeyError, TypeError, sqlite3.DatabaseError) as exc:
+            # Damaged bytes usually fail to decode before the chunk's digest is checked at its end:
+            # read the rest so the integrity error, which names the chunk, wins.
+            for _ in blocks:
+                pass
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise DatabaseError(f"loading {label} failed: {exc}") from exc
+            raise IntegrityError(f"chunk {label} holds a row that does not decode: {exc}") from exc
         if rest:
-            raise IntegrityError(f"chunk {chunk.path} of {t.name} ends inside a row")
+            raise IntegrityError(f"chunk {label} ends inside a row")
     progress.finish(t.name)
 

@@ -147,7 +147,7 @@ class Repository:
                     info = SnapshotInfo(src, sid, problem=str(exc))
                 if info.complete or include_incomplete:
                     out.append(info)
-        out.sort(key=lambda i: (i.snapshot_id, i.source))
+        out.sort(key=_taken_order)
         return out
 
     def resolve(self, ref: str, source: str | None = None) -> Manifest:
@@ -214,6 +214,15 @@ class Repository:
         if marker.get("host") == socket.gethostname():
             return _pid_alive(int(marker.get("pid", 0)))
         return bool(time.time() - float(marker.get("started", 0)) < STALE_AFTER_S)
+
+
+def _taken_order(info: SnapshotInfo) -> tuple[float, str, str]:
+    """Oldest first by start time (ids only resolve to the second), then id and source."""
+    if info.manifest is not None:
+        started = info.manifest.started_at.timestamp()
+    else:
+        started = datetime.strptime(info.snapshot_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc).timestamp()
+    return started, info.snapshot_id, info.source
 
 
 def _pid_alive(pid: int) -> bool:
