@@ -178,8 +178,7 @@ def verify(
     _check_listing(repo, manifest, report)
     if deep and report.ok:
         _deep_compare(repo, manifest, scratch, jobs, report)
-    level = logging.INFO if report.ok else logging.ERROR
-    log.log(level, "verify %s: %s", manifest.snapshot_id, "ok" if report.ok else "; ".join(report.problems))
+    log.info("verify %s: %s", manifest.snapshot_id, "ok" if report.ok else "; ".join(report.problems))
     return report
 
 

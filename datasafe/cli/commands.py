@@ -29,7 +29,7 @@ def list_cmd(source: str | None, show_all: bool, as_json: bool) -> None:
     infos = api.list_snapshots(repo, source, include_incomplete=show_all)
     if as_json:
         _emit_json([
-            _summary(i.manifest) if i.manifest else
+            {**_summary(i.manifest), "complete": True} if i.manifest else
             {"snapshot": i.snapshot_id, "source": i.source, "complete": False, "problem": i.problem}
             for i in infos
         ])
@@ -127,7 +127,9 @@ def verify(snapshot: str | None, latest: bool, verify_all: bool, source: str | N
                 click.echo(f"  {p}")
     bad = [r for r in reports if not r.ok]
     if bad:
-        raise IntegrityError(f"{len(bad)} of {len(reports)} snapshot(s) failed verification")
+        problems = sum(len(r.problems) for r in bad)
+        more = f" (and {problems - 1} more problem{'s' if problems > 2 else ''})" if problems > 1 else ""
+        raise IntegrityError(f"snapshot {bad[0].snapshot_id} failed verification: {bad[0].problems[0]}{more}")
 
 
 @cli.command(epilog=SNAPSHOT_HELP)

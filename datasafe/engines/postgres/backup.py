@@ -66,6 +66,7 @@ def backup(url: DatabaseURL, snapshot: SnapshotWriter, options: BackupOptions) -
             _lock(cur, tables)
             sequences = catalog.sequences(cur)
             sequence_owners = _sequence_owners(cur)
+            toc = catalog.toc_map(cur)
             matviews = catalog.populated_matviews(cur)
         except psycopg.Error as exc:
             raise db_error(f"reading the catalog of {url}", exc) from exc
@@ -97,7 +98,7 @@ def backup(url: DatabaseURL, snapshot: SnapshotWriter, options: BackupOptions) -
         sequences=sequences,
         settings=dict(SESSION_SETTINGS),
         extra={"pg_dump_version": tool.version, "encoding": encoding, "matviews": matviews,
-               "sequence_owners": sequence_owners, "server_version_num": version_num},
+               "sequence_owners": sequence_owners, "server_version_num": version_num, "toc": toc},
     )
 
 

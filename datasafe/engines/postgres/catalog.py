@@ -119,3 +119,55 @@ def user_object_count(cur: Cursor[Any]) -> int:
 def user_schemas(cur: Cursor[Any]) -> list[str]:
     cur.execute(f"SELECT n.nspname FROM pg_namespace n WHERE {_USER_SCHEMAS} ORDER BY 1")
     return [r[0] for r in cur.fetchall()]
+
+
+def toc_map(cur: Cursor[Any]) -> dict[str, Any]:
+    """Which table owns each schema object, keyed as pg_restore --list shows it ("classoid:oid").
+
+    ``restore --tables`` uses it to keep exactly the definitions, keys, indexes, triggers and
+    comments of the chosen tables (and their parents) from the pg_dump archive.
+    """
+    rel = f"""SELECT c.oid, n.nspname || '.' || c.relname AS qname, c.relname FROM pg_class c
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('r', 'p') AND {_USER_SCHEMAS} AND {_NOT_EXTENSION_MEMBER}"""
+    cur.execute(f"""
+        WITH rel AS ({rel})
+        SELECT 'pg_class'::regclass::oid, rel.oid, rel.qname, 'table', rel.relname, NULL FROM rel
+        UNION ALL SELECT 'pg_class'::regclass::oid, i.indexrelid, rel.qname, 'index', ic.relname, NULL
+          FROM pg_index i JOIN rel ON rel.oid = i.indrelid JOIN pg_class ic ON ic.oid = i.indexrelid
+        UNION ALL SELECT 'pg_constraint'::regclass::oid, con.oid, rel.qname, 'constraint', con.conname,
+          CASE WHEN con.contype = 'f' THEN (SELECT fn.nspname || '.' || fc.relname FROM pg_class fc
+            JOIN pg_namespace fn ON fn.oid = fc.relnamespace WHERE fc.oid = con.confrelid) END
+          FROM pg_constraint con JOIN rel ON rel.oid = con.conrelid
+        UNION ALL SELECT 'pg_trigger'::regclass::oid, t.oid, rel.qname, 'trigger', t.tgname, NULL
+          FROM pg_trigger t JOIN rel ON rel.oid = t.tgrelid WHERE NOT t.tgisinternal
+        UNION ALL SELECT 'pg_attrdef'::regclass::oid, d.oid, rel.qname, 'default', NULL, NULL
+          FROM pg_attrdef d JOIN rel ON rel.oid = d.adrelid
+        UNION ALL SELECT 'pg_rewrite'::regclass::oid, r.oid, rel.qname, 'rule', r.rulename, NULL
+          FROM pg_rewrite r JOIN rel ON rel.oid = r.ev_class
+        UNION ALL SELECT 'pg_policy'::regclass::oid, p.oid, rel.qname, 'policy', p.polname, NULL
+          FROM pg_policy p JOIN rel ON rel.oid = p.polrelid
+        UNION ALL SELECT 'pg_class'::regclass::oid, s.oid, rel.qname, 'sequence', s.relname, NULL
+          FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+          JOIN rel ON rel.oid = d.refobjid
+          WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+            AND d.deptype IN ('a', 'i')""")
+    objects: dict[str, str] = {}
+    fk_refs: dict[str, str] = {}
+    names: dict[str, dict[str, list[str]]] = {}
+    for classoid, oid, owner, kind, name, ref in cur.fetchall():
+        key = f"{classoid}:{oid}"
+        objects[key] = owner
+        if ref is not None:
+            fk_refs[key] = ref
+        if name is not None:
+            names.setdefault(owner, {}).setdefault(kind, []).append(name)
+    cur.execute(f"""
+        WITH rel AS ({rel})
+        SELECT child.qname, pn.nspname || '.' || pc.relname FROM pg_inherits i
+        JOIN rel child ON child.oid = i.inhrelid
+        JOIN pg_class pc ON pc.oid = i.inhparent JOIN pg_namespace pn ON pn.oid = pc.relnamespace""")
+    parents: dict[str, list[str]] = {}
+    for child, parent in cur.fetchall():
+        parents.setdefault(child, []).append(parent)
+    return {"objects": objects, "fk_refs": fk_refs, "names": names, "parents": parents}

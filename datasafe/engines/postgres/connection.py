@@ -57,7 +57,8 @@ def connect(url: DatabaseURL, *, database: str | None = None, settings: bool = T
     try:
         conn = psycopg.connect(autocommit=True, connect_timeout=15, application_name="datasafe", **p)
     except psycopg.OperationalError as exc:
-        text = redact(str(exc).strip().splitlines()[-1] if str(exc).strip() else "connection failed")
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        text = redact(" ".join(lines) if lines else "connection failed")
         where = str(url.with_database(p["dbname"]))
         if "does not exist" in text and "database" in text:
             raise NotFound(f"database {p['dbname']!r} does not exist on {where}") from exc

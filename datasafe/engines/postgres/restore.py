@@ -21,7 +21,7 @@ from datasafe.engines.base import RestoreOptions, RestorePlan
 from datasafe.engines.postgres import catalog
 from datasafe.engines.postgres.backup import SCHEMA_FORMAT, column_list, db_error
 from datasafe.engines.postgres.connection import connect, conninfo, qualified, quote_ident
-from datasafe.engines.postgres.toc import filter_toc
+from datasafe.engines.postgres.toc import filter_toc, skipped_foreign_keys
 from datasafe.engines.postgres.tools import find_tool, run_tool
 from datasafe.errors import ConfigError, IntegrityError, Interrupted, NotFound, Refused
 from datasafe.snapshot.chunks import read_chunk
@@ -81,6 +81,8 @@ def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions) -> Re
         steps.append("set sequence values; refresh materialized views")
     result = RestorePlan(manifest, target, tables, steps, options, exists, objects)
     result.state["pg_restore"] = tool.path
+    if options.tables:
+        result.notes += skipped_foreign_keys(manifest, tables)
     if target.database == manifest.database and str(target).split("/")[2:3] == manifest.source_url.split("/")[2:3]:
         result.notes.append("the target is the database this snapshot was taken from")
     return result
@@ -123,7 +125,7 @@ def restore(p: RestorePlan, storage: StorageBackend) -> None:
                 _pg_restore(p, schema_file, "post-data", tmp.name)
                 _finish(p)
         except BaseException:
-            log.error("restore into %s failed; removing what it created", target)
+            log.info("restore into %s failed; removing what it created", target)
             _undo(p, created)
             raise
     finally:
@@ -172,7 +174,7 @@ def _undo(p: RestorePlan, created: bool) -> None:
         elif p.options.data_only:
             with connect(p.target) as conn:
                 for t in p.tables:
-                    conn.execute(f"TRUNCATE {qualified(t.schema_name or 'public', t.table)}")
+                    conn.execute(f"TRUNCATE ONLY {qualified(t.schema_name or 'public', t.table)}")
         else:
             _empty_database(p.target)
     except Exception as exc:  # the original error matters more; say that cleanup failed too
@@ -256,7 +258,7 @@ def _copy_in(conn: psycopg.Connection[Any], t: TableEntry, storage: StorageBacke
         # TRUNCATE in the loading transaction lets COPY FREEZE write frozen rows (no later rewrite).
         freeze = ""
         if fresh or p.options.clean:
-            cur.execute(f"TRUNCATE {name}")
+            cur.execute(f"TRUNCATE ONLY {name}")
             freeze = " (FREEZE)" if fresh else ""
         if not fresh:
             _relax_foreign_keys(cur)
