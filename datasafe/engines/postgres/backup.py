@@ -11,7 +11,6 @@ import logging
 import os
 import tempfile
 import threading
-from collections import deque
 from typing import Any
 
 import psycopg
@@ -20,9 +19,17 @@ from psycopg import sql
 from datasafe.engines.base import BackupOptions, BackupResult
 from datasafe.engines.postgres import catalog
 from datasafe.engines.postgres.catalog import CatalogTable
-from datasafe.engines.postgres.connection import SESSION_SETTINGS, connect, conninfo, copy_out, quote_ident
+from datasafe.engines.postgres.connection import (
+    SESSION_SETTINGS,
+    column_list,
+    connect,
+    conninfo,
+    copy_out,
+    db_error,
+)
 from datasafe.engines.postgres.tools import find_tool, finish_tool, start_tool
-from datasafe.errors import ConnectionFailed, DatabaseError, Interrupted
+from datasafe.engines.postgres.workers import run_workers
+from datasafe.errors import DatabaseError, Interrupted
 from datasafe.snapshot.chunks import ChunkWriter
 from datasafe.snapshot.manifest import SchemaPart
 from datasafe.snapshot.repository import SnapshotWriter
@@ -32,18 +39,6 @@ log = logging.getLogger(__name__)
 
 SCHEMA_FORMAT = "pg_dump-custom"
 LOCK_TIMEOUT = "60s"
-
-
-def column_list(entry: Any) -> str:
-    cols = ", ".join(quote_ident(c.name) for c in entry.columns)
-    return f" ({cols})" if cols else ""
-
-
-def db_error(action: str, exc: psycopg.Error) -> Exception:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
-        return ConnectionFailed(f"{action}: connection lost: {text}")
-    return DatabaseError(f"{action}: {text}")
 
 
 def backup(url: DatabaseURL, snapshot: SnapshotWriter, options: BackupOptions) -> BackupResult:
@@ -144,52 +139,22 @@ def _dump_tables(url: DatabaseURL, snap_id: str, tables: list[CatalogTable], sna
                  options: BackupOptions) -> None:
     """Copy tables out with ``jobs`` connections sharing the exported snapshot, largest first."""
     ordinal = {t.oid: i for i, t in enumerate(tables)}
-    queue = deque(sorted(tables, key=lambda t: -t.est_bytes))
-    lock = threading.Lock()
-    stop = threading.Event()
-    errors: list[BaseException] = []
 
-    def worker() -> None:
-        try:
-            conn = connect(url)
-        except BaseException as exc:
-            errors.append(exc)
-            stop.set()
-            return
+    def open_connection() -> psycopg.Connection[Any]:
+        conn = connect(url)
         try:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snap_id)))
-            while not stop.is_set():
-                with lock:
-                    if not queue:
-                        break
-                    table = queue.popleft()
-                _copy_out(conn, table, ordinal[table.oid], snapshot, options, stop)
-            conn.execute("COMMIT")
-        except psycopg.Error as exc:
-            errors.append(db_error(f"reading {url}", exc))
-            stop.set()
-        except BaseException as exc:
-            errors.append(exc)
-            stop.set()
-        finally:
+        except BaseException:
             conn.close()
+            raise
+        return conn
 
-    threads = [threading.Thread(target=worker, name=f"datasafe-copy-{i}", daemon=True)
-               for i in range(min(options.jobs, max(1, len(tables))))]
-    for th in threads:
-        th.start()
-    try:
-        for th in threads:
-            while th.is_alive():
-                th.join(0.2)
-    except BaseException:
-        stop.set()
-        for th in threads:
-            th.join()
-        raise
-    if errors:
-        raise errors[0]
+    def work(conn: psycopg.Connection[Any], table: CatalogTable, stop: threading.Event) -> None:
+        _copy_out(conn, table, ordinal[table.oid], snapshot, options, stop)
+
+    run_workers(options.jobs, sorted(tables, key=lambda t: -t.est_bytes), open_connection, work,
+                f"reading {url}", finish=lambda conn: conn.execute("COMMIT"))
 
 
 def _copy_out(conn: psycopg.Connection[Any], table: CatalogTable, ordinal: int, snapshot: SnapshotWriter,

@@ -9,7 +9,7 @@ import psycopg
 from psycopg import conninfo as pg_conninfo
 from psycopg import pq
 
-from datasafe.errors import ConnectionFailed, Interrupted, NotFound
+from datasafe.errors import ConnectionFailed, DatabaseError, Interrupted, NotFound
 from datasafe.redact import redact
 from datasafe.urls import DatabaseURL
 
@@ -124,6 +124,18 @@ def copy_out(conn: psycopg.Connection[Any], statement: str, write: Callable[[byt
     if final is None or final.status != pq.ExecStatus.COMMAND_OK:
         _raise_for(conn, final)
     return n
+
+
+def column_list(entry: Any) -> str:
+    cols = ", ".join(quote_ident(c.name) for c in entry.columns)
+    return f" ({cols})" if cols else ""
+
+
+def db_error(action: str, exc: psycopg.Error) -> Exception:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None:
+        return ConnectionFailed(f"{action}: connection lost: {text}")
+    return DatabaseError(f"{action}: {text}")
 
 
 def quote_ident(name: str) -> str:

@@ -14,8 +14,7 @@ from psycopg import sql
 from datasafe.engines.base import BackupOptions, BackupResult, Engine, RestoreOptions, RestorePlan
 from datasafe.engines.postgres import backup as pg_backup
 from datasafe.engines.postgres import restore as pg_restore
-from datasafe.engines.postgres.backup import column_list, db_error
-from datasafe.engines.postgres.connection import connect, copy_out, qualified
+from datasafe.engines.postgres.connection import column_list, connect, copy_out, db_error, qualified
 from datasafe.snapshot.chunks import ChunkWriter, Compression
 from datasafe.snapshot.manifest import Manifest
 from datasafe.snapshot.repository import SnapshotWriter

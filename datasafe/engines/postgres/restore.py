@@ -11,7 +11,6 @@ import logging
 import os
 import tempfile
 import threading
-from collections import deque
 from typing import Any
 
 import psycopg
@@ -19,10 +18,11 @@ from psycopg import sql
 
 from datasafe.engines.base import RestoreOptions, RestorePlan
 from datasafe.engines.postgres import catalog
-from datasafe.engines.postgres.backup import SCHEMA_FORMAT, column_list, db_error
-from datasafe.engines.postgres.connection import connect, conninfo, qualified, quote_ident
+from datasafe.engines.postgres.backup import SCHEMA_FORMAT
+from datasafe.engines.postgres.connection import column_list, connect, conninfo, db_error, qualified, quote_ident
 from datasafe.engines.postgres.toc import filter_toc, skipped_foreign_keys
 from datasafe.engines.postgres.tools import find_tool, run_tool
+from datasafe.engines.postgres.workers import run_workers
 from datasafe.errors import ConfigError, IntegrityError, Interrupted, NotFound, Refused
 from datasafe.snapshot.chunks import read_chunk
 from datasafe.snapshot.manifest import Manifest, TableEntry
@@ -201,50 +201,13 @@ def _pg_restore(p: RestorePlan, schema_file: str, section: str, folder: str) -> 
 
 
 def _load_data(p: RestorePlan, storage: StorageBackend) -> None:
-    queue = deque(sorted(p.tables, key=lambda t: -t.raw_size))
-    lock = threading.Lock()
-    stop = threading.Event()
-    errors: list[BaseException] = []
     fresh = not p.options.data_only
 
-    def worker() -> None:
-        try:
-            conn = connect(p.target)
-        except BaseException as exc:
-            errors.append(exc)
-            stop.set()
-            return
-        try:
-            while not stop.is_set():
-                with lock:
-                    if not queue:
-                        break
-                    table = queue.popleft()
-                _copy_in(conn, table, storage, p, fresh, stop)
-        except psycopg.Error as exc:
-            errors.append(db_error(f"loading into {p.target}", exc))
-            stop.set()
-        except BaseException as exc:
-            errors.append(exc)
-            stop.set()
-        finally:
-            conn.close()
+    def work(conn: psycopg.Connection[Any], table: TableEntry, stop: threading.Event) -> None:
+        _copy_in(conn, table, storage, p, fresh, stop)
 
-    threads = [threading.Thread(target=worker, name=f"datasafe-load-{i}", daemon=True)
-               for i in range(min(p.options.jobs, max(1, len(p.tables))))]
-    for th in threads:
-        th.start()
-    try:
-        for th in threads:
-            while th.is_alive():
-                th.join(0.2)
-    except BaseException:
-        stop.set()
-        for th in threads:
-            th.join()
-        raise
-    if errors:
-        raise errors[0]
+    run_workers(p.options.jobs, sorted(p.tables, key=lambda t: -t.raw_size), lambda: connect(p.target), work,
+                f"loading into {p.target}")
 
 
 def _copy_in(conn: psycopg.Connection[Any], t: TableEntry, storage: StorageBackend, p: RestorePlan,
