@@ -41,7 +41,7 @@ class _Strict(BaseModel):
 
 class CompressionConfig(_Strict):
     level: int = Field(3, ge=1, le=22, description="zstd level")
-    threads: int = Field(0, ge=0, le=64, description="zstd worker threads per table (0: none)")
+    threads: int = Field(1, ge=0, le=64, description="zstd worker threads per table (0: compress inline)")
 
 
 class SourceConfig(_Strict):

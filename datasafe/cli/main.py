@@ -16,7 +16,6 @@ from types import FrameType
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
 
 from datasafe import __version__, api
 from datasafe.config import LoadedConfig, load_config, resolve_source, storage_location
@@ -82,6 +81,8 @@ def _progress(enabled: bool = True) -> Iterator[Progress]:
     if not enabled or state.quiet or not sys.stderr.isatty():
         yield NullProgress()
         return
+    from rich.console import Console
+
     from datasafe.cli.output import RichProgress
 
     with RichProgress(Console(stderr=True)) as bar:

@@ -24,15 +24,26 @@ FEED_SIZE = 1 << 20
 READ_SIZE = 1 << 20
 
 
+#: zstd job size when zstd's own threads are on: small jobs keep memory low (about 7 MiB per
+#: table being written at level 3) and still let reading rows overlap with compressing them.
+ZSTD_JOB_SIZE = 1 << 20
+
+
 @dataclass
 class Compression:
-    """zstd settings. ``threads`` 0 compresses in the calling thread; N>0 uses zstd's own workers."""
+    """zstd settings. ``threads`` 0 compresses in the calling thread; N>0 hands the work to zstd's
+    own worker threads, so the thread reading rows from the database never waits for compression."""
 
     level: int = 3
-    threads: int = 0
+    threads: int = 1
 
     def compressor(self) -> zstandard.ZstdCompressor:
-        return zstandard.ZstdCompressor(level=self.level, threads=self.threads, write_checksum=True)
+        if self.threads <= 0:
+            return zstandard.ZstdCompressor(level=self.level, write_checksum=True)
+        params = zstandard.ZstdCompressionParameters.from_level(
+            self.level, threads=self.threads, job_size=ZSTD_JOB_SIZE, write_checksum=True
+        )
+        return zstandard.ZstdCompressor(compression_params=params)
 
     def describe(self) -> dict[str, object]:
         return {"algorithm": "zstd", "level": self.level}
