@@ -170,6 +170,7 @@ def verify(
     deep: bool = False,
     scratch: str | None = None,
     jobs: int = 2,
+    pg_bin: str | None = None,
     progress: Progress | None = None,
 ) -> VerifyReport:
     """Read back every chunk (SHA-256, decompression, row counts); ``deep`` also restores and compares."""
@@ -177,7 +178,7 @@ def verify(
     report = _check_chunks(repo, manifest, jobs, progress or NullProgress())
     _check_listing(repo, manifest, report)
     if deep and report.ok:
-        _deep_compare(repo, manifest, scratch, jobs, report)
+        _deep_compare(repo, manifest, scratch, jobs, report, pg_bin)
     log.info("verify %s: %s", manifest.snapshot_id, "ok" if report.ok else "; ".join(report.problems))
     return report
 
@@ -233,12 +234,12 @@ def _check_listing(repo: Repository, manifest: Manifest, report: VerifyReport) -
 
 
 def _deep_compare(repo: Repository, manifest: Manifest, scratch: str | None, jobs: int,
-                  report: VerifyReport) -> None:
+                  report: VerifyReport, pg_bin: str | None) -> None:
     engine = get_engine(manifest.engine)
     server = DatabaseURL.parse(scratch) if scratch else None
     report.deep = True
     with engine.scratch(manifest, server) as target:
-        plan = engine.plan_restore(manifest, target, RestoreOptions(jobs=jobs, no_owner=True))
+        plan = engine.plan_restore(manifest, target, RestoreOptions(jobs=jobs, no_owner=True, pg_bin=pg_bin))
         engine.restore(plan, repo.snapshot_storage(manifest))
         expected = {t.name: t.content_sha256 for t in manifest.tables}
         for name, digest in engine.table_digests(target, manifest):

@@ -52,6 +52,8 @@ class SourceConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _valid_url(cls, v: str) -> str:
+        if _ENV_REF.search(v):
+            return v  # an unset variable, reported when the source is used
         try:
             DatabaseURL.parse(v)
         except ConfigError as exc:
@@ -156,6 +158,10 @@ def _interpolate(node: Any, path: Path, keys: tuple[str, ...]) -> Any:
             if value is None:
                 if m.group(2) is not None:
                     return m.group(2)
+                if len(keys) == 3 and keys[0] == "sources":
+                    # A source's secret is only needed when that source is used: `list` or a backup
+                    # of another source must not fail for it. resolve_source reports it.
+                    return m.group(0)
                 raise ConfigError(
                     f"{path}: {'.'.join(keys)}: environment variable {m.group(1)} is not set"
                 )
@@ -176,6 +182,12 @@ def storage_location(cfg: LoadedConfig, cli_value: str | None) -> str:
             loc = str(base / loc)
         return loc
     return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+
+
+def pg_bin_for(cfg: LoadedConfig, source: str | None) -> str | None:
+    """The PostgreSQL client folder for a source: its own ``pg_bin``, else the global one."""
+    sc = cfg.config.sources.get(source or "")
+    return (sc.pg_bin if sc else None) or cfg.config.pg_bin
 
 
 @dataclass(frozen=True)
@@ -200,11 +212,14 @@ def resolve_source(cfg: LoadedConfig, ref: str | None, name: str | None = None) 
             raise ConfigError(f"several sources are configured ({', '.join(sources)}): name one")
     if ref in sources:
         sc = sources[ref]
+        unset = _ENV_REF.search(sc.url)
+        if unset:
+            raise ConfigError(f"{cfg.path}: sources.{ref}.url: environment variable {unset.group(1)} is not set")
         return Source(name or ref, DatabaseURL.parse(sc.url), sc.jobs, sc.pg_bin or cfg.config.pg_bin)
     if "://" in ref:
         url = DatabaseURL.parse(ref)
         for sname, sc in sources.items():  # a URL that is a configured source keeps that name
-            if DatabaseURL.parse(sc.url).url == url.url:
+            if not _ENV_REF.search(sc.url) and DatabaseURL.parse(sc.url).url == url.url:
                 return Source(name or sname, url, sc.jobs, sc.pg_bin or cfg.config.pg_bin)
         return Source(check_source_name(name or url.default_source_name()), url, None, cfg.config.pg_bin)
     known = ", ".join(sources) or "none"

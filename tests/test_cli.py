@@ -393,9 +393,18 @@ def test_config_option_names_the_file(tmp_path: Path) -> None:
     cfg = tmp_path / "conf" / "prod.yml"
     cfg.parent.mkdir()
     cfg.write_text("sources:\n  shop:\n    url: ${DS_TEST_UNSET_VAR}\n")
-    line = assert_one_error_line(run("list", "--config", str(cfg)), ExitCode.CONFIG)
+    line = assert_one_error_line(run("backup", "shop", "--config", str(cfg)), ExitCode.CONFIG)
     assert str(cfg) in line
     assert "sources.shop.url" in line
+    assert "DS_TEST_UNSET_VAR" in line
+
+
+def test_unset_secret_of_one_source_does_not_stop_other_commands(tmp_path: Path, shop: Path) -> None:
+    cfg = tmp_path / "datasafe.yml"
+    cfg.write_text(f"sources:\n  crm:\n    url: postgresql://app:${{DS_TEST_UNSET_VAR}}@db/crm\n"
+                   f"  shop:\n    url: sqlite:///{shop}\n")
+    result = run("backup", "shop", "--config", str(cfg), "--storage", str(tmp_path / "repo"))
+    assert result.exit_code == 0, result.output
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

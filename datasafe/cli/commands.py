@@ -11,6 +11,7 @@ import click
 from datasafe import api
 from datasafe.cli.main import _emit_json, _progress, _state, _summary, cli, common_options
 from datasafe.cli.output import human_size
+from datasafe.config import pg_bin_for
 from datasafe.engines import RestoreOptions
 from datasafe.errors import ConfigError, IntegrityError
 from datasafe.snapshot.manifest import Manifest
@@ -87,7 +88,8 @@ def show(snapshot: str, source: str | None, as_json: bool) -> None:
 @common_options
 @click.argument("snapshot", required=False)
 @click.option("--latest", is_flag=True, help="Verify the newest snapshot.")
-@click.option("--all", "verify_all", is_flag=True, help="Verify every complete snapshot.")
+@click.option("--all", "verify_all", is_flag=True,
+              help="Verify every snapshot; one whose manifest is damaged counts as failed.")
 @click.option("--source", metavar="NAME", help="Look only at snapshots of this source.")
 @click.option("--deep", is_flag=True,
               help="Also restore into a scratch database and compare each table's content digest.")
@@ -106,15 +108,21 @@ def verify(snapshot: str | None, latest: bool, verify_all: bool, source: str | N
         raise click.UsageError("give exactly one of SNAPSHOT, --latest or --all")
     repo = _state().repository()
     targets: list[str | Manifest]
+    reports: list[api.VerifyReport] = []
     if verify_all:
-        targets = [i.manifest for i in api.list_snapshots(repo, source) if i.manifest]
+        infos = api.list_snapshots(repo, source, include_incomplete=True)
+        targets = [i.manifest for i in infos if i.manifest]
+        # a damaged manifest is a failed snapshot, not a missing one
+        reports += [api.VerifyReport(i.snapshot_id, i.source, problems=[i.problem or "manifest damaged"])
+                    for i in infos if i.damaged]
     else:
         targets = ["latest" if latest else str(snapshot)]
-    reports = []
+    cfg = _state().config
     with _progress() as progress:
         for ref in targets:
-            reports.append(api.verify(repo, ref, source=source, deep=deep, scratch=scratch, jobs=jobs,
-                                      progress=progress))
+            manifest = ref if isinstance(ref, Manifest) else api.show(repo, ref, source)
+            reports.append(api.verify(repo, manifest, deep=deep, scratch=scratch, jobs=jobs,
+                                      pg_bin=pg_bin_for(cfg, manifest.source), progress=progress))
     if as_json:
         _emit_json([r.as_dict() for r in reports])
     else:
@@ -158,11 +166,14 @@ def restore(snapshot: str, target: str, source: str | None, tables: tuple[str, .
     if schema_only and data_only:
         raise ConfigError("--schema-only and --data-only exclude each other")
     names = [n.strip() for item in tables for n in item.split(",") if n.strip()] or None
-    repo = _state().repository()
+    state = _state()
+    repo = state.repository()
+    manifest = api.show(repo, snapshot, source)
     with _progress(not dry_run) as progress:
         options = RestoreOptions(tables=names, schema_only=schema_only, data_only=data_only, clean=clean,
-                                 jobs=jobs, no_owner=no_owner, progress=progress)
-        plan = api.restore(repo, snapshot, target, options, source=source, dry_run=dry_run)
+                                 jobs=jobs, no_owner=no_owner, progress=progress,
+                                 pg_bin=pg_bin_for(state.config, manifest.source))
+        plan = api.restore(repo, manifest.snapshot_id, target, options, source=manifest.source, dry_run=dry_run)
     described = plan.describe()
     if as_json:
         _emit_json({**described, "dry_run": dry_run})

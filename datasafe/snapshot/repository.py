@@ -56,6 +56,9 @@ class SnapshotInfo:
     snapshot_id: str
     manifest: Manifest | None = None
     problem: str | None = None
+    #: a manifest exists but cannot be trusted (edited, truncated): unlike an incomplete snapshot
+    #: this is a failure that ``verify --all`` and monitoring must report
+    damaged: bool = False
 
     @property
     def complete(self) -> bool:
@@ -138,13 +141,16 @@ class Repository:
         """Snapshots, oldest first; incomplete or damaged ones only when asked."""
         if source is not None:
             check_source_name(source)
+        if not self.storage.exists(""):
+            raise StorageError(f"storage {self.storage.url} does not exist", hint="check --storage")
         out: builtins.list[SnapshotInfo] = []
         for src in [source] if source else self.sources():
             for sid in self.snapshot_ids(src):
                 try:
                     info = SnapshotInfo(src, sid, manifest=self.load_manifest(src, sid))
                 except IntegrityError as exc:
-                    info = SnapshotInfo(src, sid, problem=str(exc))
+                    damaged = self.storage.exists(f"{src}/{sid}/{MANIFEST_NAME}")
+                    info = SnapshotInfo(src, sid, problem=str(exc), damaged=damaged)
                 if info.complete or include_incomplete:
                     out.append(info)
         out.sort(key=_taken_order)
@@ -163,7 +169,11 @@ class Repository:
             if not candidates:
                 where = f"source {source!r}" if source else self.storage.url
                 raise NotFound(f"no complete snapshot in {where}")
-            return candidates[-1].manifest  # type: ignore[return-value]
+            newest = candidates[-1]
+            for info in self.list(source, include_incomplete=True):
+                if info.damaged and _taken_order(info) > _taken_order(newest):
+                    log.warning("snapshot %s is newer than 'latest' but damaged: %s", info.snapshot_id, info.problem)
+            return newest.manifest  # type: ignore[return-value]
         by_id = [i for i in complete if i.snapshot_id == ref] or [
             i for i in complete if i.snapshot_id.startswith(ref) and len(ref) >= 8
         ]

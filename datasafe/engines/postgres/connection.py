@@ -55,7 +55,7 @@ def connect(url: DatabaseURL, *, database: str | None = None, settings: bool = T
     """Open an autocommit connection with datasafe's session settings; errors name the server."""
     p = params(url, database=database)
     try:
-        conn = psycopg.connect(autocommit=True, connect_timeout=15, application_name="datasafe", **p)
+        conn = psycopg.connect(autocommit=True, **{"connect_timeout": "15", "application_name": "datasafe", **p})
     except psycopg.OperationalError as exc:
         lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
         text = redact(" ".join(lines) if lines else "connection failed")

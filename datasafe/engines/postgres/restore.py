@@ -24,12 +24,15 @@ from datasafe.engines.postgres.toc import filter_toc, skipped_foreign_keys
 from datasafe.engines.postgres.tools import find_tool, run_tool
 from datasafe.engines.postgres.workers import run_workers
 from datasafe.errors import ConfigError, IntegrityError, Interrupted, NotFound, Refused
-from datasafe.snapshot.chunks import read_chunk
+from datasafe.snapshot.chunks import check_stored, read_chunk
 from datasafe.snapshot.manifest import Manifest, TableEntry
 from datasafe.storage.base import StorageBackend
 from datasafe.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
+
+#: How long --clean waits for other sessions' locks before giving up (nothing dropped then).
+CLEAN_LOCK_TIMEOUT = "30s"
 
 
 def select_tables(manifest: Manifest, names: list[str] | None) -> list[TableEntry]:
@@ -58,7 +61,8 @@ def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions) -> Re
         if options.data_only:
             raise
         exists = False
-        connect(target, database="postgres").close()  # the server must take us, to create it
+        with connect(target, database="postgres") as conn:  # the server must take us, to create it
+            _check_can_create_database(conn, target)
         steps.append(f"create database {target.database}")
     if exists:
         with conn, conn.cursor() as cur:
@@ -111,11 +115,18 @@ def restore(p: RestorePlan, storage: StorageBackend) -> None:
     tmp = tempfile.TemporaryDirectory(prefix="datasafe-restore-")
     try:
         schema_file = _schema_file(manifest, storage, tmp.name)
+        if opts.clean and p.target_exists:
+            # --clean destroys what the target holds: first make sure every stored byte is intact.
+            for t in p.tables:
+                for chunk in t.chunks:
+                    check_stored(storage, chunk, label=f"{t.name} {chunk.path}")
         if not p.target_exists:
             _create_database(target, manifest)
             created = True
         elif opts.clean and not opts.data_only and p.target_objects:
             _empty_database(target)
+        elif opts.clean and opts.data_only:
+            _truncate(target, p.tables)
         try:
             if not opts.data_only:
                 _pg_restore(p, schema_file, "pre-data", tmp.name)
@@ -123,7 +134,7 @@ def restore(p: RestorePlan, storage: StorageBackend) -> None:
                 _load_data(p, storage)
             if not opts.data_only:
                 _pg_restore(p, schema_file, "post-data", tmp.name)
-                _finish(p)
+            _finish(p)
         except BaseException:
             log.info("restore into %s failed; removing what it created", target)
             _undo(p, created)
@@ -143,26 +154,59 @@ def _schema_file(manifest: Manifest, storage: StorageBackend, folder: str) -> st
     return path
 
 
+def _check_can_create_database(conn: psycopg.Connection[Any], target: DatabaseURL) -> None:
+    row = conn.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    if not row or not row[0]:
+        raise Refused(
+            f"database {target.database!r} does not exist and {conn.info.user!r} may not create databases",
+            hint="create it first (createdb) or connect as a role with CREATEDB",
+        )
+
+
 def _create_database(target: DatabaseURL, manifest: Manifest) -> None:
     encoding = manifest.extra.get("encoding") or "UTF8"
-    with connect(target, database="postgres") as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {}").format(
-            sql.Identifier(target.database), sql.Literal(encoding)))
+    try:
+        with connect(target, database="postgres") as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {}").format(
+                sql.Identifier(target.database), sql.Literal(encoding)))
+    except psycopg.Error as exc:
+        raise db_error(f"creating database {target.database}", exc) from exc
     log.info("created database %s", target.database)
 
 
+def _truncate(target: DatabaseURL, tables: list[TableEntry]) -> None:
+    """One TRUNCATE for all tables, so foreign keys among them do not block it."""
+    names = ", ".join(qualified(t.schema_name or "public", t.table) for t in tables)
+    try:
+        with connect(target) as conn:
+            conn.execute(f"SET lock_timeout = {CLEAN_LOCK_TIMEOUT!r}")
+            conn.execute(f"TRUNCATE ONLY {names}")
+    except psycopg.Error as exc:
+        raise db_error(f"emptying the tables of {target}", exc) from exc
+
+
 def _empty_database(target: DatabaseURL) -> None:
-    with connect(target) as conn, conn.cursor() as cur:
-        schemas = catalog.user_schemas(cur)
-        cur.execute("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'")
-        for (ext,) in cur.fetchall():
-            cur.execute(f"DROP EXTENSION IF EXISTS {quote_ident(ext)} CASCADE")
-        for schema in schemas:
-            cur.execute(f"DROP SCHEMA {quote_ident(schema)} CASCADE")
-        cur.execute("CREATE SCHEMA public AUTHORIZATION pg_database_owner")
-        cur.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
-        cur.execute("COMMENT ON SCHEMA public IS 'standard public schema'")
+    """Drop every user schema and extension in one transaction: all of it goes, or none."""
+    try:
+        with connect(target) as conn, conn.transaction(), conn.cursor() as cur:
+            cur.execute(f"SET LOCAL lock_timeout = {CLEAN_LOCK_TIMEOUT!r}")
+            schemas = _drop_user_objects(cur)
+    except psycopg.Error as exc:
+        raise db_error(f"emptying {target} for --clean", exc) from exc
     log.info("emptied %s (schemas %s)", target, ", ".join(schemas))
+
+
+def _drop_user_objects(cur: psycopg.Cursor[Any]) -> list[str]:
+    schemas = catalog.user_schemas(cur)
+    cur.execute("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'")
+    for (ext,) in cur.fetchall():
+        cur.execute(f"DROP EXTENSION IF EXISTS {quote_ident(ext)} CASCADE")
+    for schema in schemas:
+        cur.execute(f"DROP SCHEMA {quote_ident(schema)} CASCADE")
+    cur.execute("CREATE SCHEMA public AUTHORIZATION pg_database_owner")
+    cur.execute("GRANT USAGE ON SCHEMA public TO PUBLIC")
+    cur.execute("COMMENT ON SCHEMA public IS 'standard public schema'")
+    return schemas
 
 
 def _undo(p: RestorePlan, created: bool) -> None:
@@ -172,9 +216,7 @@ def _undo(p: RestorePlan, created: bool) -> None:
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                     sql.Identifier(p.target.database)))
         elif p.options.data_only:
-            with connect(p.target) as conn:
-                for t in p.tables:
-                    conn.execute(f"TRUNCATE ONLY {qualified(t.schema_name or 'public', t.table)}")
+            _truncate(p.target, p.tables)
         else:
             _empty_database(p.target)
     except Exception as exc:  # the original error matters more; say that cleanup failed too
@@ -190,7 +232,7 @@ def _pg_restore(p: RestorePlan, schema_file: str, section: str, folder: str) -> 
     if p.options.tables:
         listing = run_tool([p.state["pg_restore"], "--list", schema_file], None, "pg_restore --list")
         text, notes = filter_toc(listing, p.manifest, p.tables)
-        for note in notes:
+        for note in notes if section == "pre-data" else []:
             log.info(note)
         list_file = os.path.join(folder, f"{section}.list")
         with open(list_file, "w") as fh:
@@ -220,9 +262,9 @@ def _copy_in(conn: psycopg.Connection[Any], t: TableEntry, storage: StorageBacke
     with conn.transaction(), conn.cursor() as cur:
         # TRUNCATE in the loading transaction lets COPY FREEZE write frozen rows (no later rewrite).
         freeze = ""
-        if fresh or p.options.clean:
+        if fresh:
             cur.execute(f"TRUNCATE ONLY {name}")
-            freeze = " (FREEZE)" if fresh else ""
+            freeze = " (FREEZE)"
         if not fresh:
             _relax_foreign_keys(cur)
         # A digest mismatch is raised after a chunk's last block, inside this transaction: the
@@ -255,8 +297,12 @@ def _finish(p: RestorePlan) -> None:
             if p.options.tables and owner is not None and owner not in chosen:
                 continue
             nsp, rel = seq.name.split(".", 1)
+            cur.execute("SELECT to_regclass(%s)", (qualified(nsp, rel),))
+            found = cur.fetchone()
+            if found is None or found[0] is None:  # --data-only into a schema without it
+                continue
             cur.execute("SELECT setval(%s::regclass, %s, %s)", (qualified(nsp, rel), seq.value, seq.is_called))
-        if not p.options.tables and not p.options.schema_only:
+        if not p.options.tables and not p.options.schema_only and not p.options.data_only:
             _refresh_matviews(cur, list(p.manifest.extra.get("matviews", [])))
 
 
