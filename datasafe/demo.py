@@ -99,7 +99,7 @@ def run_demo(workdir: Path, *, customers: int = 2000, progress: Progress | None 
                 RestoreOptions(progress=progress) if progress else None)
     engine = get_engine("sqlite")
     digests = dict(engine.table_digests(DatabaseURL.parse(f"sqlite:///{restored.absolute()}"), manifest))
-    identical = all(digests.get(t.name) == t.content_sha256 for t in manifest.tables)
+    identical = all(digests.get(t.name) == t.content_blake3 for t in manifest.tables)
     st = f"--storage {storage}"
     return {
         "database": str(db),

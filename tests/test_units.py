@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from blake3 import blake3
 
 from datasafe.errors import ExitCode, IntegrityError, NotFound, StorageError
 from datasafe.redact import redact
@@ -80,18 +81,18 @@ def test_redact_libpq_escaped_quote() -> None:
 def make_manifest(**overrides: object) -> Manifest:
     chunks = [
         Chunk(path=f"data/00000/{i:06d}.zst", rows=10 + i, raw_size=100 + i, stored_size=50 + i,
-              sha256=f"{i:x}" * 64, raw_sha256=f"{i + 1:x}" * 64)
+              sha256=f"{i:x}" * 64, raw_blake3=f"{i + 1:x}" * 64)
         for i in range(2)
     ]
     table = TableEntry(
         name="main.orders", schema_name="main", table="orders", encoding="jsonl",
         columns=[Column(name="id", type="INTEGER", nullable=False), Column(name="note", type="TEXT")],
-        rows=21, raw_size=201, stored_size=101, content_sha256="c" * 64, primary_key=["id"],
+        rows=21, raw_size=201, stored_size=101, content_blake3="c" * 64, primary_key=["id"],
         unique=[["note"]], indexes=["orders_note"], chunks=chunks,
         foreign_keys=[ForeignKey(name="fk0", columns=["id"], ref_table="customers", ref_columns=["id"])],
     )
     part = SchemaPart(name="schema", format="sqlite-schema-json", path="schema/schema.json/000000.zst",
-                      raw_size=30, stored_size=20, sha256="d" * 64, raw_sha256="e" * 64)
+                      raw_size=30, stored_size=20, sha256="d" * 64, raw_blake3="e" * 64)
     fields: dict[str, object] = {
         "datasafe_version": "0.1.0",
         "snapshot_id": "20260101T000000Z-abcdef",
@@ -244,7 +245,7 @@ def write_stream(storage: LocalStorage, data: bytes, chunk_size: int, piece: int
 
 def content_digest(chunks: list[Chunk]) -> str:
     """A table's content digest as the manifest defines it: SHA-256 over the chunks' raw SHA-256s."""
-    return hashlib.sha256("".join(c.raw_sha256 for c in chunks).encode()).hexdigest()
+    return blake3("".join(c.raw_blake3 for c in chunks).encode()).hexdigest()
 
 
 def read_all(storage: LocalStorage, chunks: list[Chunk]) -> list[bytes]:
@@ -267,9 +268,9 @@ def test_chunk_writer_round_trip(storage_dir: Path, size: int, piece: int) -> No
     assert [raw.count(b"\n") for raw in raws] == [c.rows for c in chunks]
     assert sum(c.rows for c in chunks) == data.count(b"\n") == writer.rows
     assert sum(c.raw_size for c in chunks) == len(data) == writer.raw_size
-    assert writer.content_sha256 == content_digest(chunks)
+    assert writer.content_blake3 == content_digest(chunks)
     for c, raw in zip(chunks, raws, strict=True):
-        assert c.raw_sha256 == hashlib.sha256(raw).hexdigest()
+        assert c.raw_blake3 == blake3(raw).hexdigest()
         stored = storage.read_bytes(f"t/{Path(c.path).name}")
         assert c.sha256 == hashlib.sha256(stored).hexdigest()
         assert c.stored_size == len(stored)
@@ -299,10 +300,10 @@ def test_chunk_boundaries_do_not_depend_on_write_slicing(tmp_path: Path) -> None
     ]
     first = writers[0]
     for other in writers[1:]:
-        assert [(c.rows, c.raw_size, c.raw_sha256) for c in other.chunks] == [
-            (c.rows, c.raw_size, c.raw_sha256) for c in first.chunks
+        assert [(c.rows, c.raw_size, c.raw_blake3) for c in other.chunks] == [
+            (c.rows, c.raw_size, c.raw_blake3) for c in first.chunks
         ]
-        assert other.content_sha256 == first.content_sha256
+        assert other.content_blake3 == first.content_blake3
 
 
 def test_chunk_writer_row_longer_than_feed_size(storage_dir: Path) -> None:
@@ -316,7 +317,7 @@ def test_chunk_writer_row_longer_than_feed_size(storage_dir: Path) -> None:
     assert all(raw.endswith(b"\n") for raw in raws)
     assert sum(1 for raw in raws if long_row in raw) == 1  # the long row is never split
     assert writer.rows == data.count(b"\n")
-    assert writer.content_sha256 == content_digest(writer.chunks)
+    assert writer.content_blake3 == content_digest(writer.chunks)
 
 
 def test_chunk_writer_empty_stream(storage_dir: Path) -> None:
@@ -324,7 +325,7 @@ def test_chunk_writer_empty_stream(storage_dir: Path) -> None:
     writer = ChunkWriter(storage, "t", Compression(), 64 << 10)
     assert writer.close() == []
     assert writer.rows == 0
-    assert writer.content_sha256 == content_digest([])
+    assert writer.content_blake3 == content_digest([])
     assert list(storage.list("")) == []
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -160,8 +163,9 @@ def restore(snapshot: str, target: str, source: str | None, tables: tuple[str, .
     """Restore SNAPSHOT into the database at --target.
 
     A target that already holds tables is refused unless --clean is given. Everything is
-    checked before the first change; a restore that fails leaves the target as empty as
-    it was found, never half-restored.
+    checked before the first change (with --clean, also every stored chunk, before the
+    target's contents are dropped). A restore that fails later leaves the target empty
+    (a database it created is dropped), never half-restored.
     """
     if schema_only and data_only:
         raise ConfigError("--schema-only and --data-only exclude each other")
@@ -220,5 +224,7 @@ def _print_demo(r: dict[str, Any]) -> None:
     click.echo(f"5. compared every table's content digest: {'identical' if r['identical'] else 'DIFFERENT'}")
     click.echo("")
     click.echo("Try next:")
+    # after scripts/demo.sh the command is .venv/bin/datasafe, which is not on PATH
+    prog = "datasafe" if shutil.which("datasafe") else os.path.relpath(sys.argv[0])
     for cmd in r["next"]:
-        click.echo(f"  {cmd}")
+        click.echo(f"  {cmd.replace('datasafe', prog, 1)}")

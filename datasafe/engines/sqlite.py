@@ -141,7 +141,7 @@ class _Catalog:
         except sqlite3.OperationalError:
             rowid = False
         entry = TableEntry(
-            name=name, table=name, encoding=ENCODING, columns=columns, content_sha256="",
+            name=name, table=name, encoding=ENCODING, columns=columns, content_blake3="",
             primary_key=pk, unique=unique, foreign_keys=list(fks.values()), indexes=indexes,
         )
         return entry, rowid
@@ -172,7 +172,7 @@ class SqliteEngine(Engine):
                     raise
                 entry.rows, entry.raw_size = writer.rows, writer.raw_size
                 entry.stored_size = sum(c.stored_size for c in entry.chunks)
-                entry.content_sha256 = writer.content_sha256
+                entry.content_blake3 = writer.content_blake3
                 tables.append(entry)
                 options.progress.finish(name)
             schema = self._schema(conn, cat)
@@ -347,7 +347,7 @@ class SqliteEngine(Engine):
                 _entry, rowid = cat.entry(t.table)
                 _dump_rows(conn, t, rowid, digester.write)
                 digester.close()
-                yield t.name, digester.content_sha256
+                yield t.name, digester.content_blake3
         finally:
             conn.close()
 

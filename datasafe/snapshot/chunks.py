@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import zstandard
+from blake3 import blake3
 
 from datasafe.errors import IntegrityError, NotFound
 from datasafe.snapshot.manifest import Chunk
@@ -55,7 +56,7 @@ class _OpenChunk:
     out: ObjectWriter | None
     cobj: zstandard.ZstdCompressionObj | None
     stored_hash: hashlib._Hash = field(default_factory=hashlib.sha256)
-    raw_hash: hashlib._Hash = field(default_factory=hashlib.sha256)
+    raw_hash: blake3 = field(default_factory=blake3)
     raw_size: int = 0
     rows: int = 0
 
@@ -83,7 +84,7 @@ class _OpenChunk:
             raw_size=self.raw_size,
             stored_size=stored,
             sha256=self.stored_hash.hexdigest(),
-            raw_sha256=self.raw_hash.hexdigest(),
+            raw_blake3=self.raw_hash.hexdigest(),
         )
 
     def abort(self) -> None:
@@ -92,12 +93,12 @@ class _OpenChunk:
 
 
 def content_digest(chunks: list[Chunk]) -> str:
-    """A table's content digest: SHA-256 over its chunks' raw digests, in order.
+    """A table's content digest: BLAKE3 over its chunks' raw digests (hex, concatenated), in order.
 
     Chunk boundaries depend only on the row stream and the chunk size (see :class:`ChunkWriter`),
     so re-reading a restored table with :class:`ChunkWriter` in digest-only mode reproduces it.
     """
-    return hashlib.sha256("".join(c.raw_sha256 for c in chunks).encode()).hexdigest()
+    return blake3("".join(c.raw_blake3 for c in chunks).encode()).hexdigest()
 
 
 class ChunkWriter:
@@ -196,7 +197,7 @@ class ChunkWriter:
             self._current = None
 
     @property
-    def content_sha256(self) -> str:
+    def content_blake3(self) -> str:
         return content_digest(self.chunks)
 
 
@@ -208,7 +209,7 @@ def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = Non
     """
     name = label or chunk.path
     stored_hash = hashlib.sha256()
-    raw_hash = hashlib.sha256()
+    raw_hash = blake3()
     stored = raw = 0
     dobj = zstandard.ZstdDecompressor().decompressobj()
     try:
@@ -234,7 +235,7 @@ def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = Non
         raise IntegrityError(f"chunk {name} does not match its SHA-256 (stored bytes changed)")
     if not dobj.eof:
         raise IntegrityError(f"chunk {name} is truncated")
-    if raw != chunk.raw_size or raw_hash.hexdigest() != chunk.raw_sha256:
+    if raw != chunk.raw_size or raw_hash.hexdigest() != chunk.raw_blake3:
         raise IntegrityError(f"chunk {name} decompresses to different bytes than were backed up")
 
 

@@ -31,7 +31,7 @@ class Chunk(_Model):
     raw_size: int
     stored_size: int
     sha256: str = Field(description="SHA-256 of the stored (compressed) bytes")
-    raw_sha256: str = Field(description="SHA-256 of the raw (decompressed) bytes")
+    raw_blake3: str = Field(description="BLAKE3 (256-bit) of the raw (decompressed) bytes")
 
 
 class Column(_Model):
@@ -58,7 +58,7 @@ class TableEntry(_Model):
     rows: int = 0
     raw_size: int = 0
     stored_size: int = 0
-    content_sha256: str = Field(description="SHA-256 over the raw_sha256 of the chunks, in order")
+    content_blake3: str = Field(description="BLAKE3 over the raw_blake3 of the chunks, in order")
     primary_key: list[str] = Field(default_factory=list)
     unique: list[list[str]] = Field(default_factory=list)
     foreign_keys: list[ForeignKey] = Field(default_factory=list)

@@ -180,5 +180,5 @@ def _copy_out(conn: psycopg.Connection[Any], table: CatalogTable, ordinal: int, 
         raise
     entry.rows, entry.raw_size = writer.rows, writer.raw_size
     entry.stored_size = sum(c.stored_size for c in entry.chunks)
-    entry.content_sha256 = writer.content_sha256
+    entry.content_blake3 = writer.content_blake3
     progress.finish(entry.name)

@@ -37,7 +37,7 @@ def tables(cur: Cursor[Any]) -> list[CatalogTable]:
         ORDER BY n.nspname, c.relname""")
     found = {
         oid: CatalogTable(oid, TableEntry(name=f"{nsp}.{rel}", schema_name=nsp, table=rel, encoding=ENCODING,
-                                          columns=[], content_sha256=""), int(size))
+                                          columns=[], content_blake3=""), int(size))
         for oid, nsp, rel, size in cur.fetchall()
     }
     if not found:

@@ -85,13 +85,13 @@ def _raise_for(conn: psycopg.Connection[Any], res: pq.abc.PGresult | None) -> No
 
 
 def copy_out(conn: psycopg.Connection[Any], statement: str, write: Callable[[bytes], None],
-             should_stop: Callable[[], bool] | None = None) -> int:
+             should_stop: Callable[[], bool] | None = None) -> None:
     """Run ``COPY ... TO STDOUT`` and hand the rows to ``write`` in blocks of whole rows, unparsed.
 
     Talks to psycopg's libpq layer (``psycopg.pq``) directly: a blocking ``PQgetCopyData`` per
     row costs a fraction of ``Cursor.copy()`` iteration and releases the GIL while the server
     produces rows, so parallel workers overlap. ``should_stop`` is polled per block. On an
-    exception the connection is left mid-COPY: the caller must close it. Returns the row count.
+    exception the connection is left mid-COPY: the caller must close it.
     """
     pgconn = conn.pgconn
     pgconn.send_query(statement.encode())
@@ -101,21 +101,24 @@ def copy_out(conn: psycopg.Connection[Any], statement: str, write: Callable[[byt
             pass
         _raise_for(conn, res)
     get = pgconn.get_copy_data
-    n = 0
-    buf = bytearray()
+    join = b"".join
+    parts: list[bytes] = []
+    append = parts.append
+    size = 0
     while True:
         nbytes, data = get(0)
         if nbytes <= 0:
             break
-        buf += data
-        n += 1
-        if len(buf) >= BATCH_BYTES:
-            write(bytes(buf))
-            buf.clear()
+        append(data)  # type: ignore[arg-type]
+        size += nbytes
+        if size >= BATCH_BYTES:
+            write(join(parts))
+            parts.clear()
+            size = 0
             if should_stop is not None and should_stop():
                 raise Interrupted("copy stopped")
-    if buf:
-        write(bytes(buf))
+    if parts:
+        write(join(parts))
     if nbytes == -2:
         raise psycopg.OperationalError(pgconn.get_error_message())
     final = pgconn.get_result()
@@ -123,7 +126,6 @@ def copy_out(conn: psycopg.Connection[Any], statement: str, write: Callable[[byt
         pass
     if final is None or final.status != pq.ExecStatus.COMMAND_OK:
         _raise_for(conn, final)
-    return n
 
 
 def column_list(entry: Any) -> str:

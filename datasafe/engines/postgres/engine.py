@@ -66,4 +66,4 @@ class PostgresEngine(Engine):
                 except psycopg.Error as exc:
                     raise db_error(f"reading table {t.name}", exc) from exc
                 digester.close()
-                yield t.name, digester.content_sha256
+                yield t.name, digester.content_blake3

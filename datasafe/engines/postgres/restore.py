@@ -19,9 +19,10 @@ from psycopg import sql
 from datasafe.engines.base import RestoreOptions, RestorePlan
 from datasafe.engines.postgres import catalog
 from datasafe.engines.postgres.backup import SCHEMA_FORMAT
-from datasafe.engines.postgres.connection import column_list, connect, conninfo, db_error, qualified, quote_ident
-from datasafe.engines.postgres.toc import filter_toc, skipped_foreign_keys
-from datasafe.engines.postgres.tools import find_tool, run_tool
+from datasafe.engines.postgres.connection import column_list, connect, db_error, qualified, quote_ident
+from datasafe.engines.postgres.schema import SchemaRestorer
+from datasafe.engines.postgres.toc import skipped_foreign_keys
+from datasafe.engines.postgres.tools import find_tool
 from datasafe.engines.postgres.workers import run_workers
 from datasafe.errors import ConfigError, IntegrityError, Interrupted, NotFound, Refused
 from datasafe.snapshot.chunks import check_stored, read_chunk
@@ -127,18 +128,24 @@ def restore(p: RestorePlan, storage: StorageBackend) -> None:
             _empty_database(target)
         elif opts.clean and opts.data_only:
             _truncate(target, p.tables)
+        schema = None if opts.data_only else SchemaRestorer(p, schema_file, tmp.name)
         try:
-            if not opts.data_only:
-                _pg_restore(p, schema_file, "pre-data", tmp.name)
+            if schema is not None:
+                schema.pre_data()
             if not opts.schema_only:
-                _load_data(p, storage)
-            if not opts.data_only:
-                _pg_restore(p, schema_file, "post-data", tmp.name)
+                _load_data(p, storage, schema)
+            if schema is not None:
+                schema.post_data()
             _finish(p)
         except BaseException:
             log.info("restore into %s failed; removing what it created", target)
+            if schema is not None:
+                schema.close()
             _undo(p, created)
             raise
+        finally:
+            if schema is not None:
+                schema.close()
     finally:
         tmp.cleanup()
 
@@ -223,30 +230,13 @@ def _undo(p: RestorePlan, created: bool) -> None:
         log.error("could not clean up %s after the failed restore: %s", p.target, exc)
 
 
-def _pg_restore(p: RestorePlan, schema_file: str, section: str, folder: str) -> None:
-    args = [p.state["pg_restore"], f"--section={section}", "--exit-on-error", f"--dbname={conninfo(p.target)}"]
-    if p.options.no_owner:
-        args += ["--no-owner", "--no-privileges"]
-    if section == "post-data" and p.options.jobs > 1:
-        args.append(f"--jobs={p.options.jobs}")
-    if p.options.tables:
-        listing = run_tool([p.state["pg_restore"], "--list", schema_file], None, "pg_restore --list")
-        text, notes = filter_toc(listing, p.manifest, p.tables)
-        for note in notes if section == "pre-data" else []:
-            log.info(note)
-        list_file = os.path.join(folder, f"{section}.list")
-        with open(list_file, "w") as fh:
-            fh.write(text)
-        args.append(f"--use-list={list_file}")
-    args.append(schema_file)
-    run_tool(args, p.target.password, f"pg_restore ({section})")
-
-
-def _load_data(p: RestorePlan, storage: StorageBackend) -> None:
+def _load_data(p: RestorePlan, storage: StorageBackend, schema: SchemaRestorer | None) -> None:
     fresh = not p.options.data_only
 
     def work(conn: psycopg.Connection[Any], table: TableEntry, stop: threading.Event) -> None:
         _copy_in(conn, table, storage, p, fresh, stop)
+        if schema is not None:
+            schema.table_loaded(table)
 
     run_workers(p.options.jobs, sorted(p.tables, key=lambda t: -t.raw_size), lambda: connect(p.target), work,
                 f"loading into {p.target}")

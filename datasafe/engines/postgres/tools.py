@@ -65,9 +65,9 @@ def _probe(path: str) -> PgTool | None:
     return PgTool(path, int(m.group(1)), f"{m.group(1)}.{m.group(2) or 0}")
 
 
-def run_tool(args: list[str], env_password: str | None, what: str) -> str:
+def run_tool(args: list[str], env_password: str | None, what: str, env: dict[str, str] | None = None) -> str:
     """Run a libpq tool; the password travels in PGPASSWORD, never on the command line."""
-    env = dict(os.environ)
+    env = {**os.environ, **(env or {})}
     if env_password is not None:
         env["PGPASSWORD"] = env_password
     env.setdefault("PGCONNECT_TIMEOUT", "15")

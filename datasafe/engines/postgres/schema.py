@@ -1,0 +1,96 @@
+"""Restoring a snapshot's schema archive with pg_restore: pre-data, then post-data.
+
+Post-data (indexes, keys, constraints, triggers) is what makes a restore slow after the rows
+are in. A table's own indexes and primary/unique keys are built as soon as its rows are loaded,
+in the background while other tables still load, as ``pg_restore -j`` does; the rest of
+post-data (foreign keys and everything else) follows once every table is loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from datasafe.engines.base import RestorePlan
+from datasafe.engines.postgres.connection import conninfo
+from datasafe.engines.postgres.toc import filter_toc
+from datasafe.engines.postgres.tools import run_tool
+from datasafe.snapshot.manifest import TableEntry
+
+log = logging.getLogger(__name__)
+
+#: Index builds of a restore sort in memory up to this much (per build; sessions of the restore
+#: only). A maintenance_work_mem in the user's PGOPTIONS still wins.
+MAINTENANCE_WORK_MEM = "256MB"
+_ENTRY = re.compile(r"^\d+;\s+(\d+)\s+(\d+)\s+(.*)$")
+
+
+class SchemaRestorer:
+    """Runs pg_restore for one restore; thread-safe for :meth:`table_loaded`."""
+
+    def __init__(self, plan: RestorePlan, archive: str, folder: str) -> None:
+        self.plan = plan
+        self.archive = archive
+        self.folder = folder
+        tool = plan.state["pg_restore"]
+        listing = run_tool([tool, "--list", archive], None, "pg_restore --list")
+        if plan.options.tables:
+            listing, notes = filter_toc(listing, plan.manifest, plan.tables)
+            for note in notes:
+                log.info(note)
+        self.entries = [line for line in listing.splitlines() if _ENTRY.match(line)]
+        self._done: set[str] = set()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max(1, plan.options.jobs), thread_name_prefix="datasafe-index")
+        self._early: list[Future[None]] = []
+        self._count = 0
+
+    def pre_data(self) -> None:
+        self._run("pre-data", self.entries, jobs=1)
+
+    def table_loaded(self, table: TableEntry) -> None:
+        """Queue the build of ``table``'s own indexes and primary/unique keys."""
+        objects: dict[str, str] = self.plan.manifest.extra.get("toc", {}).get("objects", {})
+        if not objects:  # snapshots without the map: everything waits for post_data()
+            return
+        mine = []
+        for line in self.entries:
+            m = _ENTRY.match(line)
+            if m and objects.get(f"{m[1]}:{m[2]}") == table.name and m[3].startswith(("INDEX ", "CONSTRAINT ")):
+                mine.append(line)
+        if not mine:
+            return
+        with self._lock:
+            self._done.update(mine)
+            self._early.append(self._pool.submit(self._run, "post-data", mine, 1))
+
+    def post_data(self) -> None:
+        """Wait for the early builds, then restore the rest of post-data in parallel."""
+        for future in self._early:
+            future.result()
+        rest = [line for line in self.entries if line not in self._done]
+        self._run("post-data", rest, jobs=self.plan.options.jobs)
+
+    def close(self) -> None:
+        """Stop queued builds and wait for a running one (before a failed restore is undone)."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self, section: str, entries: list[str], jobs: int) -> None:
+        with self._lock:
+            self._count += 1
+            list_file = os.path.join(self.folder, f"{section}-{self._count}.list")
+        with open(list_file, "w") as fh:
+            fh.write("\n".join(entries) + "\n")
+        p = self.plan
+        args = [p.state["pg_restore"], f"--section={section}", "--exit-on-error",
+                f"--dbname={conninfo(p.target)}", f"--use-list={list_file}"]
+        if p.options.no_owner:
+            args += ["--no-owner", "--no-privileges"]
+        if jobs > 1:
+            args.append(f"--jobs={jobs}")
+        args.append(self.archive)
+        pgoptions = f"-c maintenance_work_mem={MAINTENANCE_WORK_MEM} {os.environ.get('PGOPTIONS', '')}".strip()
+        run_tool(args, p.target.password, f"pg_restore ({section})", env={"PGOPTIONS": pgoptions})
