@@ -13,9 +13,10 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -76,14 +77,11 @@ def backup(
         progress=progress or NullProgress(),
     )
     writer = repo.new_snapshot(source.name)
-    gc_was_enabled = gc.isenabled()
-    # Millions of short-lived row objects would trigger the cyclic collector constantly; the
-    # backup creates no reference cycles worth collecting, so pause it (restored below).
-    gc.disable()
     log.info("backup of %s (%s) started as snapshot %s", source.name, source.url, writer.snapshot_id)
     started = datetime.now(timezone.utc)
     try:
-        result = engine.backup(source.url, writer, options)
+        with _gc_paused():
+            result = engine.backup(source.url, writer, options)
         manifest = Manifest(
             datasafe_version=__version__,
             snapshot_id=writer.snapshot_id,
@@ -114,14 +112,24 @@ def backup(
     except BaseException:
         writer.abort()
         raise
-    finally:
-        if gc_was_enabled:
-            gc.enable()
     log.info(
         "snapshot %s of %s complete: %d tables, %d rows, %d bytes stored",
         stored.snapshot_id, source.name, len(stored.tables), stored.rows, stored.stored_size,
     )
     return stored
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Millions of short-lived row objects trigger the cyclic collector constantly; reading a
+    database creates no reference cycles worth collecting, so pause it meanwhile."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _check_tags(tags: Iterable[str]) -> list[str]:

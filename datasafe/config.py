@@ -219,7 +219,7 @@ def resolve_source(cfg: LoadedConfig, ref: str | None, name: str | None = None) 
     if "://" in ref:
         url = DatabaseURL.parse(ref)
         for sname, sc in sources.items():  # a URL that is a configured source keeps that name
-            if not _ENV_REF.search(sc.url) and DatabaseURL.parse(sc.url).url == url.url:
+            if not _ENV_REF.search(sc.url) and DatabaseURL.parse(sc.url) == url:
                 return Source(name or sname, url, sc.jobs, sc.pg_bin or cfg.config.pg_bin)
         return Source(check_source_name(name or url.default_source_name()), url, None, cfg.config.pg_bin)
     known = ", ".join(sources) or "none"

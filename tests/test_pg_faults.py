@@ -137,7 +137,7 @@ def test_unreachable_server_names_the_cause(storage_dir: Path) -> None:
 
 
 def test_unknown_role(postgres_server: DatabaseURL, storage_dir: Path) -> None:
-    url = DatabaseURL(postgres_server.url.set(username="no_such_role_datasafe"))
+    url = postgres_server.replace(username="no_such_role_datasafe")
     result = run_cli(storage_dir, "backup", str(url))
     assert_one_error_line(result, ExitCode.CONNECTION, "cannot connect", 'role "no_such_role_datasafe" does not exist')
 
@@ -158,12 +158,12 @@ def test_password_is_never_printed(postgres_server: DatabaseURL, shop: DatabaseU
 
     # the server trusts every password: a backup through a URL carrying one succeeds, and neither
     # its log lines, its output nor the manifest on disk show the password
-    with_password = DatabaseURL(shop.url.set(password=PASSWORD))
+    with_password = shop.replace(password=PASSWORD)
     logger = logging.getLogger("datasafe")
     saved = (logger.handlers[:], logger.level, logger.propagate)
     try:
         ok = CliRunner().invoke(cli, ["--log-format", "json", "--storage", str(storage_dir), "backup",
-                                      with_password.url.render_as_string(hide_password=False), "--json"])
+                                      with_password.render(hide_password=False), "--json"])
     finally:
         logger.handlers[:] = saved[0]
         logger.setLevel(saved[1])

@@ -76,7 +76,7 @@ def test_role_without_createdb_is_refused_before_anything_changes(pg: Any, stora
     with connect(postgres_server, database="postgres") as conn:
         conn.execute(f'CREATE ROLE "{role}" LOGIN NOCREATEDB')
     try:
-        target = DatabaseURL(postgres_server.url.set(username=role, database=pg.new_name("dssafe_new")))
+        target = postgres_server.replace(username=role, database=pg.new_name("dssafe_new"))
         for extra in (["--dry-run"], []):
             assert_fails(run_cli(storage_dir, "restore", sid, "--target", str(target), *extra), ExitCode.REFUSED,
                          "may not create databases")

@@ -32,8 +32,8 @@ SESSION_SETTINGS = {
 
 
 def params(url: DatabaseURL, *, with_password: bool = True, database: str | None = None) -> dict[str, Any]:
-    u = url.url
-    out: dict[str, Any] = {k: v for k, v in url.query().items() if isinstance(v, str)}
+    u = url
+    out: dict[str, Any] = url.query()
     if u.host:
         out["host"] = u.host
     if u.port:
@@ -41,7 +41,7 @@ def params(url: DatabaseURL, *, with_password: bool = True, database: str | None
     if u.username:
         out["user"] = u.username
     if with_password and u.password is not None:
-        out["password"] = str(u.password)
+        out["password"] = u.password
     out["dbname"] = database if database is not None else (u.database or "postgres")
     return out
 

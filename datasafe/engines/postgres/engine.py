@@ -44,7 +44,7 @@ class PostgresEngine(Engine):
             env = os.environ.get(SCRATCH_ENV)
             server = DatabaseURL.parse(env) if env else DatabaseURL.parse(manifest.source_url)
             if not env:
-                server = DatabaseURL(server.url.set(password=None))
+                server = server.replace(password=None)
         name = f"datasafe_verify_{secrets.token_hex(6)}"
         target = server.with_database(name)
         try:
