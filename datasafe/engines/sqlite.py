@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import sqlite3
 import tempfile
@@ -314,8 +315,12 @@ class SqliteEngine(Engine):
             if not plan.options.schema_only:
                 for t in plan.tables:
                     _load_table(conn, t, storage, plan, replace=t.table not in created)
+            others = {t.table for t in plan.manifest.tables} - chosen
             for item in schema["post"]:
                 if plan.options.tables and (item["type"] == "view" or item["table"] not in chosen):
+                    continue
+                if plan.options.tables and item["type"] == "trigger" and _mentions(item["sql"], others):
+                    log.info("trigger %s skipped: it uses a table that is not restored", item["name"])
                     continue
                 conn.execute(item["sql"])
             for name, seq in schema["sqlite_sequence"]:
@@ -350,6 +355,12 @@ class SqliteEngine(Engine):
                 yield t.name, digester.content_blake3
         finally:
             conn.close()
+
+
+def _mentions(sql: str, tables: set[str]) -> bool:
+    """Whether ``sql`` names any of ``tables`` (as a word, quoted or not)."""
+    return any(re.search(rf'(?<![\w"`\[]){re.escape(t)}(?![\w"`\]])|["`\[]{re.escape(t)}["`\]]', sql, re.I)
+               for t in tables)
 
 
 def _select_tables(manifest: Manifest, names: list[str] | None) -> list[TableEntry]:
