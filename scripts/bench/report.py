@@ -17,6 +17,8 @@ MEMORY_LIMIT_MB = 256
 BACKUP, DUMP_PLAIN, DUMP_CUSTOM, DUMP_DIR = "backup", "dump_plain", "dump_custom", "dump_dir"
 RESTORE, PG_RESTORE, VERIFY = "restore", "pg_restore", "verify"
 DATASAFE_STEPS = (BACKUP, RESTORE, VERIFY)
+# MariaDB/MySQL anchors (scripts/bench/run_mysql.py).
+MY_DUMP, MY_REPLAY = "mariadb_dump", "mariadb_replay"
 
 INTRO = """\
 # Benchmarks
@@ -152,6 +154,30 @@ def evaluate(outcome: Outcome) -> list[Row]:
     return [row for row in rows if row is not None]
 
 
+def evaluate_mysql(outcome: Outcome) -> list[Row]:
+    """Rows of the MariaDB/MySQL comparison: backup vs dump pipeline, restore vs replay, memory."""
+    steps = outcome.steps
+
+    def target(key: str, label: str, anchor: str, limit: float) -> Row | None:
+        if key not in steps:
+            return Row(label, None, None, None, "not measured", f"≤ {limit}×", None)
+        return _time_target(steps, key, anchor, limit)
+
+    rows = [
+        target(BACKUP, "datasafe backup", MY_DUMP, 1.0),
+        target(RESTORE, "datasafe restore", MY_REPLAY, 0.5),
+        _step_row(steps[VERIFY], "no target") if VERIFY in steps else None,
+        _memory_target(steps),
+    ]
+    if outcome.rows_match is not None:
+        rows.append(Row("datasafe restore completeness", None, None, None,
+                        "row count of every table vs source", "equal", outcome.rows_match))
+    for key in (MY_DUMP, MY_REPLAY):
+        if key in steps:
+            rows.append(_step_row(steps[key], "anchor"))
+    return [row for row in rows if row is not None]
+
+
 def failed_targets(rows: Sequence[Row]) -> list[Row]:
     """Rows whose target was measured and missed."""
     return [row for row in rows if row.passed is False]
@@ -175,28 +201,32 @@ def render_table(rows: Sequence[Row]) -> list[str]:
     return lines
 
 
-def render_section(outcome: Outcome) -> str:
-    """The markdown section for one scale, between its marker comments."""
-    lines = [f"<!-- bench:scale={outcome.scale} -->", f"## Scale {outcome.scale}", ""]
+def render_section(outcome: Outcome, rows: Sequence[Row] | None = None, tag: str = "bench",
+                   title: str = "Scale") -> str:
+    """The markdown section for one scale, between its marker comments.
+
+    ``rows`` default to ``evaluate(outcome)``; ``tag`` names the marker comments
+    (``<!-- {tag}:scale=N -->``) and ``title`` starts the heading (``## {title} N``).
+    """
+    rows = evaluate(outcome) if rows is None else rows
+    lines = [f"<!-- {tag}:scale={outcome.scale} -->", f"## {title} {outcome.scale}", ""]
     lines += ["| | |", "|---|---|"]
     lines += [f"| {_escape(k)} | {_escape(v)} |" for k, v in outcome.facts]
-    lines += ["", "### Results", "", *render_table(evaluate(outcome))]
+    lines += ["", "### Results", "", *render_table(rows)]
     lines += ["", "### Output sizes", "", "| artefact | bytes | MB |", "|---|---:|---:|"]
     lines += [f"| {name} | {size} | {size / MB:.1f} |" for name, size in outcome.sizes.items()]
     lines += ["", "### Commands", "", "```"]
     lines += [step.command for step in outcome.steps.values()]
     lines += ["```", "", "### Method", "", *(f"- {note}" for note in outcome.notes)]
-    lines += [f"<!-- /bench:scale={outcome.scale} -->"]
+    lines += [f"<!-- /{tag}:scale={outcome.scale} -->"]
     return "\n".join(lines) + "\n"
 
 
-def update_document(path: Path, scale: str, section: str) -> None:
-    """Replace the section of ``scale`` in ``path`` (or append it), keeping everything else."""
+def update_document(path: Path, scale: str, section: str, tag: str = "bench") -> None:
+    """Replace the ``tag`` section of ``scale`` in ``path`` (or append it), keeping everything else."""
     text = path.read_text() if path.exists() else INTRO
-    pattern = re.compile(
-        rf"<!-- bench:scale={re.escape(scale)} -->.*?<!-- /bench:scale={re.escape(scale)} -->\n?",
-        re.DOTALL,
-    )
+    marker = re.escape(f"{tag}:scale={scale}")
+    pattern = re.compile(rf"<!-- {marker} -->.*?<!-- /{marker} -->\n?", re.DOTALL)
     if pattern.search(text):
         text = pattern.sub(lambda _: section, text, count=1)
     else:
