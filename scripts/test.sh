@@ -7,12 +7,13 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c 'import datasafe, pytest, psycopg' 2>/dev/null || [ pyproject.toml -nt .venv/.installed ]; then
+if ! .venv/bin/python -c 'import datasafe, pytest, psycopg, MySQLdb' 2>/dev/null || [ pyproject.toml -nt .venv/.installed ]; then
   .venv/bin/pip install --quiet --upgrade pip
   .venv/bin/pip install --quiet -e '.[dev]'
   touch .venv/.installed
 fi
 export DATASAFE_TEST_POSTGRES_URL=${DATASAFE_TEST_POSTGRES_URL:-postgresql://postgres@127.0.0.1:5432/postgres}
+export DATASAFE_TEST_MYSQL_URL=${DATASAFE_TEST_MYSQL_URL:-mysql://root@127.0.0.1:3306/}
 set +e
 .venv/bin/python -m pytest "$@"
 rc=$?

@@ -16,7 +16,7 @@ import pytest
 
 from datasafe.urls import DatabaseURL
 
-SERVER_ENV = {"postgresql": "DATASAFE_TEST_POSTGRES_URL"}
+SERVER_ENV = {"postgresql": "DATASAFE_TEST_POSTGRES_URL", "mysql": "DATASAFE_TEST_MYSQL_URL"}
 _KEEP_ENV = {"DATASAFE_TEST_POSTGRES_URL", "DATASAFE_TEST_MYSQL_URL", "DATASAFE_TEST_S3_URL"}
 
 
@@ -106,6 +106,84 @@ class PgDatabases:
 @pytest.fixture
 def pg(postgres_server: DatabaseURL) -> Iterator[PgDatabases]:
     dbs = PgDatabases(postgres_server)
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture(scope="session")
+def mysql_server() -> DatabaseURL:
+    """A MySQL/MariaDB server URL (no database); skips when none is available."""
+    url = os.environ.get(SERVER_ENV["mysql"])
+    if not url:
+        pytest.skip("no MySQL/MariaDB: set DATASAFE_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/)")
+    server = DatabaseURL.parse(url).with_database("")
+    try:
+        from datasafe.engines.mysql.connection import connect
+
+        connect(server, database="").close()
+    except Exception as exc:
+        pytest.skip(f"MySQL/MariaDB at {server} is not reachable: {exc}")
+    return server
+
+
+class MyDatabases:
+    """Creates uniquely named MySQL/MariaDB databases on the test server and drops them afterwards."""
+
+    def __init__(self, server: DatabaseURL) -> None:
+        self.server = server
+        self.names: list[str] = []
+
+    def url(self, name: str) -> DatabaseURL:
+        return self.server.with_database(name)
+
+    def new_name(self, prefix: str = "dstest") -> str:
+        name = f"{prefix}_{secrets.token_hex(5)}"
+        self.names.append(name)
+        return name
+
+    def execute(self, url: DatabaseURL | None, *statements: str) -> None:
+        from datasafe.engines.mysql.connection import connect, execute
+
+        conn = connect(url or self.server, database=None if url else "")
+        try:
+            for statement in statements:
+                execute(conn, statement)
+        finally:
+            conn.close()
+
+    def query(self, url: DatabaseURL, sql: str) -> list[tuple[object, ...]]:
+        from datasafe.engines.mysql.connection import connect, query
+
+        conn = connect(url)
+        try:
+            return query(conn, sql)
+        finally:
+            conn.close()
+
+    def create(self, prefix: str = "dstest", *statements: str) -> DatabaseURL:
+        name = self.new_name(prefix)
+        self.execute(None, f"CREATE DATABASE `{name}`")
+        url = self.url(name)
+        if statements:
+            self.execute(url, *statements)
+        return url
+
+    def exists(self, name: str) -> bool:
+        from datasafe.engines.mysql.connection import connect, query
+
+        conn = connect(self.server, database="")
+        try:
+            return bool(query(conn, "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,)))
+        finally:
+            conn.close()
+
+    def drop_all(self) -> None:
+        self.execute(None, *(f"DROP DATABASE IF EXISTS `{name}`" for name in self.names))
+
+
+@pytest.fixture
+def my(mysql_server: DatabaseURL) -> Iterator[MyDatabases]:
+    dbs = MyDatabases(mysql_server)
     yield dbs
     dbs.drop_all()
 

@@ -425,7 +425,7 @@ def test_config_storage_is_used(tmp_path: Path, shop: Path) -> None:
     [
         (["list", "--storage", "s3x://bucket/prefix"], ExitCode.CONFIG, "unknown storage scheme 's3x'"),
         (["backup", "oracle://scott@db/orcl", "--storage", "r"], ExitCode.CONFIG, "unsupported database URL scheme"),
-        (["backup", "mysql://u@h/db", "--storage", "r"], ExitCode.CONFIG, "no engine for 'mysql'"),
+        (["backup", "mysql://u@h:99999/db", "--storage", "r"], ExitCode.CONFIG, "invalid port '99999'"),
         (["backup", "not a url", "--storage", "r"], ExitCode.CONFIG, "unknown source 'not a url'"),
         (["-q", "backup", "sqlite:///absent.db", "--storage", "r"], ExitCode.NOT_FOUND, "absent.db does not exist"),
         (["backup", "sqlite:///x.db", "--tag", "latest", "--storage", "r"], ExitCode.CONFIG, "invalid tag"),

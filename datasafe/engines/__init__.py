@@ -11,6 +11,7 @@ from datasafe.errors import ConfigError, DependencyError
 ENGINES: dict[str, tuple[str, str, str | None]] = {
     "postgresql": ("datasafe.engines.postgres", "PostgresEngine", "postgres"),
     "sqlite": ("datasafe.engines.sqlite", "SqliteEngine", None),
+    "mysql": ("datasafe.engines.mysql", "MySQLEngine", "mysql"),
 }
 
 

@@ -11,6 +11,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -28,7 +29,7 @@ from datasafe.engines.postgres.connection import (
     db_error,
 )
 from datasafe.engines.postgres.tools import find_tool, finish_tool, start_tool
-from datasafe.engines.postgres.workers import run_workers
+from datasafe.engines.workers import run_workers
 from datasafe.errors import DatabaseError, Interrupted
 from datasafe.snapshot.chunks import ChunkWriter
 from datasafe.snapshot.manifest import SchemaPart
@@ -154,7 +155,15 @@ def _dump_tables(url: DatabaseURL, snap_id: str, tables: list[CatalogTable], sna
         _copy_out(conn, table, ordinal[table.oid], snapshot, options, stop)
 
     run_workers(options.jobs, sorted(tables, key=lambda t: -t.est_bytes), open_connection, work,
-                f"reading {url}", finish=lambda conn: conn.execute("COMMIT"))
+                close=lambda conn: conn.close(), finish=lambda conn: conn.execute("COMMIT"),
+                map_error=_mapper(f"reading {url}"))
+
+
+def _mapper(what: str) -> Callable[[Exception], BaseException]:
+    def map_error(exc: Exception) -> BaseException:
+        return db_error(what, exc) if isinstance(exc, psycopg.Error) else exc
+
+    return map_error
 
 
 def _copy_out(conn: psycopg.Connection[Any], table: CatalogTable, ordinal: int, snapshot: SnapshotWriter,

@@ -23,7 +23,7 @@ from datasafe.engines.postgres.connection import column_list, connect, db_error,
 from datasafe.engines.postgres.schema import SchemaRestorer
 from datasafe.engines.postgres.toc import skipped_foreign_keys
 from datasafe.engines.postgres.tools import find_tool
-from datasafe.engines.postgres.workers import run_workers
+from datasafe.engines.workers import run_workers
 from datasafe.errors import ConfigError, IntegrityError, Interrupted, NotFound, Refused
 from datasafe.snapshot.chunks import check_stored, read_chunk
 from datasafe.snapshot.manifest import Manifest, TableEntry
@@ -238,8 +238,10 @@ def _load_data(p: RestorePlan, storage: StorageBackend, schema: SchemaRestorer |
         if schema is not None:
             schema.table_loaded(table)
 
+    what = f"loading into {p.target}"
     run_workers(p.options.jobs, sorted(p.tables, key=lambda t: -t.raw_size), lambda: connect(p.target), work,
-                f"loading into {p.target}")
+                close=lambda conn: conn.close(),
+                map_error=lambda exc: db_error(what, exc) if isinstance(exc, psycopg.Error) else exc)
 
 
 def _copy_in(conn: psycopg.Connection[Any], t: TableEntry, storage: StorageBackend, p: RestorePlan,

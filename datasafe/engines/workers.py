@@ -1,4 +1,4 @@
-"""A small pool of connection-owning worker threads that share one queue of tables."""
+"""A small pool of connection-owning worker threads that share one queue of tables (any engine)."""
 
 from __future__ import annotations
 
@@ -7,38 +7,45 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import psycopg
-
-from datasafe.engines.postgres.connection import db_error
-
 T = TypeVar("T")
+C = TypeVar("C")
 
 
 def run_workers(
     jobs: int,
     items: Sequence[T],
-    open_connection: Callable[[], psycopg.Connection[Any]],
-    work: Callable[[psycopg.Connection[Any], T, threading.Event], None],
-    what: str,
-    finish: Callable[[psycopg.Connection[Any]], object] | None = None,
+    open_connection: Callable[[], C],
+    work: Callable[[C, T, threading.Event], None],
+    *,
+    close: Callable[[C], Any],
+    finish: Callable[[C], object] | None = None,
+    map_error: Callable[[Exception], BaseException] | None = None,
 ) -> None:
     """Process ``items`` in order with ``jobs`` threads, each on its own connection.
 
-    The first failure stops the others (they poll the event) and is re-raised; so is a signal
-    arriving in the calling thread, after every worker has stopped, so the caller can clean up
-    knowing nothing is still writing.
+    The first failure stops the others (they poll the event) and is re-raised, passed through
+    ``map_error`` when it is not already a datasafe error; so is a signal arriving in the calling
+    thread, after every worker has stopped, so the caller can clean up knowing nothing is still
+    writing.
     """
     queue = deque(items)
     lock = threading.Lock()
     stop = threading.Event()
     errors: list[BaseException] = []
 
+    def fail(exc: BaseException) -> None:
+        from datasafe.errors import DatasafeError
+
+        if map_error is not None and isinstance(exc, Exception) and not isinstance(exc, DatasafeError):
+            exc = map_error(exc)
+        errors.append(exc)
+        stop.set()
+
     def worker() -> None:
         try:
             conn = open_connection()
         except BaseException as exc:
-            errors.append(exc)
-            stop.set()
+            fail(exc)
             return
         try:
             while not stop.is_set():
@@ -49,14 +56,10 @@ def run_workers(
                 work(conn, item, stop)
             if finish is not None and not stop.is_set():
                 finish(conn)
-        except psycopg.Error as exc:
-            errors.append(db_error(what, exc))
-            stop.set()
         except BaseException as exc:
-            errors.append(exc)
-            stop.set()
+            fail(exc)
         finally:
-            conn.close()
+            close(conn)
 
     threads = [threading.Thread(target=worker, name=f"datasafe-worker-{i}", daemon=True)
                for i in range(min(jobs, max(1, len(items))))]

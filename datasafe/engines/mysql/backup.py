@@ -1,0 +1,202 @@
+"""Reading a MySQL/MariaDB database into a snapshot.
+
+One connection takes ``FLUSH TABLES WITH READ LOCK``; while it holds, the catalog and every
+definition are read and each worker connection starts ``WITH CONSISTENT SNAPSHOT``, and the
+binary log position is recorded; then the lock is released and the workers read the tables.
+Without the RELOAD privilege a single connection's consistent snapshot is used instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from typing import Any
+
+from datasafe.engines.base import BackupOptions, BackupResult
+from datasafe.engines.mysql import catalog
+from datasafe.engines.mysql.connection import (
+    ACCESS_DENIED,
+    SESSION_SETTINGS,
+    Connection,
+    Error,
+    connect,
+    db_error,
+    error_code,
+    execute,
+    query,
+    stream_cursor,
+)
+from datasafe.engines.workers import run_workers
+from datasafe.errors import DatabaseError, Interrupted, NotFound
+from datasafe.snapshot.chunks import ChunkWriter
+from datasafe.snapshot.manifest import SchemaPart, TableEntry
+from datasafe.snapshot.repository import SnapshotWriter
+from datasafe.urls import DatabaseURL
+
+log = logging.getLogger(__name__)
+
+SCHEMA_FORMAT = "mysql-schema-json"
+FETCH = 5000
+
+
+def _start_snapshot(conn: Connection) -> None:
+    execute(conn, "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    execute(conn, "START TRANSACTION WITH CONSISTENT SNAPSHOT")
+
+
+def _positions(conn: Connection) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    try:
+        cur = conn.cursor()
+        cur.execute("SHOW MASTER STATUS")
+        row = cur.fetchone()
+        cur.close()
+        if row:
+            out["binlog_file"] = row[0].decode() if isinstance(row[0], bytes) else row[0]
+            out["binlog_position"] = int(row[1])
+    except Error as exc:
+        log.debug("SHOW MASTER STATUS failed: %s", exc)
+    for var in ("gtid_binlog_pos", "gtid_executed"):
+        try:
+            value = query(conn, f"SELECT @@{var}")[0][0]
+        except Error:
+            continue
+        if value is not None:
+            out[var] = str(value)
+    return out
+
+
+def backup(url: DatabaseURL, snapshot: SnapshotWriter, options: BackupOptions) -> BackupResult:
+    if not url.database:
+        raise NotFound(f"{url} names no database")
+    db = url.database
+    main = connect(url)
+    workers: list[Connection] = []
+    try:
+        try:
+            version = str(query(main, "SELECT VERSION()")[0][0])
+            locked = True
+            try:
+                execute(main, "FLUSH TABLES WITH READ LOCK")
+            except Error as exc:
+                if error_code(exc) not in ACCESS_DENIED:
+                    raise
+                locked = False
+                log.warning("no RELOAD privilege to lock %s: using one connection with a consistent snapshot "
+                            "(--jobs ignored; the binary log position is not exact)", db)
+            if locked:
+                for _ in range(max(1, options.jobs)):
+                    conn = connect(url)
+                    workers.append(conn)
+                    _start_snapshot(conn)
+            else:
+                _start_snapshot(main)
+                workers.append(main)
+            consistency: dict[str, Any] = {
+                "method": "flush tables with read lock + consistent snapshot" if locked else "consistent snapshot",
+                "isolation": "repeatable read", "connections": len(workers), **_positions(main)}
+            found = catalog.tables(main, db)
+            entries = [catalog.entry(main, db, name) for name, _engine, _size in found]
+            schema = catalog.schema(main, db, [name for name, _engine, _size in found])
+            nontx = catalog.non_transactional(main, db)
+            skipped = catalog.skipped_tables(main, db)
+            if locked:
+                execute(main, "UNLOCK TABLES")
+        except Error as exc:
+            raise db_error(f"reading the catalog of {url}", exc) from exc
+        if nontx:
+            log.warning("non-transactional tables are not read consistently with the others: %s", ", ".join(nontx))
+        if skipped:
+            log.warning("not backed up (not plain tables): %s", ", ".join(skipped))
+        sizes = {e.table: size for e, (_n, _e, size) in zip(entries, found, strict=True)}
+        log.info("reading %d tables of %s with %d connections", len(entries), db, len(workers))
+        _dump(workers, entries, sizes, snapshot, options)
+        part = _store_schema(schema, snapshot, options)
+    finally:
+        for conn in {id(c): c for c in [main, *workers]}.values():
+            with contextlib.suppress(Error):
+                conn.close()
+    return BackupResult(
+        server_version=version, database=db, consistency=consistency, tables=entries, schema_parts=[part],
+        settings=dict(SESSION_SETTINGS),
+        extra={"charset": schema["charset"], "collation": schema["collation"], "non_transactional": nontx,
+               "skipped": skipped},
+    )
+
+
+def _store_schema(schema: dict[str, Any], snapshot: SnapshotWriter, options: BackupOptions) -> SchemaPart:
+    writer = snapshot.blob_writer("schema.json", options.compression)
+    try:
+        writer.write(json.dumps(schema, ensure_ascii=False, indent=1).encode())
+        chunk = writer.close()[0]
+    except BaseException:
+        writer.abort()
+        raise
+    return SchemaPart(name="schema", format=SCHEMA_FORMAT, **chunk.model_dump())
+
+
+def dump_rows(conn: Connection, entry: TableEntry, write: Any, stop: threading.Event | None = None) -> None:
+    """Stream the rows of ``entry`` in mysql-tsv to ``write`` in blocks of whole lines."""
+    if not entry.columns:
+        return
+    cur = stream_cursor(conn)
+    try:
+        cur.execute(catalog.select_sql(entry))
+        join = b"\n".join
+        while True:
+            rows = cur.fetchmany(FETCH)
+            if not rows:
+                break
+            write(join([r[0] for r in rows]) + b"\n")
+            if stop is not None and stop.is_set():
+                raise Interrupted("backup stopped")
+    finally:
+        cur.close()
+
+
+def _dump(workers: list[Connection], entries: list[TableEntry], sizes: dict[str, int], snapshot: SnapshotWriter,
+          options: BackupOptions) -> None:
+    """Read tables, largest first, one thread per snapshot connection; the first error stops all."""
+    ordinal = {e.table: i for i, e in enumerate(entries)}
+    progress = options.progress
+    free = list(workers)  # connections already inside the shared snapshot; handed out once each
+    lock = threading.Lock()
+
+    def take() -> Connection:
+        with lock:
+            return free.pop()
+
+    def one(conn: Connection, entry: TableEntry, stop: threading.Event) -> None:
+        def advance(rows: int, nbytes: int) -> None:
+            progress.advance(entry.name, rows=rows, nbytes=nbytes)
+
+        writer: ChunkWriter = snapshot.table_writer(ordinal[entry.table], options.compression,
+                                                    options.chunk_size, advance)
+        progress.start(entry.name, entry.name, sizes.get(entry.table) or None)
+        try:
+            try:
+                dump_rows(conn, entry, writer.write, stop)
+            except Error as exc:
+                raise db_error(f"reading table {entry.name}", exc) from exc
+            entry.chunks = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
+        entry.rows, entry.raw_size = writer.rows, writer.raw_size
+        entry.stored_size = sum(c.stored_size for c in entry.chunks)
+        entry.content_blake3 = writer.content_blake3
+        progress.finish(entry.name)
+
+    def map_error(exc: Exception) -> BaseException:
+        return db_error("reading the database", exc) if isinstance(exc, Error) else exc
+
+    try:
+        run_workers(len(workers), sorted(entries, key=lambda e: -sizes.get(e.table, 0)), take, one,
+                    close=lambda conn: None,  # closed by backup() with the others
+                    finish=lambda conn: execute(conn, "COMMIT"), map_error=map_error)
+    except DatabaseError as err:
+        if "definition has changed" in str(err):
+            raise DatabaseError(f"{err} (a table was altered during the backup; run it again)") from err
+        raise

@@ -1,0 +1,71 @@
+"""The MySQL/MariaDB engine object: ties backup, restore, scratch databases and digests together."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+from collections.abc import Iterator
+
+from datasafe.engines.base import BackupOptions, BackupResult, Engine, RestoreOptions, RestorePlan
+from datasafe.engines.mysql import backup as my_backup
+from datasafe.engines.mysql import restore as my_restore
+from datasafe.engines.mysql.connection import Error, connect, db_error, execute, q
+from datasafe.snapshot.chunks import ChunkWriter, Compression
+from datasafe.snapshot.manifest import Manifest
+from datasafe.snapshot.repository import SnapshotWriter
+from datasafe.storage.base import StorageBackend
+from datasafe.urls import DatabaseURL
+
+log = logging.getLogger(__name__)
+SCRATCH_ENV = "DATASAFE_SCRATCH_URL"
+
+
+class MySQLEngine(Engine):
+    name = "mysql"
+
+    def backup(self, url: DatabaseURL, snapshot: SnapshotWriter, options: BackupOptions) -> BackupResult:
+        return my_backup.backup(url, snapshot, options)
+
+    def plan_restore(self, manifest: Manifest, target: DatabaseURL, options: RestoreOptions) -> RestorePlan:
+        return my_restore.plan(manifest, target, options)
+
+    def restore(self, plan: RestorePlan, storage: StorageBackend) -> None:
+        my_restore.restore(plan, storage)
+
+    @contextlib.contextmanager
+    def scratch(self, manifest: Manifest, server: DatabaseURL | None) -> Iterator[DatabaseURL]:
+        """A database ``datasafe_verify_<hex>`` on ``server`` (else the snapshot's own server), dropped on exit."""
+        if server is None:
+            env = os.environ.get(SCRATCH_ENV)
+            server = DatabaseURL.parse(env) if env else DatabaseURL.parse(manifest.source_url)
+            if not env:
+                server = server.replace(password=None)
+        name = f"datasafe_verify_{secrets.token_hex(6)}"
+        target = server.with_database(name)
+        try:
+            yield target
+        finally:
+            try:
+                conn = connect(server, database="")
+                try:
+                    execute(conn, f"DROP DATABASE IF EXISTS {q(name)}")
+                finally:
+                    conn.close()
+            except Exception as exc:
+                log.error("could not drop scratch database %s: %s", name, exc)
+
+    def table_digests(self, url: DatabaseURL, manifest: Manifest) -> Iterator[tuple[str, str]]:
+        conn = connect(url)
+        try:
+            for t in manifest.tables:
+                digester = ChunkWriter(None, "", Compression(), manifest.chunk_size)
+                try:
+                    my_backup.dump_rows(conn, t, digester.write)
+                except Error as exc:
+                    raise db_error(f"reading table {t.name}", exc) from exc
+                digester.close()
+                yield t.name, digester.content_blake3
+        finally:
+            conn.close()

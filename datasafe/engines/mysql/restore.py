@@ -1,0 +1,363 @@
+"""Restoring a snapshot into a MySQL/MariaDB database.
+
+Order: database (created if missing) -> tables -> rows -> views -> routines -> triggers -> events.
+Rows are loaded with ``LOAD DATA LOCAL INFILE`` fed through a named pipe from the chunk being
+verified, one transaction per chunk, or, where the server forbids local infile, with multi-row
+INSERTs. On failure whatever the restore created is dropped again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+from typing import Any
+
+from datasafe.engines.base import RestoreOptions, RestorePlan
+from datasafe.engines.mysql import catalog
+from datasafe.engines.mysql.backup import SCHEMA_FORMAT
+from datasafe.engines.mysql.connection import Connection, Error, connect, db_error, execute, q, query
+from datasafe.errors import ConfigError, IntegrityError, NotFound, Refused
+from datasafe.snapshot.chunks import check_stored, read_chunk, read_whole
+from datasafe.snapshot.manifest import Chunk, Manifest, TableEntry
+from datasafe.storage.base import StorageBackend
+from datasafe.urls import DatabaseURL
+
+log = logging.getLogger(__name__)
+
+#: Tests set this to exercise the INSERT path on a server that allows local infile.
+FORCE_INSERT = False
+INSERT_BATCH = 1000
+
+
+def _select(manifest: Manifest, names: list[str] | None) -> list[TableEntry]:
+    if not names:
+        return list(manifest.tables)
+    out = []
+    for n in names:
+        t = manifest.table(n)
+        if t is None:
+            raise NotFound(f"table {n!r} is not in snapshot {manifest.snapshot_id}")
+        out.append(t)
+    return out
+
+
+def _objects(conn: Connection, db: str) -> dict[str, list[str]]:
+    """Names of what ``db`` holds, by kind."""
+    found: dict[str, list[str]] = {"table": [], "view": [], "procedure": [], "function": [], "event": []}
+    for name, kind in query(conn, "SELECT TABLE_NAME, TABLE_TYPE FROM information_schema.TABLES "
+                                  "WHERE TABLE_SCHEMA = %s", (db,)):
+        found["view" if kind == "VIEW" else "table"].append(str(name))
+    for name, kind in query(conn, "SELECT ROUTINE_NAME, ROUTINE_TYPE FROM information_schema.ROUTINES "
+                                  "WHERE ROUTINE_SCHEMA = %s", (db,)):
+        found[str(kind).lower()].append(str(name))
+    for (name,) in query(conn, "SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = %s", (db,)):
+        found["event"].append(str(name))
+    return found
+
+
+def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions) -> RestorePlan:
+    db = target.database
+    if not db:
+        raise ConfigError(f"target {target} names no database")
+    tables = _select(manifest, options.tables)
+    for t in tables:
+        if t.encoding != catalog.ENCODING:
+            raise IntegrityError(f"table {t.name} uses encoding {t.encoding!r}, which MySQL cannot load")
+    conn = connect(target, database="")
+    try:
+        exists = bool(query(conn, "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (db,)))
+        objects = _objects(conn, db) if exists else {}
+        count = sum(len(v) for v in objects.values())
+        local_infile = bool(int(query(conn, "SELECT @@local_infile")[0][0] or 0)) and not FORCE_INSERT
+        steps: list[str] = []
+        notes: list[str] = []
+        if options.data_only:
+            if not exists:
+                raise NotFound(f"--data-only needs an existing database; {db} does not exist on {target}")
+            for t in tables:
+                if t.table not in objects["table"]:
+                    raise NotFound(f"table {t.name} does not exist in {db}")
+                if query(conn, f"SELECT 1 FROM {q(db)}.{q(t.table)} LIMIT 1"):
+                    if not options.clean:
+                        raise Refused(f"table {t.name} in {db} is not empty; use --clean to replace its rows")
+                    steps.append(f"delete the rows of {t.name}")
+        else:
+            if count and not options.clean:
+                raise Refused(f"target database {db} is not empty ({count} objects); use --clean to replace it")
+            if count:
+                steps.append(f"check every stored chunk, then drop the {count} objects of {db}")
+            if not exists:
+                steps.append(f"create database {db}")
+            steps.append(f"create {len(tables)} tables")
+    except Error as exc:
+        raise db_error(f"inspecting target {target}", exc) from exc
+    finally:
+        conn.close()
+    if not options.schema_only:
+        how = "LOAD DATA LOCAL INFILE" if local_infile else "multi-row INSERT (the server disallows local_infile)"
+        steps.append(f"load {len(tables)} tables, {sum(t.rows for t in tables)} rows with {how}")
+    if not options.data_only:
+        if options.tables:
+            steps.append("create the triggers of these tables")
+            notes.append("--tables: views, routines and events are not restored")
+        else:
+            steps.append("create views, routines, triggers and events (definers replaced by the restoring user)")
+    return RestorePlan(manifest, target, tables, steps, options, exists, count, notes,
+                       state={"local_infile": local_infile, "objects": objects})
+
+
+def _load_schema(manifest: Manifest, storage: StorageBackend) -> dict[str, Any]:
+    part = next((p for p in manifest.schema_parts if p.format == SCHEMA_FORMAT), None)
+    if part is None:
+        raise IntegrityError(f"snapshot {manifest.snapshot_id} has no MySQL schema")
+    data: dict[str, Any] = json.loads(read_whole(storage, part, label="schema"))
+    return data
+
+
+class _Undo:
+    """What the restore created, to drop again if it fails."""
+
+    def __init__(self, conn: Connection, db: str) -> None:
+        self.conn, self.db = conn, db
+        self.database = False
+        self.items: list[tuple[str, str]] = []
+
+    def run(self) -> None:
+        try:
+            if self.database:
+                execute(self.conn, f"DROP DATABASE IF EXISTS {q(self.db)}")
+                return
+            execute(self.conn, "SET foreign_key_checks = 0")
+            for kind, name in reversed(self.items):
+                execute(self.conn, f"DROP {kind} IF EXISTS {q(self.db)}.{q(name)}")
+        except Exception as exc:
+            log.error("could not remove what the failed restore created in %s: %s", self.db, exc)
+
+
+def _create(conn: Connection, item: dict[str, Any]) -> None:
+    """Run a stored definition under the sql_mode and character set it was created with."""
+    settings = ["sql_mode = %s"]
+    args: list[Any] = [item.get("sql_mode", "")]
+    if "character_set_client" in item:
+        settings += ["character_set_client = %s", "collation_connection = %s"]
+        args += [item["character_set_client"], item["collation_connection"]]
+    if "time_zone" in item:
+        settings.append("time_zone = %s")
+        args.append(item["time_zone"])
+    execute(conn, "SET " + ", ".join(f"SESSION {s}" for s in settings), tuple(args))
+    try:
+        execute(conn, item["sql"])
+    finally:
+        execute(conn, "SET NAMES utf8mb4")
+        execute(conn, "SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION', "
+                      "SESSION time_zone = '+00:00'")
+
+
+def restore(p: RestorePlan, storage: StorageBackend) -> None:
+    options, db = p.options, p.target.database
+    schema = _load_schema(p.manifest, storage)
+    chosen = {t.table for t in p.tables}
+    if options.clean and not options.schema_only:
+        for t in p.tables:
+            for chunk in t.chunks:
+                check_stored(storage, chunk, label=f"{t.name} {chunk.path}")
+    conn = connect(p.target, database="", load=True, local_infile=True)
+    undo = _Undo(conn, db)
+    step = "preparing"
+    try:
+        if options.data_only:
+            step = "loading rows"
+            _data_only(conn, p, storage)
+            return
+        if p.target_exists and p.target_objects:
+            step = "dropping the objects of the target"
+            _drop_all(conn, db, p.state["objects"])
+        if not p.target_exists:
+            execute(conn, f"CREATE DATABASE {q(db)} CHARACTER SET {schema['charset']} COLLATE {schema['collation']}")
+            undo.database = True
+        execute(conn, f"USE {q(db)}")
+        for item in schema["tables"]:
+            if item["name"] in chosen or not options.tables:
+                step = f"creating table {item['name']}"
+                execute(conn, item["sql"])
+                undo.items.append(("TABLE", item["name"]))
+        if not options.schema_only:
+            for t in p.tables:
+                step = f"loading table {t.name}"
+                _load_table(conn, t, storage, p)
+        if not options.tables:
+            _views(conn, schema["views"], undo)
+            for item in schema["routines"]:
+                step = f"creating {item['kind'].lower()} {item['name']}"
+                _create(conn, item)
+                undo.items.append((item["kind"], item["name"]))
+        for item in schema["triggers"]:
+            if item["table"] in chosen:
+                step = f"creating trigger {item['name']}"
+                _create(conn, item)
+        if not options.tables:
+            for item in schema["events"]:
+                step = f"creating event {item['name']}"
+                _create(conn, item)
+                undo.items.append(("EVENT", item["name"]))
+    except Error as exc:
+        undo.run()
+        raise db_error(f"restoring into {p.target} failed while {step}", exc) from exc
+    except BaseException:
+        undo.run()
+        raise
+    finally:
+        conn.close()
+
+
+def _drop_all(conn: Connection, db: str, objects: dict[str, list[str]]) -> None:
+    execute(conn, "SET foreign_key_checks = 0")
+    for kind, names in objects.items():
+        for name in names:
+            execute(conn, f"DROP {kind.upper()} IF EXISTS {q(db)}.{q(name)}")
+
+
+def _views(conn: Connection, views: list[dict[str, Any]], undo: _Undo) -> None:
+    """Create views, retrying those that depend on a view not created yet."""
+    pending = list(views)
+    while pending:
+        failed: list[dict[str, Any]] = []
+        last: Exception | None = None
+        for item in pending:
+            try:
+                _create(conn, item)
+                undo.items.append(("VIEW", item["name"]))
+            except Error as exc:
+                failed.append(item)
+                last = exc
+        if len(failed) == len(pending):
+            assert last is not None
+            raise db_error(f"creating view {failed[0]['name']} failed", last) from last
+        pending = failed
+
+
+def _data_only(conn: Connection, p: RestorePlan, storage: StorageBackend) -> None:
+    """Rows into existing tables; their triggers are dropped meanwhile and re-created afterwards."""
+    db = p.target.database
+    execute(conn, f"USE {q(db)}")
+    names = [t.table for t in p.tables]
+    triggers: list[dict[str, Any]] = []
+    for (name,) in query(conn, "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = %s "
+                               f"AND EVENT_OBJECT_TABLE IN ({', '.join(['%s'] * len(names))}) "
+                               "ORDER BY EVENT_OBJECT_TABLE, ACTION_ORDER", (db, *names)):
+        row = query(conn, f"SHOW CREATE TRIGGER {q(str(name))}")[0]
+        triggers.append({"name": str(name), "sql": str(row[2]), "sql_mode": str(row[1]),
+                         "character_set_client": str(row[3]), "collation_connection": str(row[4])})
+    for item in triggers:
+        execute(conn, f"DROP TRIGGER {q(item['name'])}")
+    try:
+        for t in p.tables:
+            if p.options.clean:
+                execute(conn, f"DELETE FROM {q(t.table)}")
+            _load_table(conn, t, storage, p)
+    finally:
+        for item in triggers:
+            _create(conn, item)
+
+
+_UNESCAPE = re.compile(rb"\\(.)", re.S)
+_UNESCAPED = {b"t": b"\t", b"n": b"\n", b"r": b"\r", b"0": b"\0", b"\\": b"\\", b"N": b"\\N"}
+
+
+def _field(value: bytes) -> bytes | None:
+    if value == b"\\N":
+        return None
+    if b"\\" in value:
+        return _UNESCAPE.sub(lambda m: _UNESCAPED.get(m.group(1), m.group(1)), value)
+    return value
+
+
+def _load_table(conn: Connection, t: TableEntry, storage: StorageBackend, p: RestorePlan) -> None:
+    progress = p.options.progress
+    progress.start(t.name, t.name, t.raw_size)
+    targets = [catalog.load_target(c, f"@v{i}") for i, c in enumerate(t.columns)]
+    for chunk in t.chunks:
+        label = f"{t.name} {chunk.path}"
+        execute(conn, "START TRANSACTION")
+        try:
+            if p.state["local_infile"]:
+                _load_infile(conn, t, targets, storage, chunk, label)
+            else:
+                _load_insert(conn, t, targets, storage, chunk, label)
+        except BaseException:
+            with contextlib.suppress(Error):
+                execute(conn, "ROLLBACK")
+            raise
+        execute(conn, "COMMIT")
+        progress.advance(t.name, rows=chunk.rows, nbytes=chunk.raw_size)
+    progress.finish(t.name)
+
+
+def _load_infile(conn: Connection, t: TableEntry, targets: list[tuple[str, str | None]], storage: StorageBackend,
+                 chunk: Chunk, label: str) -> None:
+    """LOAD DATA LOCAL INFILE from a named pipe a thread fills with the verified chunk."""
+    sets = [s for _, s in targets if s]
+    sql_text = (f"LOAD DATA LOCAL INFILE %s INTO TABLE {q(t.table)} CHARACTER SET utf8mb4 "
+                "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
+                f"({', '.join(target for target, _ in targets)})" + (f" SET {', '.join(sets)}" if sets else ""))
+    with tempfile.TemporaryDirectory(prefix="datasafe-mysql-") as tmp:
+        fifo = os.path.join(tmp, "rows")
+        os.mkfifo(fifo, 0o600)
+        errors: list[BaseException] = []
+
+        def feed() -> None:
+            try:
+                with open(fifo, "wb") as out:
+                    for block in read_chunk(storage, chunk, label=label):
+                        out.write(block)
+            except BaseException as exc:
+                errors.append(exc)
+
+        th = threading.Thread(target=feed, name="datasafe-mysql-feed", daemon=True)
+        th.start()
+        try:
+            execute(conn, sql_text, (fifo,))
+        except BaseException:
+            # unblock the feeder if the server stopped reading
+            with contextlib.suppress(OSError):
+                fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+                os.close(fd)
+            th.join(5)
+            if errors and isinstance(errors[0], IntegrityError):
+                raise errors[0] from None
+            raise
+        th.join()
+    if errors:
+        raise errors[0]
+
+
+def _load_insert(conn: Connection, t: TableEntry, targets: list[tuple[str, str | None]], storage: StorageBackend,
+                 chunk: Chunk, label: str) -> None:
+    values: list[str] = []
+    for _target, setter in targets:
+        values.append(setter.split(" = ", 1)[1].replace(f"@v{len(values)}", "%s") if setter else "%s")
+    sql_text = (f"INSERT INTO {q(t.table)} ({', '.join(q(c.name) for c in t.columns)}) "
+                f"VALUES ({', '.join(values)})")
+    blocks = read_chunk(storage, chunk, label=label)
+    rest = b""
+    cur = conn.cursor()
+    try:
+        for block in blocks:
+            lines = (rest + block).split(b"\n")
+            rest = lines.pop()
+            rows = [[_field(v) for v in line.split(b"\t")] for line in lines]
+            for i in range(0, len(rows), INSERT_BATCH):
+                cur.executemany(sql_text, rows[i: i + INSERT_BATCH])
+    except Error:
+        for _ in blocks:  # a damaged chunk's integrity error names the chunk: let it win
+            pass
+        raise
+    finally:
+        cur.close()
+    if rest:
+        raise IntegrityError(f"chunk {label} ends inside a row")

@@ -1,0 +1,180 @@
+"""MySQL/MariaDB bad input and faults through the CLI: documented exit codes, one clear error line,
+nothing left behind; and a backup taken under concurrent writes is consistent."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from datasafe.engines.mysql.connection import connect, execute
+from datasafe.errors import ExitCode
+from tests.conftest import MyDatabases
+from tests.test_pg_faults import assert_fails, assert_one_error_line, corrupt_a_chunk, load_manifest, run_cli
+
+SHOP = [
+    "CREATE TABLE customers (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(40) NOT NULL)",
+    "CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, customer_id INT NOT NULL, total DECIMAL(10,2), "
+    "FOREIGN KEY (customer_id) REFERENCES customers (id))",
+    "INSERT INTO customers (name) VALUES " + ", ".join(f"('customer {i}')" for i in range(1, 501)),
+    "INSERT INTO orders (customer_id, total) VALUES " + ", ".join(f"({1 + i % 500}, {i}.25)" for i in range(3000)),
+]
+
+
+@pytest.fixture
+def shop(my: MyDatabases) -> str:
+    return str(my.create("dsmyfault", *SHOP))
+
+
+@pytest.fixture
+def snapshot_id(shop: str, storage_dir: Path) -> str:
+    result = run_cli(storage_dir, "backup", shop, "--name", "shop")
+    assert result.exit_code == 0, result.output
+    return result.stdout.strip()
+
+
+def restore(storage: Path, snapshot_id: str, target: str, *options: str) -> Result:
+    return run_cli(storage, "restore", snapshot_id, "--target", target, *options)
+
+
+def test_unreachable_server(storage_dir: Path) -> None:
+    result = run_cli(storage_dir, "backup", "mysql://root@127.0.0.1:1/shop")
+    assert_one_error_line(result, ExitCode.CONNECTION, "cannot connect", "127.0.0.1:1")
+
+
+def test_wrong_credentials(mysql_server: object, shop: str, storage_dir: Path) -> None:
+    url = shop.replace("mysql://root@", "mysql://no_such_user_datasafe:wrong-pw-123@")
+    result = run_cli(storage_dir, "backup", url)
+    line = assert_one_error_line(result, ExitCode.CONNECTION, "cannot connect", "Access denied")
+    assert "wrong-pw-123" not in result.output and "***" in line
+
+
+def test_missing_database(my: MyDatabases, storage_dir: Path) -> None:
+    result = run_cli(storage_dir, "backup", str(my.url("no_such_db_datasafe")))
+    assert_one_error_line(result, ExitCode.NOT_FOUND, "no_such_db_datasafe", "does not exist")
+
+
+def test_non_empty_target_refused_then_clean(my: MyDatabases, shop: str, snapshot_id: str,
+                                             storage_dir: Path) -> None:
+    target = my.create("dsmyfault_busy", "CREATE TABLE keep_me (id INT PRIMARY KEY)", "CREATE VIEW v AS SELECT 1")
+    result = restore(storage_dir, snapshot_id, str(target))
+    assert_one_error_line(result, ExitCode.REFUSED, "not empty", "--clean")
+    assert my.query(target, "SHOW TABLES") == [("keep_me",), ("v",)]
+    dry = restore(storage_dir, snapshot_id, str(target), "--clean", "--dry-run")
+    assert dry.exit_code == 0 and "drop" in dry.output
+    ok = restore(storage_dir, snapshot_id, str(target), "--clean")
+    assert ok.exit_code == 0, ok.output
+    assert my.query(target, "SHOW TABLES") == [("customers",), ("orders",)]
+    query = "SELECT COUNT(*), SUM(total), MAX(id) FROM orders"
+    assert my.query(target, query) == my.query(my.url(shop.rsplit("/", 1)[1]), query)
+
+
+def test_unknown_table_is_not_found(my: MyDatabases, snapshot_id: str, storage_dir: Path) -> None:
+    target = my.url(my.new_name("dsmyfault_tbl"))
+    result = restore(storage_dir, snapshot_id, str(target), "--tables", "nope")
+    assert_one_error_line(result, ExitCode.NOT_FOUND, "nope")
+    assert not my.exists(target.database)
+
+
+@pytest.mark.parametrize("kind", ["new database", "existing empty database"])
+def test_corrupt_chunk_restore_leaves_nothing(kind: str, my: MyDatabases, snapshot_id: str,
+                                              storage_dir: Path) -> None:
+    chunk = corrupt_a_chunk(storage_dir, snapshot_id, "orders")
+    target = my.url(my.new_name("dsmyfault_bad")) if kind == "new database" else my.create("dsmyfault_empty")
+    result = restore(storage_dir, snapshot_id, str(target))
+    assert_fails(result, ExitCode.INTEGRITY, chunk)
+    if kind == "new database":
+        assert not my.exists(target.database), "the database the restore created was not dropped"
+    else:
+        assert my.query(target, "SHOW TABLES") == [], "a failed restore left tables behind"
+
+
+def test_clean_checks_chunks_before_dropping(my: MyDatabases, snapshot_id: str, storage_dir: Path) -> None:
+    corrupt_a_chunk(storage_dir, snapshot_id, "orders")
+    target = my.create("dsmyfault_keep", "CREATE TABLE precious (id INT PRIMARY KEY)")
+    result = restore(storage_dir, snapshot_id, str(target), "--clean")
+    assert_fails(result, ExitCode.INTEGRITY)
+    assert my.query(target, "SHOW TABLES") == [("precious",)]
+
+
+def test_manifest_records_consistency(snapshot_id: str, storage_dir: Path) -> None:
+    manifest = load_manifest(storage_dir, snapshot_id)
+    assert manifest.consistency["isolation"] == "repeatable read"
+    assert "flush tables" in manifest.consistency["method"]
+    assert manifest.settings["sql_mode"] == "NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION"
+    assert json.loads(manifest.to_json())["engine"] == "mysql"
+
+
+def test_backup_under_concurrent_transfers_is_consistent(my: MyDatabases, storage_dir: Path) -> None:
+    """Money moves between accounts in another thread while a jobs=2 backup runs. Each transfer pays
+    a fee of 1 into account 0 and logs a row in ``transfers``: the restored total is unchanged and
+    account 0 equals the number of logged transfers, so both tables come from the same instant."""
+    accounts = ", ".join(f"({i}, 1000)" for i in range(201))
+    source = my.create("dsmyfault_bank",
+                       "CREATE TABLE accounts (id INT PRIMARY KEY, balance BIGINT NOT NULL) ENGINE=InnoDB",
+                       "CREATE TABLE transfers (id INT AUTO_INCREMENT PRIMARY KEY, amount BIGINT NOT NULL) "
+                       "ENGINE=InnoDB",
+                       f"INSERT INTO accounts VALUES {accounts}",
+                       "CREATE TABLE filler (id INT PRIMARY KEY, pad VARCHAR(200))",
+                       "INSERT INTO filler VALUES " + ", ".join(f"({i}, REPEAT('x', 200))" for i in range(5000)))
+    stop = threading.Event()
+    done = [0]
+    errors: list[BaseException] = []
+
+    def transfers() -> None:
+        conn = connect(source)
+        rnd = random.Random(7)
+        try:
+            while not stop.is_set():
+                a, b = rnd.sample(range(1, 201), 2)
+                execute(conn, "START TRANSACTION")
+                execute(conn, "UPDATE accounts SET balance = balance - 6 WHERE id = %s", (a,))
+                execute(conn, "INSERT INTO transfers (amount) VALUES (5)")
+                execute(conn, "UPDATE accounts SET balance = balance + 5 WHERE id = %s", (b,))
+                execute(conn, "UPDATE accounts SET balance = balance + 1 WHERE id = 0")
+                execute(conn, "COMMIT")
+                done[0] += 1
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    th = threading.Thread(target=transfers, daemon=True)
+    th.start()
+    try:
+        while done[0] < 20:
+            threading.Event().wait(0.01)
+        result = run_cli(storage_dir, "backup", str(source), "--name", "bank", "--jobs", "2")
+    finally:
+        stop.set()
+        th.join()
+    assert not errors, errors
+    assert result.exit_code == 0, result.output
+    target = my.url(my.new_name("dsmyfault_bank_copy"))
+    assert restore(storage_dir, result.stdout.strip(), str(target)).exit_code == 0
+    assert my.query(target, "SELECT SUM(balance) FROM accounts") == [(201 * 1000,)]
+    (fees,) = my.query(target, "SELECT balance - 1000 FROM accounts WHERE id = 0")[0]
+    assert my.query(target, "SELECT COUNT(*) FROM transfers") == [(fees,)]
+    assert fees >= 20  # type: ignore[operator]
+
+
+def test_without_reload_privilege_falls_back(my: MyDatabases, shop: str, storage_dir: Path) -> None:
+    """A user without RELOAD cannot FLUSH TABLES WITH READ LOCK: one consistent-snapshot connection."""
+    user = f"dsnoreload_{my.new_name('u')[-10:]}"
+    db = shop.rsplit("/", 1)[1]
+    my.execute(None, f"CREATE USER '{user}'@'%' IDENTIFIED BY 'pw-Noreload-1'",
+               f"GRANT SELECT, SHOW VIEW, TRIGGER, EVENT ON `{db}`.* TO '{user}'@'%'")
+    try:
+        url = shop.replace("mysql://root@", f"mysql://{user}:pw-Noreload-1@")
+        result = run_cli(storage_dir, "backup", url, "--name", "noreload")
+        assert result.exit_code == 0, result.output
+        assert "RELOAD" in result.stderr
+        manifest = load_manifest(storage_dir, result.stdout.strip())
+        assert manifest.consistency["method"] == "consistent snapshot"
+        assert {t.name: t.rows for t in manifest.tables} == {"customers": 500, "orders": 3000}
+    finally:
+        my.execute(None, f"DROP USER IF EXISTS '{user}'@'%'")
