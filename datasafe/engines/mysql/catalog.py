@@ -29,12 +29,14 @@ def base_type(column_type: str) -> str:
 
 
 #: (SQL literal of a character, SQL literal of its mysql-tsv escape); the backslash goes first.
-_ESCAPES = (("'\\\\'", "'\\\\\\\\'"), ("'\\t'", "'\\\\t'"), ("'\\n'", "'\\\\n'"),
-            ("'\\r'", "'\\\\r'"), ("'\\0'", "'\\\\0'"))
+#: Only what LOAD DATA could misread is escaped: a CR or NUL inside a field is read as it is.
+_ESCAPES = (("'\\\\'", "'\\\\\\\\'"), ("'\\t'", "'\\\\t'"), ("'\\n'", "'\\\\n'"))
+#: Character sets whose bytes already are utf8mb4 (no conversion needed before printing).
+_UTF8_BYTES = {"utf8mb4", "utf8mb3", "utf8", "ascii"}
 
 
-def _escaped(expr: str) -> str:
-    out = f"CONVERT({expr} USING utf8mb4)"
+def _escaped(expr: str, charset: str | None) -> str:
+    out = expr if (charset or "").lower() in _UTF8_BYTES else f"CONVERT({expr} USING utf8mb4)"
     for raw, esc in _ESCAPES:
         out = f"REPLACE({out}, {raw}, {esc})"
     return out
@@ -49,7 +51,7 @@ def column_expr(col: Column) -> str:
         return f"CAST({name} AS DOUBLE)"
     if kind in PLAIN_TYPES:
         return name
-    return _escaped(name)
+    return _escaped(name, getattr(col, "charset", None))
 
 
 def load_target(col: Column, var: str) -> tuple[str, str | None]:
@@ -64,7 +66,7 @@ def load_target(col: Column, var: str) -> tuple[str, str | None]:
 
 def select_sql(entry: TableEntry) -> str:
     """The query printing every row of ``entry`` as one mysql-tsv line, in a stable order."""
-    fields = ", ".join(f"IFNULL({column_expr(c)}, '\\\\N')" for c in entry.columns)
+    fields = ", ".join(f"IFNULL({column_expr(c)}, '\\\\N')" if c.nullable else column_expr(c) for c in entry.columns)
     order = ", ".join(q(c) for c in entry.primary_key) or ", ".join(q(c.name) for c in entry.columns)
     table = f"{q(entry.schema_name)}.{q(entry.table)}" if entry.schema_name else q(entry.table)
     return f"SELECT CONCAT_WS('\\t', {fields}) FROM {table} ORDER BY {order}"
@@ -94,11 +96,11 @@ def skipped_tables(conn: Connection, db: str) -> list[str]:
 
 
 def entry(conn: Connection, db: str, table: str) -> TableEntry:
-    cols = query(conn, """SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, IFNULL(EXTRA, '')
+    cols = query(conn, """SELECT COLUMN_NAME, COLUMN_TYPE, IS_NULLABLE, IFNULL(EXTRA, ''), CHARACTER_SET_NAME
                           FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = %s AND TABLE_NAME = %s
                           ORDER BY ORDINAL_POSITION""", (db, table))
-    columns = [Column(name=str(n), type=str(t), nullable=nl == "YES") for n, t, nl, extra in cols
-               if not _GENERATED.search(str(extra))]
+    columns = [Column(name=str(n), type=str(t), nullable=nl == "YES", charset=cs)
+               for n, t, nl, extra, cs in cols if not _GENERATED.search(str(extra))]
     keys: dict[str, list[str]] = {}
     indexes: list[str] = []
     unique: list[list[str]] = []

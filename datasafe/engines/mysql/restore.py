@@ -20,7 +20,9 @@ from typing import Any
 from datasafe.engines.base import RestoreOptions, RestorePlan
 from datasafe.engines.mysql import catalog
 from datasafe.engines.mysql.backup import SCHEMA_FORMAT
-from datasafe.engines.mysql.connection import Connection, Error, connect, db_error, execute, q, query
+from datasafe.engines.mysql.connection import Connection, Error, connect, db_error, error_code, execute, q, query
+from datasafe.engines.mysql.keys import DeferredKeys, split_keys
+from datasafe.engines.workers import run_workers
 from datasafe.errors import ConfigError, IntegrityError, NotFound, Refused
 from datasafe.snapshot.chunks import check_stored, read_chunk, read_whole
 from datasafe.snapshot.manifest import Chunk, Manifest, TableEntry
@@ -28,6 +30,9 @@ from datasafe.storage.base import StorageBackend
 from datasafe.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
+
+#: "Incorrect table definition; there can be only one auto column and it must be defined as a key"
+ER_WRONG_AUTO_KEY = 1075
 
 #: Tests set this to exercise the INSERT path on a server that allows local infile.
 FORCE_INSERT = False
@@ -181,15 +186,19 @@ def restore(p: RestorePlan, storage: StorageBackend) -> None:
             execute(conn, f"CREATE DATABASE {q(db)} CHARACTER SET {schema['charset']} COLLATE {schema['collation']}")
             undo.database = True
         execute(conn, f"USE {q(db)}")
+        deferred: dict[str, DeferredKeys] = {}
         for item in schema["tables"]:
             if item["name"] in chosen or not options.tables:
                 step = f"creating table {item['name']}"
-                execute(conn, item["sql"])
+                deferred[item["name"]] = _create_table(conn, item["sql"], defer=not options.schema_only)
                 undo.items.append(("TABLE", item["name"]))
         if not options.schema_only:
-            for t in p.tables:
-                step = f"loading table {t.name}"
-                _load_table(conn, t, storage, p)
+            step = "loading rows"
+            _load_tables(p, storage, deferred)
+        step = "adding foreign keys"
+        for name, keys in deferred.items():
+            if keys.foreign:
+                execute(conn, f"ALTER TABLE {q(name)} " + ", ".join(f"ADD {k}" for k in keys.foreign))
         if not options.tables:
             _views(conn, schema["views"], undo)
             for item in schema["routines"]:
@@ -213,6 +222,40 @@ def restore(p: RestorePlan, storage: StorageBackend) -> None:
         raise
     finally:
         conn.close()
+
+
+def _create_table(conn: Connection, sql: str, *, defer: bool) -> DeferredKeys:
+    """Create a table; with ``defer``, without its secondary keys, which are added after the load."""
+    keys = split_keys(sql) if defer else DeferredKeys(sql)
+    try:
+        execute(conn, keys.create)
+    except Error as exc:
+        if keys.create == sql or error_code(exc) != ER_WRONG_AUTO_KEY:
+            raise
+        # the AUTO_INCREMENT column's only key was a secondary one: create the table as it was
+        execute(conn, sql)
+        return DeferredKeys(sql)
+    return keys
+
+
+def _load_tables(p: RestorePlan, storage: StorageBackend, deferred: dict[str, DeferredKeys]) -> None:
+    """Load tables with ``--jobs`` connections, largest first; each builds its table's keys after."""
+
+    def work(conn: Connection, t: TableEntry, stop: threading.Event) -> None:
+        if stop.is_set():
+            return
+        _load_table(conn, t, storage, p)
+        keys = deferred.get(t.table)
+        if keys is not None:
+            for clause in keys.alter_clauses():
+                execute(conn, f"ALTER TABLE {q(t.table)} {clause}")
+
+    def map_error(exc: Exception) -> BaseException:
+        return db_error(f"loading into {p.target}", exc) if isinstance(exc, Error) else exc
+
+    run_workers(p.options.jobs, sorted(p.tables, key=lambda t: -t.raw_size),
+                lambda: connect(p.target, load=True, local_infile=True), work,
+                close=lambda conn: conn.close(), map_error=map_error)
 
 
 def _drop_all(conn: Connection, db: str, objects: dict[str, list[str]]) -> None:
