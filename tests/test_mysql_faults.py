@@ -6,13 +6,17 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import Result
 
+from datasafe import api
+from datasafe.config import Config, LoadedConfig, resolve_source
 from datasafe.engines.mysql.connection import connect, execute
-from datasafe.errors import ExitCode
+from datasafe.errors import ConnectionFailed, DatabaseError, ExitCode
+from datasafe.urls import DatabaseURL
 from tests.conftest import MyDatabases
 from tests.test_pg_faults import assert_fails, assert_one_error_line, corrupt_a_chunk, load_manifest, run_cli
 
@@ -178,3 +182,67 @@ def test_without_reload_privilege_falls_back(my: MyDatabases, shop: str, storage
         assert {t.name: t.rows for t in manifest.tables} == {"customers": 500, "orders": 3000}
     finally:
         my.execute(None, f"DROP USER IF EXISTS '{user}'@'%'")
+
+
+class _AlterAfterFirstTable:
+    """A Progress that rebuilds another table (ALTER TABLE ... ENGINE) once the first one is read."""
+
+    def __init__(self, my: MyDatabases, url: str, table: str) -> None:
+        self.my, self.url, self.table, self.done = my, url, table, False
+
+    def start(self, key: str, description: str, total_bytes: int | None = None) -> None:
+        return None
+
+    def advance(self, key: str, *, rows: int = 0, nbytes: int = 0) -> None:
+        return None
+
+    def finish(self, key: str) -> None:
+        if not self.done:
+            self.done = True
+            self.my.execute(DatabaseURL.parse(self.url), f"ALTER TABLE {self.table} ENGINE = InnoDB")
+
+
+def test_table_altered_during_backup_fails_cleanly(my: MyDatabases, shop: str, storage_dir: Path) -> None:
+    repo = api.open_repository(str(storage_dir))
+    source = resolve_source(LoadedConfig(Config(), None), shop, "shop")
+    # jobs=1 reads customers, then orders; orders is rebuilt in between, after the snapshot began
+    with pytest.raises(DatabaseError) as info:
+        api.backup(source, repo, jobs=1, progress=_AlterAfterFirstTable(my, shop, "orders"))
+    assert info.value.exit_code == ExitCode.DATABASE
+    assert "altered during the backup" in str(info.value)
+    assert api.list_snapshots(repo, include_incomplete=True) == []  # nothing left that looks complete
+
+
+def test_connection_killed_mid_read(my: MyDatabases, storage_dir: Path) -> None:
+    source = my.create(
+        "dsmykill",
+        "CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(200))",
+        "INSERT INTO big SELECT seq, REPEAT('x', 200) FROM seq_1_to_300000",
+    )
+    repo = api.open_repository(str(storage_dir))
+    src = resolve_source(LoadedConfig(Config(), None), str(source), "big")
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            api.backup(src, repo, jobs=1, chunk_size=64 << 10)
+        except BaseException as exc:
+            errors.append(exc)
+
+    th = threading.Thread(target=run)
+    th.start()
+    killed = False
+    deadline = time.monotonic() + 20
+    while th.is_alive() and not killed and time.monotonic() < deadline:
+        rows = my.query(source, "SELECT ID FROM information_schema.PROCESSLIST "
+                                "WHERE INFO LIKE 'SELECT CONCAT_WS%' AND ID <> CONNECTION_ID()")
+        for (pid,) in rows:
+            my.execute(None, f"KILL {int(pid)}")  # type: ignore[call-overload]
+            killed = True
+        time.sleep(0.01)
+    th.join(30)
+    if not killed:
+        pytest.skip("the backup finished before its connection could be killed")
+    assert len(errors) == 1, errors
+    assert isinstance(errors[0], (ConnectionFailed, DatabaseError)), repr(errors[0])
+    assert api.list_snapshots(repo, include_incomplete=True) == []
