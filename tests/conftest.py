@@ -49,6 +49,23 @@ def _docker_postgres() -> str | None:
 _CONTAINERS: list[object] = []
 
 
+def _docker_mariadb() -> str | None:
+    try:
+        import docker
+        from testcontainers.mysql import MySqlContainer  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        docker.from_env().ping()
+    except Exception:
+        return None
+    container = MySqlContainer("mariadb:10.11", username="root", password="datasafe-test")
+    container.start()
+    _CONTAINERS.append(container)
+    host, port = container.get_container_host_ip(), container.get_exposed_port(3306)
+    return f"mysql://root:datasafe-test@{host}:{port}/"
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[DatabaseURL]:
     """A PostgreSQL server URL (its maintenance database); skips when none is available."""
@@ -113,7 +130,7 @@ def pg(postgres_server: DatabaseURL) -> Iterator[PgDatabases]:
 @pytest.fixture(scope="session")
 def mysql_server() -> DatabaseURL:
     """A MySQL/MariaDB server URL (no database); skips when none is available."""
-    url = os.environ.get(SERVER_ENV["mysql"])
+    url = os.environ.get(SERVER_ENV["mysql"]) or _docker_mariadb()
     if not url:
         pytest.skip("no MySQL/MariaDB: set DATASAFE_TEST_MYSQL_URL (e.g. mysql://root@127.0.0.1:3306/)")
     server = DatabaseURL.parse(url).with_database("")

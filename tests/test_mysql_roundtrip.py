@@ -272,3 +272,17 @@ def test_tables_schema_only_and_data_only(snap: Snap, my: MyDatabases) -> None:
     refused = run_cli(snap.storage, "restore", snap.manifest.snapshot_id, "--target", str(target),
                       "--tables", "parent", "--data-only")
     assert refused.exit_code == 8
+
+
+def test_server_with_local_infile_off_uses_inserts(snap: Snap, my: MyDatabases) -> None:
+    """The server's own setting, not a switch in datasafe: LOAD DATA LOCAL refused, INSERTs used."""
+    (before,) = my.query(my.server, "SELECT @@GLOBAL.local_infile")[0]
+    my.execute(None, "SET GLOBAL local_infile = 0")
+    try:
+        target = my.url(my.new_name("dsmyrt_noinfile"))
+        plan = restore_ok(snap, target, "--dry-run")
+        assert "INSERT" in plan.output and "local_infile" in plan.output
+        restore_ok(snap, target)
+    finally:
+        my.execute(None, f"SET GLOBAL local_infile = {int(before)}")  # type: ignore[call-overload]
+    assert_same_data(snap.source, target)
