@@ -66,6 +66,8 @@ TORTURE = [
     "CREATE TABLE child (id INT PRIMARY KEY, parent_id INT NOT NULL, KEY k_parent (parent_id), "
     "CONSTRAINT fk_parent FOREIGN KEY (parent_id) REFERENCES parent (id)) ENGINE=InnoDB",
     "CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, note VARCHAR(100) NOT NULL)",
+    "CREATE TABLE places (id INT PRIMARY KEY, loc POINT NOT NULL, SPATIAL KEY sp_loc (loc)) ENGINE=InnoDB",
+    "INSERT INTO places VALUES (1, POINT(1.5, -2.25)), (2, ST_GeomFromText('POINT(180 90)'))",
     "CREATE TABLE nopk (a INT, b VARCHAR(10))",
     "INSERT INTO nopk VALUES (1, 'x'), (1, 'x'), (NULL, NULL), (2, ''), (2, NULL)",
     """CREATE TABLE parts (id INT NOT NULL, created DATE NOT NULL, note TEXT, PRIMARY KEY (id, created))
@@ -200,13 +202,15 @@ def assert_same_data(source: DatabaseURL, target: DatabaseURL) -> None:
 def test_backup_covers_every_table(snap: Snap) -> None:
     m = snap.manifest
     assert m.engine == "mysql"
-    assert {t.name for t in m.tables} == {"torture", "parent", "child", "audit", "nopk", "parts"}
+    assert {t.name for t in m.tables} == {"torture", "parent", "child", "audit", "nopk", "parts", "places"}
     counts = digests(snap.source)
     assert {t.name: t.rows for t in m.tables} == {name: rows for name, (rows, _) in counts.items()}
     torture = m.table("torture")
     assert torture is not None and torture.encoding == "mysql-tsv" and torture.primary_key == ["id"]
     assert "gen" not in [c.name for c in torture.columns]  # generated columns are recomputed, not stored
     assert "ft" in torture.indexes
+    places = m.table("places")
+    assert places is not None and "sp_loc" in places.indexes
     child = m.table("child")
     assert child is not None and child.foreign_keys[0].ref_table == "parent"
     parts = m.table("parts")
