@@ -167,13 +167,11 @@ class SqliteEngine(Engine):
                 )
                 try:
                     _dump_rows(conn, entry, rowid, writer.write)
-                    entry.chunks = writer.close()
+                    writer.close()
                 except BaseException:
                     writer.abort()
                     raise
-                entry.rows, entry.raw_size = writer.rows, writer.raw_size
-                entry.stored_size = sum(c.stored_size for c in entry.chunks)
-                entry.content_blake3 = writer.content_blake3
+                writer.record(entry)
                 tables.append(entry)
                 options.progress.finish(name)
             schema = self._schema(conn, cat)
@@ -221,7 +219,7 @@ class SqliteEngine(Engine):
     # -- restore -------------------------------------------------------------------------------
     def plan_restore(self, manifest: Manifest, target: DatabaseURL, options: RestoreOptions) -> RestorePlan:
         path = _path_of(target)
-        tables = _select_tables(manifest, options.tables)
+        tables = manifest.select_tables(options.tables)
         exists = path.exists()
         objects = 0
         if exists:
@@ -361,18 +359,6 @@ def _mentions(sql: str, tables: set[str]) -> bool:
     """Whether ``sql`` names any of ``tables`` (as a word, quoted or not)."""
     return any(re.search(rf'(?<![\w"`\[]){re.escape(t)}(?![\w"`\]])|["`\[]{re.escape(t)}["`\]]', sql, re.I)
                for t in tables)
-
-
-def _select_tables(manifest: Manifest, names: list[str] | None) -> list[TableEntry]:
-    if not names:
-        return list(manifest.tables)
-    out = []
-    for n in names:
-        t = manifest.table(n)
-        if t is None:
-            raise NotFound(f"table {n!r} is not in snapshot {manifest.snapshot_id}")
-        out.append(t)
-    return out
 
 
 def _count_rows(path: Path, table: str) -> int:

@@ -16,7 +16,7 @@ import zstandard
 from blake3 import blake3
 
 from datasafe.errors import IntegrityError, NotFound
-from datasafe.snapshot.manifest import Chunk
+from datasafe.snapshot.manifest import Chunk, TableEntry
 from datasafe.storage.base import ObjectWriter, StorageBackend
 
 #: Raw bytes gathered before a piece is handed to the compressor.
@@ -195,6 +195,13 @@ class ChunkWriter:
         if self._current is not None:
             self._current.abort()
             self._current = None
+
+    def record(self, entry: TableEntry) -> None:
+        """Put what was written (chunks, rows, sizes, content digest) into the table's entry."""
+        entry.chunks = self.chunks
+        entry.rows, entry.raw_size = self.rows, self.raw_size
+        entry.stored_size = sum(c.stored_size for c in self.chunks)
+        entry.content_blake3 = self.content_blake3
 
     @property
     def content_blake3(self) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from datasafe.errors import IntegrityError
+from datasafe.errors import IntegrityError, NotFound
 
 FORMAT_NAME = "datasafe-snapshot"
 FORMAT_VERSION = 1
@@ -120,6 +120,18 @@ class Manifest(_Model):
             return exact[0]
         bare = [t for t in self.tables if t.table == name]
         return bare[0] if len(bare) == 1 else None
+
+    def select_tables(self, names: list[str] | None) -> list[TableEntry]:
+        """The tables a restore of ``names`` covers (all when None); NotFound names a missing one."""
+        if not names:
+            return list(self.tables)
+        out = []
+        for name in names:
+            table = self.table(name)
+            if table is None:
+                raise NotFound(f"table {name!r} is not in snapshot {self.snapshot_id}")
+            out.append(table)
+        return out
 
     def chunks(self) -> list[Chunk]:
         """Every stored object the manifest lists: schema parts, then table chunks."""

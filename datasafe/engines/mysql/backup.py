@@ -180,13 +180,11 @@ def _dump(workers: list[Connection], entries: list[TableEntry], sizes: dict[str,
                 dump_rows(conn, entry, writer.write, stop)
             except Error as exc:
                 raise db_error(f"reading table {entry.name}", exc) from exc
-            entry.chunks = writer.close()
+            writer.close()
         except BaseException:
             writer.abort()
             raise
-        entry.rows, entry.raw_size = writer.rows, writer.raw_size
-        entry.stored_size = sum(c.stored_size for c in entry.chunks)
-        entry.content_blake3 = writer.content_blake3
+        writer.record(entry)
         progress.finish(entry.name)
 
     def map_error(exc: Exception) -> BaseException:

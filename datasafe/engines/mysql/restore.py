@@ -39,18 +39,6 @@ FORCE_INSERT = False
 INSERT_BATCH = 1000
 
 
-def _select(manifest: Manifest, names: list[str] | None) -> list[TableEntry]:
-    if not names:
-        return list(manifest.tables)
-    out = []
-    for n in names:
-        t = manifest.table(n)
-        if t is None:
-            raise NotFound(f"table {n!r} is not in snapshot {manifest.snapshot_id}")
-        out.append(t)
-    return out
-
-
 def _objects(conn: Connection, db: str) -> dict[str, list[str]]:
     """Names of what ``db`` holds, by kind."""
     found: dict[str, list[str]] = {"table": [], "view": [], "procedure": [], "function": [], "event": []}
@@ -69,7 +57,7 @@ def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions) -> Re
     db = target.database
     if not db:
         raise ConfigError(f"target {target} names no database")
-    tables = _select(manifest, options.tables)
+    tables = manifest.select_tables(options.tables)
     for t in tables:
         if t.encoding != catalog.ENCODING:
             raise IntegrityError(f"table {t.name} uses encoding {t.encoding!r}, which MySQL cannot load")

@@ -183,11 +183,9 @@ def _copy_out(conn: psycopg.Connection[Any], table: CatalogTable, ordinal: int, 
             copy_out(conn, f"COPY {table.sql_name}{column_list(entry)} TO STDOUT", writer.write, stop.is_set)
         except psycopg.Error as exc:
             raise db_error(f"reading table {entry.name}", exc) from exc
-        entry.chunks = writer.close()
+        writer.close()
     except BaseException:
         writer.abort()
         raise
-    entry.rows, entry.raw_size = writer.rows, writer.raw_size
-    entry.stored_size = sum(c.stored_size for c in entry.chunks)
-    entry.content_blake3 = writer.content_blake3
+    writer.record(entry)
     progress.finish(entry.name)

@@ -36,22 +36,10 @@ log = logging.getLogger(__name__)
 CLEAN_LOCK_TIMEOUT = "30s"
 
 
-def select_tables(manifest: Manifest, names: list[str] | None) -> list[TableEntry]:
-    if not names:
-        return list(manifest.tables)
-    out = []
-    for n in names:
-        t = manifest.table(n)
-        if t is None:
-            raise NotFound(f"table {n!r} is not in snapshot {manifest.snapshot_id}")
-        out.append(t)
-    return out
-
-
 def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions) -> RestorePlan:
     if not target.database:
         raise ConfigError(f"target {target} names no database")
-    tables = select_tables(manifest, options.tables)
+    tables = manifest.select_tables(options.tables)
     dump_major = int(str(manifest.extra.get("pg_dump_version", "0")).split(".")[0])
     tool = find_tool("pg_restore", options.pg_bin, dump_major or None)
     steps: list[str] = []
