@@ -147,7 +147,7 @@ def verify(snapshot: str | None, latest: bool, verify_all: bool, source: str | N
 @common_options
 @click.argument("snapshot")
 @click.option("--target", required=True, metavar="URL",
-              help="Database to restore into (postgresql://..., sqlite:///file.db).")
+              help="Database to restore into (postgresql://..., mysql://..., sqlite:///file.db).")
 @click.option("--source", metavar="NAME", help="Look only at snapshots of this source.")
 @click.option("--tables", "tables", multiple=True, metavar="NAME",
               help="Restore only these tables (repeatable or comma-separated).")

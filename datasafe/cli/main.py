@@ -136,7 +136,7 @@ def _debug(ctx: click.Context) -> bool:
 @click.option("--debug", is_flag=True, help="Debug logging and full tracebacks.")
 @click.pass_context
 def cli(ctx: click.Context, log_format: str, quiet: bool, debug: bool) -> None:
-    """datasafe: verified, compressed snapshots of PostgreSQL and SQLite databases.
+    """datasafe: verified, compressed snapshots of PostgreSQL, MySQL/MariaDB and SQLite databases.
 
     \b
     Typical use:
@@ -169,7 +169,7 @@ def backup(source: str | None, tags: tuple[str, ...], jobs: int | None, name: st
     """Take a consistent snapshot of SOURCE and print its id.
 
     SOURCE is a source name from datasafe.yml or a database URL
-    (postgresql://user@host/db, sqlite:///path/to/file.db). The snapshot is read back
+    (postgresql://user@host/db, mysql://user@host/db, sqlite:///path/to/file.db). The snapshot is read back
     and checked before the command succeeds; a failed or killed backup leaves nothing
     that is listed as complete.
     """
