@@ -21,7 +21,6 @@ from click.testing import CliRunner, Result
 from datasafe import api
 from datasafe.cli.main import cli
 from datasafe.config import Source
-from datasafe.engines.mysql import restore as my_restore
 from datasafe.engines.mysql.connection import connect, execute, query
 from datasafe.snapshot.manifest import Manifest
 from datasafe.urls import DatabaseURL
@@ -253,15 +252,6 @@ def test_verify_deep(snap: Snap) -> None:
         conn.close()
     assert left == []
 
-
-def test_insert_fallback_is_identical(snap: Snap, my: MyDatabases, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(my_restore, "FORCE_INSERT", True)
-    target = my.url(my.new_name("dsmyrt_ins"))
-    result = restore_ok(snap, target, "--dry-run")
-    assert "INSERT" in result.output
-    assert not my.exists(target.database)
-    restore_ok(snap, target)
-    assert_same_data(snap.source, target)
 
 
 def test_tables_schema_only_and_data_only(snap: Snap, my: MyDatabases) -> None:

@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 #: "Incorrect table definition; there can be only one auto column and it must be defined as a key"
 ER_WRONG_AUTO_KEY = 1075
 
-#: Tests set this to exercise the INSERT path on a server that allows local infile.
-FORCE_INSERT = False
 INSERT_BATCH = 1000
 
 
@@ -66,7 +64,7 @@ def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions) -> Re
         exists = bool(query(conn, "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (db,)))
         objects = _objects(conn, db) if exists else {}
         count = sum(len(v) for v in objects.values())
-        local_infile = bool(int(query(conn, "SELECT @@local_infile")[0][0] or 0)) and not FORCE_INSERT
+        local_infile = bool(int(query(conn, "SELECT @@local_infile")[0][0] or 0))
         steps: list[str] = []
         notes: list[str] = []
         if options.data_only:
