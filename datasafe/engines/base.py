@@ -6,12 +6,16 @@ a :class:`Manifest` into a target. Nothing above this layer knows SQL dialects.
 
 from __future__ import annotations
 
+import os
+import secrets
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from datasafe.errors import Interrupted
 from datasafe.progress import NullProgress, Progress
 from datasafe.snapshot.chunks import Compression
 from datasafe.snapshot.manifest import Manifest, SchemaPart, Sequence, TableEntry
@@ -81,6 +85,55 @@ class RestorePlan:
             "steps": self.steps,
             "notes": self.notes,
         }
+
+
+#: Server for ``verify --deep`` scratch databases when ``--scratch`` is not given.
+SCRATCH_ENV = "DATASAFE_SCRATCH_URL"
+
+
+def scratch_server(manifest: Manifest, server: DatabaseURL | None) -> DatabaseURL:
+    """``--scratch``, else ``$DATASAFE_SCRATCH_URL``, else the snapshot's own server (no password)."""
+    if server is not None:
+        return server
+    env = os.environ.get(SCRATCH_ENV)
+    if env:
+        return DatabaseURL.parse(env)
+    return DatabaseURL.parse(manifest.source_url).replace(password=None)
+
+
+def scratch_name() -> str:
+    return f"datasafe_verify_{secrets.token_hex(6)}"
+
+
+def write_table(
+    snapshot: SnapshotWriter,
+    ordinal: int,
+    entry: TableEntry,
+    options: BackupOptions,
+    fill: Callable[[Callable[[bytes], None]], None],
+    *,
+    estimate: int | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Stream one table into chunks: ``fill(write)`` produces its rows; progress, clean-up of a
+    partial chunk on failure, and the table entry's chunks, counts and digest are handled here."""
+    progress = options.progress
+
+    def advance(rows: int, nbytes: int) -> None:
+        if stop is not None and stop.is_set():
+            raise Interrupted("backup stopped")
+        progress.advance(entry.name, rows=rows, nbytes=nbytes)
+
+    writer = snapshot.table_writer(ordinal, options.compression, options.chunk_size, advance)
+    progress.start(entry.name, entry.name, estimate or None)
+    try:
+        fill(writer.write)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    writer.record(entry)
+    progress.finish(entry.name)
 
 
 class Engine(ABC):

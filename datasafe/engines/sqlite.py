@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -22,9 +23,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from datasafe.engines.base import BackupOptions, BackupResult, Engine, RestoreOptions, RestorePlan
+from datasafe.engines.base import BackupOptions, BackupResult, Engine, RestoreOptions, RestorePlan, write_table
 from datasafe.errors import DatabaseError, IntegrityError, NotFound, Refused
-from datasafe.snapshot.chunks import ChunkWriter, Compression, read_chunk, read_whole
+from datasafe.snapshot.chunks import digester, read_chunk, read_whole
 from datasafe.snapshot.manifest import Column, ForeignKey, Manifest, SchemaPart, TableEntry
 from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.storage.base import StorageBackend
@@ -86,13 +87,6 @@ def _dump_rows(
         if not rows:
             break
         write(("\n".join(map(_dumps, rows)) + "\n").encode())
-
-
-def _advancer(options: BackupOptions, key: str) -> Callable[[int, int], None]:
-    def advance(rows: int, nbytes: int) -> None:
-        options.progress.advance(key, rows=rows, nbytes=nbytes)
-
-    return advance
 
 
 class _Catalog:
@@ -161,19 +155,8 @@ class SqliteEngine(Engine):
             tables: list[TableEntry] = []
             for ordinal, (name, _sql) in enumerate(cat.tables()):
                 entry, rowid = cat.entry(name)
-                options.progress.start(name, name, None)
-                writer = snapshot.table_writer(
-                    ordinal, options.compression, options.chunk_size, _advancer(options, name)
-                )
-                try:
-                    _dump_rows(conn, entry, rowid, writer.write)
-                    writer.close()
-                except BaseException:
-                    writer.abort()
-                    raise
-                writer.record(entry)
+                write_table(snapshot, ordinal, entry, options, functools.partial(_dump_rows, conn, entry, rowid))
                 tables.append(entry)
-                options.progress.finish(name)
             schema = self._schema(conn, cat)
             data_version = conn.execute("PRAGMA data_version").fetchone()[0]
             conn.execute("COMMIT")
@@ -346,11 +329,11 @@ class SqliteEngine(Engine):
         try:
             cat = _Catalog(conn)
             for t in manifest.tables:
-                digester = ChunkWriter(None, "", Compression(), manifest.chunk_size)
+                rows = digester(manifest.chunk_size)
                 _entry, rowid = cat.entry(t.table)
-                _dump_rows(conn, t, rowid, digester.write)
-                digester.close()
-                yield t.name, digester.content_blake3
+                _dump_rows(conn, t, rowid, rows.write)
+                rows.close()
+                yield t.name, rows.content_blake3
         finally:
             conn.close()
 

@@ -208,6 +208,11 @@ class ChunkWriter:
         return content_digest(self.chunks)
 
 
+def digester(chunk_size: int) -> ChunkWriter:
+    """A ChunkWriter that stores nothing: re-reading a table through it reproduces its digests."""
+    return ChunkWriter(None, "", Compression(), chunk_size)
+
+
 def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = None) -> Iterator[bytes]:
     """Yield the raw bytes of ``chunk`` while checking both digests and the size.
 

@@ -14,7 +14,7 @@ import logging
 import threading
 from typing import Any
 
-from datasafe.engines.base import BackupOptions, BackupResult
+from datasafe.engines.base import BackupOptions, BackupResult, write_table
 from datasafe.engines.mysql import catalog
 from datasafe.engines.mysql.connection import (
     ACCESS_DENIED,
@@ -30,7 +30,6 @@ from datasafe.engines.mysql.connection import (
 )
 from datasafe.engines.workers import run_workers
 from datasafe.errors import DatabaseError, Interrupted, NotFound
-from datasafe.snapshot.chunks import ChunkWriter
 from datasafe.snapshot.manifest import SchemaPart, TableEntry
 from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.urls import DatabaseURL
@@ -160,7 +159,6 @@ def _dump(workers: list[Connection], entries: list[TableEntry], sizes: dict[str,
           options: BackupOptions) -> None:
     """Read tables, largest first, one thread per snapshot connection; the first error stops all."""
     ordinal = {e.table: i for i, e in enumerate(entries)}
-    progress = options.progress
     free = list(workers)  # connections already inside the shared snapshot; handed out once each
     lock = threading.Lock()
 
@@ -169,23 +167,13 @@ def _dump(workers: list[Connection], entries: list[TableEntry], sizes: dict[str,
             return free.pop()
 
     def one(conn: Connection, entry: TableEntry, stop: threading.Event) -> None:
-        def advance(rows: int, nbytes: int) -> None:
-            progress.advance(entry.name, rows=rows, nbytes=nbytes)
-
-        writer: ChunkWriter = snapshot.table_writer(ordinal[entry.table], options.compression,
-                                                    options.chunk_size, advance)
-        progress.start(entry.name, entry.name, sizes.get(entry.table) or None)
-        try:
+        def fill(write: Any) -> None:
             try:
-                dump_rows(conn, entry, writer.write, stop)
+                dump_rows(conn, entry, write, stop)
             except Error as exc:
                 raise db_error(f"reading table {entry.name}", exc) from exc
-            writer.close()
-        except BaseException:
-            writer.abort()
-            raise
-        writer.record(entry)
-        progress.finish(entry.name)
+
+        write_table(snapshot, ordinal[entry.table], entry, options, fill, estimate=sizes.get(entry.table), stop=stop)
 
     def map_error(exc: Exception) -> BaseException:
         return db_error("reading the database", exc) if isinstance(exc, Error) else exc

@@ -4,22 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import secrets
 from collections.abc import Iterator
 
-from datasafe.engines.base import BackupOptions, BackupResult, Engine, RestoreOptions, RestorePlan
+from datasafe.engines.base import (
+    BackupOptions,
+    BackupResult,
+    Engine,
+    RestoreOptions,
+    RestorePlan,
+    scratch_name,
+    scratch_server,
+)
 from datasafe.engines.mysql import backup as my_backup
 from datasafe.engines.mysql import restore as my_restore
 from datasafe.engines.mysql.connection import Error, connect, db_error, execute, q
-from datasafe.snapshot.chunks import ChunkWriter, Compression
+from datasafe.snapshot.chunks import digester
 from datasafe.snapshot.manifest import Manifest
 from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.storage.base import StorageBackend
 from datasafe.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
-SCRATCH_ENV = "DATASAFE_SCRATCH_URL"
 
 
 class MySQLEngine(Engine):
@@ -37,12 +42,8 @@ class MySQLEngine(Engine):
     @contextlib.contextmanager
     def scratch(self, manifest: Manifest, server: DatabaseURL | None) -> Iterator[DatabaseURL]:
         """A database ``datasafe_verify_<hex>`` on ``server`` (else the snapshot's own server), dropped on exit."""
-        if server is None:
-            env = os.environ.get(SCRATCH_ENV)
-            server = DatabaseURL.parse(env) if env else DatabaseURL.parse(manifest.source_url)
-            if not env:
-                server = server.replace(password=None)
-        name = f"datasafe_verify_{secrets.token_hex(6)}"
+        server = scratch_server(manifest, server)
+        name = scratch_name()
         target = server.with_database(name)
         try:
             yield target
@@ -60,12 +61,12 @@ class MySQLEngine(Engine):
         conn = connect(url)
         try:
             for t in manifest.tables:
-                digester = ChunkWriter(None, "", Compression(), manifest.chunk_size)
+                rows = digester(manifest.chunk_size)
                 try:
-                    my_backup.dump_rows(conn, t, digester.write)
+                    my_backup.dump_rows(conn, t, rows.write)
                 except Error as exc:
                     raise db_error(f"reading table {t.name}", exc) from exc
-                digester.close()
-                yield t.name, digester.content_blake3
+                rows.close()
+                yield t.name, rows.content_blake3
         finally:
             conn.close()

@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from datasafe.engines.base import BackupOptions, BackupResult
+from datasafe.engines.base import BackupOptions, BackupResult, write_table
 from datasafe.engines.postgres import catalog
 from datasafe.engines.postgres.catalog import CatalogTable
 from datasafe.engines.postgres.connection import (
@@ -30,8 +30,7 @@ from datasafe.engines.postgres.connection import (
 )
 from datasafe.engines.postgres.tools import find_tool, finish_tool, start_tool
 from datasafe.engines.workers import run_workers
-from datasafe.errors import DatabaseError, Interrupted
-from datasafe.snapshot.chunks import ChunkWriter
+from datasafe.errors import DatabaseError
 from datasafe.snapshot.manifest import SchemaPart
 from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.urls import DatabaseURL
@@ -169,23 +168,11 @@ def _mapper(what: str) -> Callable[[Exception], BaseException]:
 def _copy_out(conn: psycopg.Connection[Any], table: CatalogTable, ordinal: int, snapshot: SnapshotWriter,
               options: BackupOptions, stop: threading.Event) -> None:
     entry = table.entry
-    progress = options.progress
 
-    def on_progress(rows: int, nbytes: int) -> None:
-        if stop.is_set():
-            raise Interrupted("backup stopped")
-        progress.advance(entry.name, rows=rows, nbytes=nbytes)
-
-    writer: ChunkWriter = snapshot.table_writer(ordinal, options.compression, options.chunk_size, on_progress)
-    progress.start(entry.name, entry.name, table.est_bytes or None)
-    try:
+    def fill(write: Callable[[bytes], None]) -> None:
         try:
-            copy_out(conn, f"COPY {table.sql_name}{column_list(entry)} TO STDOUT", writer.write, stop.is_set)
+            copy_out(conn, f"COPY {table.sql_name}{column_list(entry)} TO STDOUT", write, stop.is_set)
         except psycopg.Error as exc:
             raise db_error(f"reading table {entry.name}", exc) from exc
-        writer.close()
-    except BaseException:
-        writer.abort()
-        raise
-    writer.record(entry)
-    progress.finish(entry.name)
+
+    write_table(snapshot, ordinal, entry, options, fill, estimate=table.est_bytes, stop=stop)

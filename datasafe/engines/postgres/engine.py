@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import secrets
 from collections.abc import Iterator
 
 import psycopg
 from psycopg import sql
 
-from datasafe.engines.base import BackupOptions, BackupResult, Engine, RestoreOptions, RestorePlan
+from datasafe.engines.base import (
+    BackupOptions,
+    BackupResult,
+    Engine,
+    RestoreOptions,
+    RestorePlan,
+    scratch_name,
+    scratch_server,
+)
 from datasafe.engines.postgres import backup as pg_backup
 from datasafe.engines.postgres import restore as pg_restore
 from datasafe.engines.postgres.connection import column_list, connect, copy_out, db_error, qualified
-from datasafe.snapshot.chunks import ChunkWriter, Compression
+from datasafe.snapshot.chunks import digester
 from datasafe.snapshot.manifest import Manifest
 from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.storage.base import StorageBackend
 from datasafe.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
-SCRATCH_ENV = "DATASAFE_SCRATCH_URL"
 
 
 class PostgresEngine(Engine):
@@ -40,12 +45,8 @@ class PostgresEngine(Engine):
     @contextlib.contextmanager
     def scratch(self, manifest: Manifest, server: DatabaseURL | None) -> Iterator[DatabaseURL]:
         """A temporary database on ``server`` ($DATASAFE_SCRATCH_URL, else the snapshot's own server)."""
-        if server is None:
-            env = os.environ.get(SCRATCH_ENV)
-            server = DatabaseURL.parse(env) if env else DatabaseURL.parse(manifest.source_url)
-            if not env:
-                server = server.replace(password=None)
-        name = f"datasafe_verify_{secrets.token_hex(6)}"
+        server = scratch_server(manifest, server)
+        name = scratch_name()
         target = server.with_database(name)
         try:
             yield target
@@ -59,11 +60,11 @@ class PostgresEngine(Engine):
     def table_digests(self, url: DatabaseURL, manifest: Manifest) -> Iterator[tuple[str, str]]:
         with connect(url) as conn:
             for t in manifest.tables:
-                digester = ChunkWriter(None, "", Compression(), manifest.chunk_size)
+                rows = digester(manifest.chunk_size)
                 name = qualified(t.schema_name or "public", t.table)
                 try:
-                    copy_out(conn, f"COPY {name}{column_list(t)} TO STDOUT", digester.write)
+                    copy_out(conn, f"COPY {name}{column_list(t)} TO STDOUT", rows.write)
                 except psycopg.Error as exc:
                     raise db_error(f"reading table {t.name}", exc) from exc
-                digester.close()
-                yield t.name, digester.content_blake3
+                rows.close()
+                yield t.name, rows.content_blake3
