@@ -10,14 +10,29 @@ from __future__ import annotations
 import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
+from dataclasses import dataclass
 from types import TracebackType
 from typing import BinaryIO, ClassVar
+
+
+@dataclass(frozen=True)
+class ObjectStat:
+    """What a backend knows about a stored object without reading it."""
+
+    #: stored size in bytes
+    size: int
+    #: the backend's own checksum of the stored bytes, or None when it keeps none. Values are only
+    #: comparable within one backend: S3 reports ``sha256:<base64>`` for an object written in one
+    #: request and ``sha256:<base64>-<parts>`` (a checksum of the part checksums) for a multipart one.
+    checksum: str | None
 
 
 class ObjectWriter(ABC):
     """A streaming write of one object that becomes visible only on :meth:`commit`."""
 
     bytes_written: int = 0
+    #: set by :meth:`commit`: what ``stat(key).checksum`` will report for the object (None if nothing)
+    checksum: str | None = None
 
     @abstractmethod
     def write(self, data: bytes | memoryview) -> None:
@@ -63,15 +78,19 @@ class StorageBackend(ABC):
 
     @abstractmethod
     def exists(self, key: str) -> bool:
-        """Whether ``key`` exists."""
+        """Whether ``key`` is an object or a folder holding objects; ``""`` asks for the location itself."""
 
     @abstractmethod
     def size(self, key: str) -> int:
-        """The stored size of ``key`` in bytes."""
+        """The stored size of ``key`` in bytes; raises NotFound when absent."""
+
+    @abstractmethod
+    def stat(self, key: str) -> ObjectStat:
+        """Size and backend checksum of ``key``; raises NotFound when absent."""
 
     @abstractmethod
     def list(self, prefix: str) -> Iterator[str]:
-        """All keys below ``prefix`` (recursively), sorted."""
+        """All keys below the folder ``prefix`` (recursively), in lexicographic order of the whole key."""
 
     @abstractmethod
     def list_dirs(self, prefix: str) -> builtins.list[str]:
@@ -83,7 +102,7 @@ class StorageBackend(ABC):
 
     @abstractmethod
     def delete_prefix(self, prefix: str) -> None:
-        """Remove every key below ``prefix``."""
+        """Remove every key below the folder ``prefix``; no error when there is none."""
 
     @abstractmethod
     def create_exclusive(self, key: str, data: bytes) -> bool:

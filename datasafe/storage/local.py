@@ -8,13 +8,14 @@ import errno
 import os
 import secrets
 import shutil
+import stat as stat_mode
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 from datasafe.errors import NotFound, StorageError
-from datasafe.storage.base import ObjectWriter, StorageBackend
+from datasafe.storage.base import ObjectStat, ObjectWriter, StorageBackend
 
 TMP_MARK = ".tmp-"
 
@@ -42,6 +43,7 @@ class _LocalWriter(ObjectWriter):
         self._final = final
         self._tmp = final.with_name(f"{final.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
         self._done = False
+        self._committed = False
         try:
             final.parent.mkdir(parents=True, exist_ok=True)
             self._fh: BinaryIO | None = open(self._tmp, "xb")  # noqa: SIM115 - closed in commit/abort
@@ -60,6 +62,8 @@ class _LocalWriter(ObjectWriter):
 
     def commit(self) -> None:
         if self._done:
+            if not self._committed:
+                raise StorageError(f"commit of {self._final} after it was aborted")
             return
         assert self._fh is not None
         try:
@@ -72,7 +76,7 @@ class _LocalWriter(ObjectWriter):
         except OSError as exc:
             self.abort()
             raise _storage_error("write", self._final, exc) from exc
-        self._done = True
+        self._done = self._committed = True
 
     def abort(self) -> None:
         if self._done:
@@ -129,16 +133,27 @@ class LocalStorage(StorageBackend):
         except FileNotFoundError as exc:
             raise NotFound(f"{path} does not exist") from exc
 
+    def stat(self, key: str) -> ObjectStat:
+        path = self._path(key)
+        try:
+            st = path.stat()
+        except FileNotFoundError as exc:
+            raise NotFound(f"{path} does not exist") from exc
+        except OSError as exc:
+            raise _storage_error("read", path, exc) from exc
+        if stat_mode.S_ISDIR(st.st_mode):
+            raise NotFound(f"{path} is a folder, not an object")
+        return ObjectStat(size=st.st_size, checksum=None)
+
     def list(self, prefix: str) -> Iterator[str]:
         base = self._path(prefix)
         if not base.is_dir():
             return
-        for dirpath, dirnames, filenames in os.walk(base):
-            dirnames.sort()
-            for name in sorted(filenames):
-                if TMP_MARK in name:
-                    continue
-                yield Path(dirpath, name).relative_to(self.root).as_posix()
+        keys: builtins.list[str] = []
+        for dirpath, _dirnames, filenames in os.walk(base):
+            keys.extend(Path(dirpath, n).relative_to(self.root).as_posix() for n in filenames if TMP_MARK not in n)
+        # sorted as whole keys (not folder by folder) so every backend lists in the same order
+        yield from sorted(keys)
 
     def list_dirs(self, prefix: str) -> builtins.list[str]:
         base = self._path(prefix)

@@ -6,7 +6,7 @@ import builtins
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from datasafe.storage.base import ObjectWriter, StorageBackend
+from datasafe.storage.base import ObjectStat, ObjectWriter, StorageBackend
 
 
 class PrefixedStorage(StorageBackend):
@@ -36,6 +36,9 @@ class PrefixedStorage(StorageBackend):
 
     def size(self, key: str) -> int:
         return self.inner.size(self._k(key))
+
+    def stat(self, key: str) -> ObjectStat:
+        return self.inner.stat(self._k(key))
 
     def list(self, prefix: str) -> Iterator[str]:
         cut = len(self.prefix) + 1
