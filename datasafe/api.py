@@ -25,23 +25,27 @@ from typing import Any
 from datasafe import __version__
 from datasafe.config import Source
 from datasafe.engines import BackupOptions, RestoreOptions, RestorePlan, get_engine
-from datasafe.errors import ConfigError, IntegrityError
+from datasafe.errors import ConfigError, IntegrityError, NotFound
 from datasafe.progress import NullProgress, Progress
 from datasafe.redact import redact
 from datasafe.snapshot.chunks import Compression, check_stored, read_chunk
-from datasafe.snapshot.manifest import MANIFEST_NAME, Chunk, Manifest, TableEntry
+from datasafe.snapshot.manifest import MANIFEST_NAME, SEALED_NAME, Chunk, Manifest, TableEntry
 from datasafe.snapshot.repository import IN_PROGRESS, Repository, SnapshotInfo
-from datasafe.storage import open_storage
+from datasafe.storage import StorageBackend, open_storage
+from datasafe.storage.s3 import S3Settings
 from datasafe.urls import DatabaseURL
 
 log = logging.getLogger(__name__)
 
 READ_BACK_MODES = ("digest", "full", "none")
+#: what verify reads: every byte decrypted and decompressed; every stored byte's SHA-256 (no key
+#: needed); or only the storage's metadata (sizes and checksums, no object is downloaded)
+VERIFY_MODES = ("full", "stored", "metadata")
 
 
-def open_repository(location: str) -> Repository:
-    """The snapshots stored at a storage URL or path."""
-    return Repository(open_storage(location))
+def open_repository(location: str, s3: S3Settings | None = None) -> Repository:
+    """The snapshots stored at a storage URL or path (``s3``: settings for ``s3://`` locations)."""
+    return Repository(open_storage(location, s3))
 
 
 # -- backup --------------------------------------------------------------------------------------
@@ -102,13 +106,19 @@ def backup(
             sequences=result.sequences,
             extra=result.extra,
         )
+        writer.attach(manifest)
         if read_back != "none":
-            report = _check_chunks(repo, manifest, options.jobs, NullProgress(), full=read_back == "full")
+            mode = "full" if read_back == "full" else "stored"
+            report = _check_chunks(repo, manifest, options.jobs, NullProgress(), mode=mode)
             if not report.ok:
                 raise IntegrityError(f"read-back check of snapshot {manifest.snapshot_id} failed: "
                                      + "; ".join(report.problems))
         writer.commit(manifest)
+        # re-read what was stored; an encrypted snapshot's header is checked, its sealed part was
+        # just written from ``manifest`` (the backup side holds no key to open it)
         stored = repo.load_manifest(source.name, writer.snapshot_id)
+        if stored.is_header:
+            stored = writer.attach(manifest)
     except BaseException:
         writer.abort()
         raise
@@ -164,6 +174,7 @@ class VerifyReport:
     rows: int = 0
     deep: bool = False
     tables_compared: int = 0
+    mode: str = "full"
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -174,7 +185,8 @@ class VerifyReport:
         return {
             "snapshot": self.snapshot_id, "source": self.source, "ok": self.ok, "chunks": self.chunks,
             "stored_bytes": self.stored_bytes, "raw_bytes": self.raw_bytes, "rows": self.rows,
-            "deep": self.deep, "tables_compared": self.tables_compared, "problems": self.problems,
+            "deep": self.deep, "tables_compared": self.tables_compared, "mode": self.mode,
+            "problems": self.problems,
         }
 
 
@@ -188,10 +200,22 @@ def verify(
     jobs: int = 2,
     pg_bin: str | None = None,
     progress: Progress | None = None,
+    mode: str = "full",
 ) -> VerifyReport:
-    """Read back every chunk (SHA-256, decompression, row counts); ``deep`` also restores and compares."""
-    manifest = ref if isinstance(ref, Manifest) else repo.resolve(ref, source)
-    report = _check_chunks(repo, manifest, jobs, progress or NullProgress())
+    """Read back every chunk (SHA-256, decompression, row counts); ``deep`` also restores and compares.
+
+    ``mode`` ``stored`` checks only the stored bytes (SHA-256; no key needed for an encrypted
+    snapshot), ``metadata`` only what the storage reports (sizes, checksums)."""
+    if mode not in VERIFY_MODES:
+        raise ConfigError(f"verify mode must be one of {', '.join(VERIFY_MODES)}, not {mode!r}")
+    if deep and mode != "full":
+        raise ConfigError("--deep needs the full mode")
+    content = mode == "full"
+    if isinstance(ref, Manifest):
+        manifest = repo.open(ref) if content else ref
+    else:
+        manifest = repo.resolve(ref, source, content=content)
+    report = _check_chunks(repo, manifest, jobs, progress or NullProgress(), mode=mode)
     _check_listing(repo, manifest, report)
     if deep and report.ok:
         _deep_compare(repo, manifest, scratch, jobs, report, pg_bin)
@@ -199,9 +223,9 @@ def verify(
     return report
 
 
-def _check_chunks(repo: Repository, manifest: Manifest, jobs: int, progress: Progress, *, full: bool = True
+def _check_chunks(repo: Repository, manifest: Manifest, jobs: int, progress: Progress, *, mode: str = "full"
                   ) -> VerifyReport:
-    report = VerifyReport(manifest.snapshot_id, manifest.source)
+    report = VerifyReport(manifest.snapshot_id, manifest.source, mode=mode)
     owner: dict[str, TableEntry] = {c.path: t for t in manifest.tables for c in t.chunks}
     objects = repo.snapshot_storage(manifest)
 
@@ -210,7 +234,9 @@ def _check_chunks(repo: Repository, manifest: Manifest, jobs: int, progress: Pro
         label = f"{table.name} {chunk.path}" if table else chunk.path
         rows = raw = 0
         try:
-            if not full:
+            if mode == "metadata":
+                return chunk, chunk.raw_size, chunk.rows, _check_metadata(objects, chunk, label)
+            if mode == "stored":
                 check_stored(objects, chunk, label=label)
                 return chunk, chunk.raw_size, chunk.rows, None
             for block in read_chunk(objects, chunk, label=label):
@@ -241,9 +267,23 @@ def _check_chunks(repo: Repository, manifest: Manifest, jobs: int, progress: Pro
     return report
 
 
+def _check_metadata(objects: StorageBackend, chunk: Chunk, label: str) -> str | None:
+    try:
+        stat = objects.stat(chunk.path)
+    except NotFound:
+        return f"chunk {label} is missing"
+    if stat.size != chunk.stored_size:
+        return f"chunk {label} has {stat.size} bytes stored, the manifest says {chunk.stored_size}"
+    if stat.checksum and chunk.storage_checksum and stat.checksum != chunk.storage_checksum:
+        return f"chunk {label}: the storage checksum differs from the manifest (stored bytes changed)"
+    return None
+
+
 def _check_listing(repo: Repository, manifest: Manifest, report: VerifyReport) -> None:
     """Objects in the snapshot folder that the manifest does not list are a sign of tampering."""
     listed = {c.path for c in manifest.chunks()} | {MANIFEST_NAME, IN_PROGRESS}
+    if manifest.encrypted:
+        listed.add(SEALED_NAME)
     for key in repo.snapshot_storage(manifest).list(""):
         if key not in listed:
             report.problems.append(f"unexpected object {key} is not in the manifest")

@@ -6,7 +6,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -14,7 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from datasafe.errors import ConfigError
 from datasafe.snapshot.repository import check_source_name
 from datasafe.storage import DEFAULT_STORAGE
+from datasafe.storage.s3 import S3Settings
 from datasafe.urls import DatabaseURL
+
+if TYPE_CHECKING:
+    from datasafe.snapshot.crypto import EncryptionSettings, KeyRing
 
 CONFIG_ENV = "DATASAFE_CONFIG"
 STORAGE_ENV = "DATASAFE_STORAGE"
@@ -44,6 +48,15 @@ class CompressionConfig(_Strict):
     threads: int = Field(1, ge=0, le=64, description="zstd worker threads per table (0: compress inline)")
 
 
+class EncryptionConfig(_Strict):
+    """Client-side age encryption: recipients (public keys) and/or a passphrase from the environment."""
+
+    recipients: list[str] = Field(default_factory=list, description="age X25519 public keys (age1...)")
+    recipients_file: str | None = Field(None, description="file with one age recipient per line")
+    passphrase_env: str | None = Field(None, description="environment variable holding a passphrase")
+    identity_file: str | None = Field(None, description="age identity file used to read snapshots")
+
+
 class SourceConfig(_Strict):
     url: str
     jobs: int | None = Field(None, ge=1, le=64)
@@ -67,6 +80,8 @@ class Config(_Strict):
     chunk_size: int = Field(64 << 20, description="raw bytes per chunk")
     compression: CompressionConfig = Field(default_factory=CompressionConfig)
     pg_bin: str | None = None
+    encryption: EncryptionConfig = Field(default_factory=EncryptionConfig)
+    s3: S3Settings = Field(default_factory=S3Settings)
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
 
     @field_validator("chunk_size", mode="before")
@@ -224,3 +239,62 @@ def resolve_source(cfg: LoadedConfig, ref: str | None, name: str | None = None) 
         return Source(check_source_name(name or url.default_source_name()), url, None, cfg.config.pg_bin)
     known = ", ".join(sources) or "none"
     raise ConfigError(f"unknown source {ref!r} (configured sources: {known}; or give a database URL)")
+
+
+IDENTITY_ENV = "DATASAFE_IDENTITY_FILE"
+PASSPHRASE_ENV = "DATASAFE_PASSPHRASE"
+
+
+def _config_relative(cfg: LoadedConfig, value: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.is_absolute() and cfg.path is not None:
+        path = cfg.path.parent / path
+    return path
+
+
+def encryption_settings(cfg: LoadedConfig) -> EncryptionSettings:
+    """Whom new snapshots are encrypted to (empty settings: no encryption)."""
+    from datasafe.snapshot.crypto import EncryptionSettings, parse_recipient
+
+    enc = cfg.config.encryption
+    recipients = list(enc.recipients)
+    if enc.recipients_file:
+        path = _config_relative(cfg, enc.recipients_file)
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"{cfg.path}: encryption.recipients_file: cannot read {path}: {exc.strerror}") from None
+        recipients += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    for r in recipients:
+        parse_recipient(r, f"{cfg.path}: encryption.recipients")
+    passphrase = None
+    if enc.passphrase_env:
+        passphrase = os.environ.get(enc.passphrase_env)
+        if not passphrase:
+            raise ConfigError(f"{cfg.path}: encryption.passphrase_env: environment variable "
+                              f"{enc.passphrase_env} is not set")
+    return EncryptionSettings(recipients, passphrase)
+
+
+def keyring(cfg: LoadedConfig, identity_file: str | None = None) -> KeyRing:
+    """The keys for reading encrypted snapshots: ``--identity``, ``$DATASAFE_IDENTITY_FILE``, config
+    ``encryption.identity_file``; and the passphrase variable when it is set."""
+    from datasafe.snapshot.crypto import KeyRing, load_identities
+
+    ring = KeyRing()
+    enc = cfg.config.encryption
+    path: Path | None = None
+    if identity_file:
+        path = Path(identity_file).expanduser()
+    elif os.environ.get(IDENTITY_ENV):
+        path = Path(os.environ[IDENTITY_ENV]).expanduser()
+    elif enc.identity_file:
+        path = _config_relative(cfg, enc.identity_file)
+    if path is not None:
+        ring.identities = load_identities(path)
+        ring.sources.append(f"identity file {path}")
+    phrase = os.environ.get(enc.passphrase_env or PASSPHRASE_ENV)
+    if phrase:
+        ring.passphrase = phrase
+        ring.sources.append(f"the passphrase in ${enc.passphrase_env or PASSPHRASE_ENV}")
+    return ring

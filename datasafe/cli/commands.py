@@ -48,7 +48,7 @@ def list_cmd(source: str | None, show_all: bool, as_json: bool) -> None:
             rows.append((i.snapshot_id, i.source, "-", "INCOMPLETE", "-", "-", "-", i.problem or ""))
             continue
         rows.append((m.snapshot_id, m.source, m.engine, m.finished_at.strftime("%Y-%m-%d %H:%M:%S"),
-                     str(len(m.tables)), f"{m.rows:,}", human_size(m.stored_size), ",".join(m.tags)))
+                     str(m.table_count), f"{m.rows:,}", human_size(m.stored_size), ",".join(m.tags)))
     _table(rows)
 
 
@@ -99,13 +99,18 @@ def show(snapshot: str, source: str | None, as_json: bool) -> None:
 @click.option("--scratch", metavar="URL",
               help="Server for --deep of PostgreSQL snapshots (a temporary database is created there "
                    "and dropped); default: the server the snapshot came from.")
+@click.option("--mode", type=click.Choice(api.VERIFY_MODES), default="full", show_default=True,
+              help="full: decrypt, decompress and count every row; stored: SHA-256 of every stored byte "
+                   "(needs no key for encrypted snapshots); metadata: sizes and checksums as the storage "
+                   "reports them, downloading nothing (fast on S3).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 def verify(snapshot: str | None, latest: bool, verify_all: bool, source: str | None, deep: bool,
-           scratch: str | None, jobs: int, as_json: bool) -> None:
+           scratch: str | None, mode: str, jobs: int, as_json: bool) -> None:
     """Read back a snapshot: SHA-256 of every chunk, decompression, row counts.
 
-    Names every bad chunk and exits 6 if anything does not match.
+    Names every bad chunk and exits 6 if anything does not match. Objects in the
+    snapshot folder that its manifest does not list count as tampering too.
     """
     if sum([bool(snapshot), latest, verify_all]) != 1:
         raise click.UsageError("give exactly one of SNAPSHOT, --latest or --all")
@@ -123,8 +128,8 @@ def verify(snapshot: str | None, latest: bool, verify_all: bool, source: str | N
     cfg = _state().config
     with _progress() as progress:
         for ref in targets:
-            manifest = ref if isinstance(ref, Manifest) else api.show(repo, ref, source)
-            reports.append(api.verify(repo, manifest, deep=deep, scratch=scratch, jobs=jobs,
+            manifest = ref if isinstance(ref, Manifest) else repo.resolve(ref, source, content=False)
+            reports.append(api.verify(repo, manifest, deep=deep, scratch=scratch, jobs=jobs, mode=mode,
                                       pg_bin=pg_bin_for(cfg, manifest.source), progress=progress))
     if as_json:
         _emit_json([r.as_dict() for r in reports])
@@ -132,6 +137,8 @@ def verify(snapshot: str | None, latest: bool, verify_all: bool, source: str | N
         for r in reports:
             status = "ok" if r.ok else "FAILED"
             detail = f", {r.tables_compared} tables compared after restore" if r.deep else ""
+            if r.mode != "full":
+                detail += f", {r.mode} check only"
             click.echo(f"{r.snapshot_id} {r.source}: {status} ({r.chunks} chunks, {r.rows:,} rows, "
                        f"{human_size(r.stored_bytes)}{detail})")
             for p in r.problems:
@@ -198,9 +205,11 @@ def restore(snapshot: str, target: str, source: str | None, tables: tuple[str, .
 @click.option("--customers", type=click.IntRange(10, 1_000_000), default=2000, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def demo(workdir: Path, customers: int, as_json: bool) -> None:
-    """Run the whole cycle on a sample SQLite shop: create, back up, verify, restore, compare.
+    """Run the whole cycle on a sample SQLite shop: create, back up, verify, restore, compare, mask.
 
     Needs no database server. The sample data is generated (Faker): no real person's data.
+    The masking step uses masking_rules/demo.yml and $DATASAFE_MASKING_KEY, or a random
+    per-run key when that is not set.
     """
     from datasafe.demo import run_demo
 
@@ -222,6 +231,13 @@ def _print_demo(r: dict[str, Any]) -> None:
                f"{'ok' if r['verify']['ok'] else 'FAILED'}")
     click.echo(f"4. restored it into {r['restored']}")
     click.echo(f"5. compared every table's content digest: {'identical' if r['identical'] else 'DIFFERENT'}")
+    m = r["masking"]
+    click.echo(f"6. masked it with {m['rules']} ({m['key']}): snapshot {m['snapshot']} of {m['source']},")
+    click.echo(f"     restored into {m['restored']}: {m['real_emails_left']} real email addresses left, "
+               f"{m['joins']['after']:,} of {m['joins']['before']:,} order-customer joins intact")
+    for pair in m["sample"]:
+        click.echo(f"     {' | '.join(str(v) for v in pair['before'][1:])}")
+        click.echo(f"  -> {' | '.join(str(v) for v in pair['after'][1:])}")
     click.echo("")
     click.echo("Try next:")
     # after scripts/demo.sh the command is .venv/bin/datasafe, which is not on PATH

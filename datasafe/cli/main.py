@@ -18,7 +18,14 @@ from typing import Any, TypeVar
 import click
 
 from datasafe import __version__, api
-from datasafe.config import LoadedConfig, load_config, resolve_source, storage_location
+from datasafe.config import (
+    LoadedConfig,
+    encryption_settings,
+    keyring,
+    load_config,
+    resolve_source,
+    storage_location,
+)
 from datasafe.errors import DatasafeError, ExitCode, Interrupted
 from datasafe.progress import NullProgress, Progress
 from datasafe.redact import redact
@@ -37,6 +44,7 @@ EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(
 class State:
     config_path: str | None = None
     storage: str | None = None
+    identity: str | None = None
     log_format: str = "auto"
     quiet: bool = False
     debug: bool = False
@@ -48,8 +56,13 @@ class State:
             self._config = load_config(self.config_path)
         return self._config
 
-    def repository(self) -> Repository:
-        return api.open_repository(storage_location(self.config, self.storage))
+    def repository(self, *, writing: bool = False) -> Repository:
+        """The storage with the keys to read it; ``writing`` adds the encryption recipients."""
+        repo = api.open_repository(storage_location(self.config, self.storage), self.config.config.s3)
+        repo.keyring = keyring(self.config, self.identity)
+        if writing:
+            repo.encryption = encryption_settings(self.config)
+        return repo
 
 
 def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
@@ -63,11 +76,14 @@ def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None
 def common_options(f: F) -> F:
     """``--storage`` and ``--config`` are accepted before or after the command name."""
     f = click.option("--storage", metavar="URL", expose_value=False, callback=_remember("storage"),
-                     help="Where snapshots live (path or file:// URL). Default: config 'storage:', "
+                     help="Where snapshots live (path, file:// or s3://bucket/prefix URL). Default: config 'storage:', "
                           "$DATASAFE_STORAGE, ./datasafe-backups.")(f)
     f = click.option("--config", "config_path", metavar="FILE", expose_value=False,
                      callback=_remember("config_path"),
                      help="Config file. Default: $DATASAFE_CONFIG, ./datasafe.yml.")(f)
+    f = click.option("--identity", metavar="FILE", expose_value=False, callback=_remember("identity"),
+                     help="age identity file for encrypted snapshots. Default: $DATASAFE_IDENTITY_FILE, "
+                          "config 'encryption.identity_file'.")(f)
     return f
 
 
@@ -118,6 +134,7 @@ class DatasafeGroup(click.Group):
         line = f"datasafe: error: {redact(message)}"
         if hint:
             line += f" ({redact(hint)})"
+        line = " ".join(line.split())  # one line, whatever a library put into its message
         click.echo(line, err=True)
         ctx.exit(int(code))
 
@@ -178,7 +195,7 @@ def backup(source: str | None, tags: tuple[str, ...], jobs: int | None, name: st
     src = resolve_source(cfg, source, name)
     comp = cfg.config.compression
     compression = Compression(level=compression_level or comp.level, threads=comp.threads)
-    repo = state.repository()
+    repo = state.repository(writing=True)
     with _progress() as progress:
         manifest = api.backup(src, repo, tags=tags, jobs=jobs or src.jobs or cfg.config.jobs,
                               compression=compression, chunk_size=cfg.config.chunk_size,
@@ -192,14 +209,14 @@ def backup(source: str | None, tags: tuple[str, ...], jobs: int | None, name: st
 def _summary(m: Any) -> dict[str, Any]:
     return {
         "snapshot": m.snapshot_id, "source": m.source, "engine": m.engine, "database": m.database,
-        "finished_at": m.finished_at.isoformat(), "tables": len(m.tables), "rows": m.rows,
+        "finished_at": m.finished_at.isoformat(), "tables": m.table_count, "rows": m.rows,
         "raw_bytes": m.raw_size, "stored_bytes": m.stored_size, "tags": m.tags,
     }
 
 
-from datasafe.cli import commands  # noqa: E402  (registers the remaining commands on ``cli``)
+from datasafe.cli import commands, keys, masking  # noqa: E402  (registers the remaining commands on ``cli``)
 
-_ = commands
+_ = commands, keys, masking
 
 
 def _install_signal_handlers() -> None:

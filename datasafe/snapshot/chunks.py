@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, BinaryIO
 
 import zstandard
 from blake3 import blake3
@@ -18,6 +19,9 @@ from blake3 import blake3
 from datasafe.errors import IntegrityError, NotFound
 from datasafe.snapshot.manifest import Chunk, TableEntry
 from datasafe.storage.base import ObjectWriter, StorageBackend
+
+if TYPE_CHECKING:
+    from datasafe.snapshot.crypto import SnapshotCipher
 
 #: Raw bytes gathered before a piece is handed to the compressor.
 FEED_SIZE = 1 << 20
@@ -50,19 +54,39 @@ class Compression:
         return {"algorithm": "zstd", "level": self.level}
 
 
+class HashingWriter(ObjectWriter):
+    """Passes bytes on to ``out`` while taking their SHA-256: the digest of what is stored."""
+
+    def __init__(self, out: ObjectWriter) -> None:
+        self._out = out
+        self.sha256 = hashlib.sha256()
+
+    def write(self, data: bytes | memoryview) -> None:
+        self.sha256.update(data)
+        self._out.write(data)
+        self.bytes_written += len(data)
+
+    def commit(self) -> None:
+        self._out.commit()
+        self.checksum = getattr(self._out, "checksum", None)
+
+    def abort(self) -> None:
+        self._out.abort()
+
+
 @dataclass
 class _OpenChunk:
     path: str
+    #: where compressed bytes go: the hashing writer, or an encrypting writer in front of it
     out: ObjectWriter | None
+    stored: HashingWriter | None
     cobj: zstandard.ZstdCompressionObj | None
-    stored_hash: hashlib._Hash = field(default_factory=hashlib.sha256)
     raw_hash: blake3 = field(default_factory=blake3)
     raw_size: int = 0
     rows: int = 0
 
     def _emit(self, data: bytes) -> None:
         if data and self.out is not None:
-            self.stored_hash.update(data)
             self.out.write(data)
 
     def feed(self, data: bytes | memoryview, rows: int) -> None:
@@ -73,19 +97,16 @@ class _OpenChunk:
             self._emit(self.cobj.compress(data))
 
     def close(self) -> Chunk:
-        stored = 0
-        if self.cobj is not None and self.out is not None:
+        chunk = Chunk(path=self.path, rows=self.rows, raw_size=self.raw_size, stored_size=0,
+                      sha256=hashlib.sha256().hexdigest(), raw_blake3=self.raw_hash.hexdigest())
+        if self.cobj is not None and self.out is not None and self.stored is not None:
             self._emit(self.cobj.flush())
             self.out.commit()
-            stored = self.out.bytes_written
-        return Chunk(
-            path=self.path,
-            rows=self.rows,
-            raw_size=self.raw_size,
-            stored_size=stored,
-            sha256=self.stored_hash.hexdigest(),
-            raw_blake3=self.raw_hash.hexdigest(),
-        )
+            chunk.stored_size = self.stored.bytes_written
+            chunk.sha256 = self.stored.sha256.hexdigest()
+            if self.stored.checksum:
+                chunk.storage_checksum = self.stored.checksum
+        return chunk
 
     def abort(self) -> None:
         if self.out is not None:
@@ -119,8 +140,10 @@ class ChunkWriter:
         on_progress: Callable[[int, int], None] | None = None,
         *,
         line_based: bool = True,
+        cipher: SnapshotCipher | None = None,
     ) -> None:
         self._storage = storage
+        self._cipher = cipher
         self._prefix = prefix.rstrip("/")
         self._cctx = compression.compressor() if storage is not None else None
         self._chunk_size = chunk_size
@@ -178,9 +201,11 @@ class ChunkWriter:
     def _open(self) -> _OpenChunk:
         path = f"{self._prefix}/{len(self.chunks):06d}.zst"
         if self._storage is None or self._cctx is None:
-            self._current = _OpenChunk(path, None, None)
+            self._current = _OpenChunk(path, None, None, None)
         else:
-            self._current = _OpenChunk(path, self._storage.open_write(path), self._cctx.compressobj())
+            stored = HashingWriter(self._storage.open_write(path))
+            out = self._cipher.writer(stored) if self._cipher is not None else stored
+            self._current = _OpenChunk(path, out, stored, self._cctx.compressobj())
         return self._current
 
     def close(self) -> list[Chunk]:
@@ -213,37 +238,46 @@ def digester(chunk_size: int) -> ChunkWriter:
     return ChunkWriter(None, "", Compression(), chunk_size)
 
 
+def stored_blocks(storage: StorageBackend, chunk: Chunk, name: str, digest: hashlib._Hash,
+                   size: list[int]) -> Iterator[bytes]:
+    try:
+        fh: BinaryIO = storage.open_read(chunk.path)
+    except NotFound as exc:
+        raise IntegrityError(f"chunk {name} is missing") from exc
+    with fh:
+        while block := fh.read(READ_SIZE):
+            size[0] += len(block)
+            digest.update(block)
+            yield block
+
+
 def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = None) -> Iterator[bytes]:
     """Yield the raw bytes of ``chunk`` while checking both digests and the size.
 
+    An encrypted snapshot's objects (a storage view with a ``cipher``) are decrypted on the way.
     Raises IntegrityError naming the chunk after its last byte if anything does not match; a
     consumer must not commit what it received before the generator finished.
     """
     name = label or chunk.path
     stored_hash = hashlib.sha256()
+    stored = [0]
     raw_hash = blake3()
-    stored = raw = 0
+    raw = 0
     dobj = zstandard.ZstdDecompressor().decompressobj()
-    try:
-        fh = storage.open_read(chunk.path)
-    except NotFound as exc:
-        raise IntegrityError(f"chunk {name} is missing") from exc
-    with fh:
-        while True:
-            block = fh.read(READ_SIZE)
-            if not block:
-                break
-            stored += len(block)
-            stored_hash.update(block)
-            try:
-                out = dobj.decompress(block)
-            except zstandard.ZstdError as exc:
-                raise IntegrityError(f"chunk {name} is corrupt: {exc}") from exc
-            if out:
-                raw += len(out)
-                raw_hash.update(out)
-                yield out
-    if stored != chunk.stored_size or stored_hash.hexdigest() != chunk.sha256:
+    blocks: Iterator[bytes] = stored_blocks(storage, chunk, name, stored_hash, stored)
+    cipher: SnapshotCipher | None = getattr(storage, "cipher", None)
+    if cipher is not None:
+        blocks = cipher.decrypt(blocks, f"chunk {name}")
+    for block in blocks:
+        try:
+            out = dobj.decompress(block)
+        except zstandard.ZstdError as exc:
+            raise IntegrityError(f"chunk {name} is corrupt: {exc}") from exc
+        if out:
+            raw += len(out)
+            raw_hash.update(out)
+            yield out
+    if stored[0] != chunk.stored_size or stored_hash.hexdigest() != chunk.sha256:
         raise IntegrityError(f"chunk {name} does not match its SHA-256 (stored bytes changed)")
     if not dobj.eof:
         raise IntegrityError(f"chunk {name} is truncated")
@@ -252,19 +286,13 @@ def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = Non
 
 
 def check_stored(storage: StorageBackend, chunk: Chunk, *, label: str | None = None) -> None:
-    """Re-read the stored bytes of ``chunk`` and check size and SHA-256 (no decompression)."""
+    """Re-read the stored bytes of ``chunk`` and check size and SHA-256 (no decryption or decompression)."""
     name = label or chunk.path
     digest = hashlib.sha256()
-    size = 0
-    try:
-        fh = storage.open_read(chunk.path)
-    except NotFound as exc:
-        raise IntegrityError(f"chunk {name} is missing") from exc
-    with fh:
-        while block := fh.read(READ_SIZE):
-            size += len(block)
-            digest.update(block)
-    if size != chunk.stored_size or digest.hexdigest() != chunk.sha256:
+    size = [0]
+    for _ in stored_blocks(storage, chunk, name, digest, size):
+        pass
+    if size[0] != chunk.stored_size or digest.hexdigest() != chunk.sha256:
         raise IntegrityError(f"chunk {name} does not match its SHA-256 (stored bytes changed)")
 
 

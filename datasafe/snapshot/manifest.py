@@ -7,13 +7,20 @@ import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from datasafe.errors import IntegrityError, NotFound
 
 FORMAT_NAME = "datasafe-snapshot"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
+#: the full manifest of an encrypted snapshot (manifest.json is then only its public header)
+SEALED_NAME = "manifest.age"
+#: what an encrypted snapshot's header shows without a key (besides encryption, summary, objects)
+HEADER_FIELDS = (
+    "format", "format_version", "datasafe_version", "snapshot_id", "source", "source_url", "engine",
+    "server_version", "database", "started_at", "finished_at", "tags", "compression", "chunk_size",
+)
 DIGEST_FIELD = "manifest_sha256"
 
 
@@ -32,6 +39,7 @@ class Chunk(_Model):
     stored_size: int
     sha256: str = Field(description="SHA-256 of the stored (compressed) bytes")
     raw_blake3: str = Field(description="BLAKE3 (256-bit) of the raw (decompressed) bytes")
+    storage_checksum: str | None = Field(None, description="the storage's own checksum, e.g. S3 sha256")
 
 
 class Column(_Model):
@@ -100,18 +108,50 @@ class Manifest(_Model):
     tables: list[TableEntry] = Field(default_factory=list)
     sequences: list[Sequence] = Field(default_factory=list)
     extra: dict[str, Any] = Field(default_factory=dict)
+    #: encrypted snapshots: scheme, recipient fingerprints and the wrapped snapshot key
+    encryption: dict[str, Any] | None = None
+    #: only in the public header of an encrypted snapshot: where the full manifest is
+    sealed: dict[str, Any] | None = None
+    #: only in a header: table/row/size totals and every stored object's size and digest
+    summary: dict[str, int] | None = None
+    objects: list[dict[str, Any]] | None = None
+    #: masked snapshots: rules hash, key id, per-table and per-column strategy, origin snapshot
+    masking: dict[str, Any] | None = None
+    _cipher: Any = PrivateAttr(default=None)
+
+    @property
+    def is_header(self) -> bool:
+        """An encrypted snapshot's public header: no tables until it is opened with a key."""
+        return self.sealed is not None
+
+    @property
+    def encrypted(self) -> bool:
+        return self.encryption is not None
+
+    def _total(self, key: str) -> int | None:
+        return int(self.summary.get(key, 0)) if self.is_header and self.summary else None
 
     @property
     def rows(self) -> int:
-        return sum(t.rows for t in self.tables)
+        total = self._total("rows")
+        return total if total is not None else sum(t.rows for t in self.tables)
+
+    @property
+    def table_count(self) -> int:
+        total = self._total("tables")
+        return total if total is not None else len(self.tables)
 
     @property
     def raw_size(self) -> int:
-        return sum(t.raw_size for t in self.tables) + sum(p.raw_size for p in self.schema_parts)
+        total = self._total("raw_size")
+        return total if total is not None else (
+            sum(t.raw_size for t in self.tables) + sum(p.raw_size for p in self.schema_parts))
 
     @property
     def stored_size(self) -> int:
-        return sum(t.stored_size for t in self.tables) + sum(p.stored_size for p in self.schema_parts)
+        total = self._total("stored_size")
+        return total if total is not None else (
+            sum(t.stored_size for t in self.tables) + sum(p.stored_size for p in self.schema_parts))
 
     def table(self, name: str) -> TableEntry | None:
         """Find a table by qualified name, or by bare name when that is unambiguous."""
@@ -134,7 +174,13 @@ class Manifest(_Model):
         return out
 
     def chunks(self) -> list[Chunk]:
-        """Every stored object the manifest lists: schema parts, then table chunks."""
+        """Every stored object the manifest lists: schema parts, then table chunks.
+
+        A header knows only stored sizes and digests (raw fields are empty)."""
+        if self.is_header:
+            return [Chunk(path=o["path"], raw_size=0, stored_size=o["stored_size"], sha256=o["sha256"],
+                          raw_blake3="", storage_checksum=o.get("storage_checksum"))
+                    for o in self.objects or []]
         out: list[Chunk] = list(self.schema_parts)
         for t in self.tables:
             out.extend(t.chunks)
@@ -146,6 +192,30 @@ class Manifest(_Model):
         body.pop(DIGEST_FIELD, None)
         body[DIGEST_FIELD] = _digest(body)
         return json.dumps(body, indent=1, ensure_ascii=False).encode() + b"\n"
+
+    def header_json(self, sealed: bytes) -> bytes:
+        """The public header of this (encrypted) manifest, whose sealed form is ``sealed``."""
+        full = self.model_dump(mode="json")
+        body: dict[str, Any] = {k: full[k] for k in HEADER_FIELDS}
+        body["encryption"] = full["encryption"]
+        body["sealed"] = {"path": SEALED_NAME, "size": len(sealed), "sha256": hashlib.sha256(sealed).hexdigest()}
+        body["summary"] = {"tables": len(self.tables), "rows": self.rows, "raw_size": self.raw_size,
+                           "stored_size": self.stored_size}
+        body["objects"] = [{"path": c.path, "stored_size": c.stored_size, "sha256": c.sha256,
+                            "storage_checksum": c.storage_checksum} for c in self.chunks()]
+        body[DIGEST_FIELD] = _digest(body)
+        return json.dumps(body, indent=1, ensure_ascii=False).encode() + b"\n"
+
+    def check_header(self, header: Manifest, where: str) -> None:
+        """The opened manifest must say what its public header says (tags, times, objects...)."""
+        mine = self.model_dump(mode="json")
+        theirs = header.model_dump(mode="json")
+        for key in (*HEADER_FIELDS, "encryption"):
+            if mine.get(key) != theirs.get(key):
+                raise IntegrityError(f"manifest {where}: the public header was edited ({key} differs)")
+        objects = [(c.path, c.stored_size, c.sha256) for c in self.chunks()]
+        if objects != [(c.path, c.stored_size, c.sha256) for c in header.chunks()]:
+            raise IntegrityError(f"manifest {where}: the public header was edited (object list differs)")
 
     @classmethod
     def from_json(cls, data: bytes, where: str) -> Manifest:

@@ -8,6 +8,7 @@ removes it once the process that wrote it is gone.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import json
 import logging
 import os
@@ -21,7 +22,8 @@ from datetime import datetime, timezone
 
 from datasafe.errors import ConfigError, IntegrityError, NotFound, StorageError
 from datasafe.snapshot.chunks import ChunkWriter, Compression
-from datasafe.snapshot.manifest import MANIFEST_NAME, Manifest
+from datasafe.snapshot.crypto import EncryptionSettings, KeyRing, SnapshotCipher
+from datasafe.snapshot.manifest import MANIFEST_NAME, SEALED_NAME, Manifest
 from datasafe.storage.base import StorageBackend
 from datasafe.storage.prefixed import PrefixedStorage
 
@@ -65,17 +67,32 @@ class SnapshotInfo:
         return self.manifest is not None
 
 
+class SnapshotObjects(PrefixedStorage):
+    """The objects of one snapshot, keyed as its manifest lists them; ``cipher`` when encrypted."""
+
+    def __init__(self, inner: StorageBackend, prefix: str, cipher: SnapshotCipher | None = None) -> None:
+        super().__init__(inner, prefix)
+        self.cipher = cipher
+
+
 class SnapshotWriter:
     """Writes the objects of one new snapshot; the manifest goes last via :meth:`commit`."""
 
-    def __init__(self, repo: Repository, source: str, snapshot_id: str) -> None:
+    def __init__(self, repo: Repository, source: str, snapshot_id: str,
+                 encryption: EncryptionSettings | None = None) -> None:
         self.repo = repo
         self.storage = repo.storage
         self.source = source
         self.snapshot_id = snapshot_id
         self.prefix = f"{source}/{snapshot_id}"
+        self.cipher: SnapshotCipher | None = None
+        #: the manifest's ``encryption`` section (None: plaintext snapshot)
+        self.encryption: dict[str, object] | None = None
+        if encryption is not None and encryption.enabled:
+            self.cipher = SnapshotCipher.generate()
+            self.encryption = encryption.envelope(self.cipher)
         #: objects of this snapshot, keyed relative to its folder (as the manifest records them)
-        self.objects = PrefixedStorage(repo.storage, self.prefix)
+        self.objects = SnapshotObjects(repo.storage, self.prefix, self.cipher)
         self._committed = False
 
     def begin(self) -> None:
@@ -92,16 +109,36 @@ class SnapshotWriter:
         chunk_size: int,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> ChunkWriter:
-        return ChunkWriter(self.objects, f"data/{ordinal:05d}", compression, chunk_size, on_progress)
+        return ChunkWriter(self.objects, f"data/{ordinal:05d}", compression, chunk_size, on_progress,
+                           cipher=self.cipher)
 
     def blob_writer(self, name: str, compression: Compression) -> ChunkWriter:
-        return ChunkWriter(self.objects, f"schema/{name}", compression, 1 << 62, line_based=False)
+        return ChunkWriter(self.objects, f"schema/{name}", compression, 1 << 62, line_based=False,
+                           cipher=self.cipher)
+
+    def attach(self, manifest: Manifest) -> Manifest:
+        """Mark ``manifest`` as this snapshot's: its encryption section and key."""
+        manifest.encryption = self.encryption
+        manifest._cipher = self.cipher
+        return manifest
 
     def commit(self, manifest: Manifest) -> None:
-        """Write the manifest atomically; from this moment the snapshot is complete."""
-        self.storage.write_bytes(f"{self.prefix}/{MANIFEST_NAME}", manifest.to_json())
-        self.storage.delete(f"{self.prefix}/{IN_PROGRESS}")
+        """Write the manifest atomically; from this moment the snapshot is complete.
+
+        An encrypted snapshot stores its full manifest sealed (``manifest.age``) and, last, a
+        public header as ``manifest.json`` that lists only totals and the stored objects."""
+        self.attach(manifest)
+        if self.cipher is not None:
+            sealed = self.cipher.seal(manifest.to_json())
+            self.storage.write_bytes(f"{self.prefix}/{SEALED_NAME}", sealed)
+            self.storage.write_bytes(f"{self.prefix}/{MANIFEST_NAME}", manifest.header_json(sealed))
+        else:
+            self.storage.write_bytes(f"{self.prefix}/{MANIFEST_NAME}", manifest.to_json())
         self._committed = True
+        try:
+            self.storage.delete(f"{self.prefix}/{IN_PROGRESS}")
+        except StorageError as exc:  # e.g. a backup role without delete rights: the manifest decides
+            log.warning("snapshot %s is complete, but its .in-progress marker stays: %s", self.snapshot_id, exc)
 
     def abort(self) -> None:
         """Remove everything written so far (best effort)."""
@@ -116,8 +153,13 @@ class SnapshotWriter:
 class Repository:
     """Finds, reads and creates snapshots in one storage location."""
 
-    def __init__(self, storage: StorageBackend) -> None:
+    def __init__(self, storage: StorageBackend, keyring: KeyRing | None = None,
+                 encryption: EncryptionSettings | None = None) -> None:
         self.storage = storage
+        #: keys to open encrypted snapshots with (the restore side)
+        self.keyring = keyring or KeyRing()
+        #: recipients new snapshots are encrypted to (the backup side)
+        self.encryption = encryption
 
     # -- reading -----------------------------------------------------------------------------
     def sources(self) -> builtins.list[str]:
@@ -136,6 +178,24 @@ class Repository:
         if manifest.snapshot_id != snapshot_id or manifest.source != source:
             raise IntegrityError(f"manifest {key} belongs to another snapshot ({manifest.snapshot_id})")
         return manifest
+
+    def open(self, manifest: Manifest) -> Manifest:
+        """The full manifest of a snapshot: an encrypted one's header is opened with the keyring."""
+        if not manifest.is_header:
+            return manifest
+        where = f"{manifest.source}/{manifest.snapshot_id}"
+        cipher = self.keyring.unwrap(manifest.encryption or {}, f"snapshot {manifest.snapshot_id}")
+        sealed_info = manifest.sealed or {}
+        try:
+            sealed = self.storage.read_bytes(f"{where}/{sealed_info.get('path', SEALED_NAME)}")
+        except NotFound as exc:
+            raise IntegrityError(f"snapshot {where}: the sealed manifest is missing") from exc
+        if hashlib.sha256(sealed).hexdigest() != sealed_info.get("sha256"):
+            raise IntegrityError(f"snapshot {where}: the sealed manifest does not match its header")
+        full = Manifest.from_json(cipher.open(sealed, f"manifest of {where}"), where)
+        full.check_header(manifest, where)
+        full._cipher = cipher
+        return full
 
     def list(self, source: str | None = None, *, include_incomplete: bool = False) -> builtins.list[SnapshotInfo]:
         """Snapshots, oldest first; incomplete or damaged ones only when asked."""
@@ -156,8 +216,15 @@ class Repository:
         out.sort(key=_taken_order)
         return out
 
-    def resolve(self, ref: str, source: str | None = None) -> Manifest:
-        """Find a snapshot by id (or unique id prefix), ``latest``, or tag (newest carrying it)."""
+    def resolve(self, ref: str, source: str | None = None, *, content: bool = True) -> Manifest:
+        """Find a snapshot by id (or unique id prefix), ``latest``, or tag (newest carrying it).
+
+        With ``content`` an encrypted snapshot is opened (its full manifest); without it, its
+        public header is enough (stored-bytes checks, retention)."""
+        found = self._find(ref, source)
+        return self.open(found) if content else found
+
+    def _find(self, ref: str, source: str | None) -> Manifest:
         if source is None and "/" in ref:
             source, ref = ref.split("/", 1)
         complete = self.list(source)
@@ -190,15 +257,15 @@ class Repository:
                     self.load_manifest(src, ref)  # raises the precise IntegrityError
         raise NotFound(f"no snapshot, tag or id prefix {ref!r} in {self.storage.url}")
 
-    def snapshot_storage(self, manifest: Manifest) -> PrefixedStorage:
+    def snapshot_storage(self, manifest: Manifest) -> SnapshotObjects:
         """The objects of one snapshot, keyed as its manifest lists them."""
-        return PrefixedStorage(self.storage, f"{manifest.source}/{manifest.snapshot_id}")
+        return SnapshotObjects(self.storage, f"{manifest.source}/{manifest.snapshot_id}", manifest._cipher)
 
     # -- writing -----------------------------------------------------------------------------
     def new_snapshot(self, source: str) -> SnapshotWriter:
         check_source_name(source)
         self.storage.check_writable()
-        writer = SnapshotWriter(self, source, new_snapshot_id())
+        writer = SnapshotWriter(self, source, new_snapshot_id(), self.encryption)
         writer.begin()
         return writer
 
@@ -212,7 +279,11 @@ class Repository:
             if self._writer_alive(prefix):
                 continue
             log.info("removing incomplete snapshot %s of %s (left by an interrupted backup)", sid, source)
-            self.storage.delete_prefix(prefix)
+            try:
+                self.storage.delete_prefix(prefix)
+            except StorageError as exc:
+                log.warning("could not remove incomplete snapshot %s of %s: %s", sid, source, exc)
+                continue
             removed.append(sid)
         return removed
 
