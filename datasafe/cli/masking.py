@@ -1,0 +1,159 @@
+"""``datasafe mask`` and ``datasafe rules``: masked snapshots for development and testing."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from datasafe.cli.main import _emit_json, _progress, _state, cli, common_options
+from datasafe.config import pg_bin_for
+from datasafe.engines import RestoreOptions
+from datasafe.errors import ConfigError
+
+MASK_EPILOG = """\b
+SNAPSHOT is a snapshot id (or a unique prefix of one), 'latest', or a tag.
+The masking key comes from $DATASAFE_MASKING_KEY (or the variable the rules
+file names in key_env), or --key-file / the rules file's key_file; it is
+never stored. The masked snapshot records the rules file's SHA-256 and the
+key's id. See docs/masking.md."""
+
+
+SNAPSHOT_EPILOG = "SNAPSHOT is a snapshot id (or a unique prefix of one), 'latest', or a tag."
+
+
+@cli.command(epilog=MASK_EPILOG)
+@common_options
+@click.argument("snapshot")
+@click.option("--rules", "rules_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Masking rules file (YAML; see masking_rules/).")
+@click.option("--source", metavar="NAME", help="Look only at snapshots of this source.")
+@click.option("--to-snapshot", is_flag=True, help="Write a masked snapshot (the default).")
+@click.option("--target", metavar="URL",
+              help="Also restore the masked snapshot into this database (same checks as restore).")
+@click.option("--name", metavar="NAME", help="Storage name of the masked snapshot (default: SOURCE.masked).")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Label the masked snapshot (repeatable).")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="File holding the masking key (instead of the environment variable).")
+@click.option("--random-key", is_flag=True,
+              help="Use a random throwaway key: output is not reproducible and cannot be linked to other runs.")
+@click.option("--no-strict", is_flag=True,
+              help="Copy columns the rules do not mention unmasked instead of stopping (logged).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=2, show_default=True,
+              help="Parallel jobs for the restore into --target.")
+@click.option("--dry-run", is_flag=True,
+              help="Check the rules against the snapshot and show a few rows before/after; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def mask(snapshot: str, rules_path: Path, source: str | None, to_snapshot: bool, target: str | None,
+         name: str | None, tags: tuple[str, ...], key_file: Path | None, random_key: bool, no_strict: bool,
+         jobs: int, dry_run: bool, as_json: bool) -> None:
+    """Mask SNAPSHOT with a rules file into a new, masked snapshot.
+
+    Every column must be masked or kept by the rules (strict coverage) unless --no-strict.
+    Foreign keys follow their referenced columns automatically; unique columns stay unique.
+    Tables without masked columns are copied chunk for chunk.
+    """
+    from datasafe import api
+    from datasafe.masking.api import mask as run_mask
+    from datasafe.masking.keys import load_key
+    from datasafe.masking.rules import load_rules
+
+    del to_snapshot  # the masked snapshot is always written; --target restores it as well
+    state = _state()
+    repo = state.repository(writing=not dry_run)
+    rules = load_rules(rules_path)
+    key = load_key(rules, key_file=str(key_file) if key_file else None, env=os.environ, allow_random=random_key)
+    with _progress(not dry_run) as progress:
+        result = run_mask(repo, snapshot, rules_path, key, source=source, name=name, tags=list(tags),
+                          strict=False if no_strict else None, dry_run=dry_run, progress=progress)
+        restored: dict[str, Any] | None = None
+        if target and not dry_run and result.manifest is not None:
+            m = result.manifest
+            pg_bin = pg_bin_for(state.config, result.source.source)
+            options = RestoreOptions(jobs=jobs, progress=progress, pg_bin=pg_bin)
+            plan = api.restore(repo, m.snapshot_id, target, options, source=m.source)
+            restored = plan.describe()
+    if as_json:
+        _emit_json({**result.describe(), "dry_run": dry_run, **({"restored": restored} if restored else {})})
+        return
+    if dry_run:
+        _print_dry_run(result.describe())
+        return
+    assert result.manifest is not None
+    click.echo(result.manifest.snapshot_id)
+    if restored:
+        click.echo(f"restored into {restored['target']}", err=True)
+
+
+def _print_dry_run(d: dict[str, Any]) -> None:
+    click.echo(f"would mask snapshot {d['from_snapshot']} of {d['from_source']} "
+               f"(strict coverage {'on' if d['strict'] else 'OFF'})")
+    for table, info in d["tables"].items():
+        masked = {c: s for c, s in info["columns"].items() if s != "keep"}
+        extra = f", where {info['where']}" if info.get("where") else ""
+        click.echo(f"  {table}: {info['action']}{extra}")
+        for col, strategy in masked.items():
+            click.echo(f"      {col}: {strategy}")
+        for pair in d.get("samples", {}).get(table, []):
+            for col in pair["before"]:
+                click.echo(f"      sample {col}: {pair['before'][col]!r} -> {pair['after'][col]!r}")
+
+
+@cli.group()
+def rules() -> None:
+    """Write and check masking rules files."""
+
+
+@rules.command("init", epilog=SNAPSHOT_EPILOG)
+@common_options
+@click.argument("snapshot")
+@click.option("--source", metavar="NAME", help="Look only at snapshots of this source.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (must not exist) instead of standard output.")
+def rules_init(snapshot: str, source: str | None, output: Path | None) -> None:
+    """Print a starter rules file for SNAPSHOT's schema.
+
+    Every column is listed: a suggested transformer where its name suggests personal
+    data, 'keep' elsewhere. Review it: names are only a hint.
+    """
+    from datasafe.masking.api import rules_init as make_rules
+
+    repo = _state().repository()
+    text = make_rules(repo.resolve(snapshot, source))
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        with output.open("x", encoding="utf-8") as fh:
+            fh.write(text)
+    except FileExistsError:
+        raise ConfigError(f"{output} already exists: not overwriting it") from None
+    click.echo(f"wrote {output}", err=True)
+
+
+@rules.command("check", epilog=SNAPSHOT_EPILOG)
+@common_options
+@click.argument("rules_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--snapshot", metavar="SNAPSHOT", help="Also check the rules against this snapshot's schema.")
+@click.option("--source", metavar="NAME", help="Look only at snapshots of this source.")
+def rules_check(rules_file: Path, snapshot: str | None, source: str | None) -> None:
+    """Load RULES_FILE and report the first problem (file, line, key).
+
+    With --snapshot, also check coverage, columns and transformer fit against that
+    snapshot's schema, as every mask run does (no key is needed for this).
+    """
+    import secrets
+
+    from datasafe.masking.plan import plan_masking
+    from datasafe.masking.rules import load_rules
+
+    r = load_rules(rules_file)
+    if snapshot:
+        manifest = _state().repository().resolve(snapshot, source)
+        plan_masking(manifest, r, secrets.token_bytes(32))
+        click.echo(f"{rules_file}: ok for snapshot {manifest.snapshot_id} of {manifest.source} "
+                   f"({len(manifest.tables)} tables)")
+        return
+    click.echo(f"{rules_file}: ok ({len(r.tables)} table rule(s))")

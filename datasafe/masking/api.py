@@ -1,0 +1,114 @@
+"""Masking as library calls: ``mask`` (stored snapshot -> masked snapshot) and ``rules_init``."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from datasafe import __version__
+from datasafe.errors import IntegrityError
+from datasafe.masking.codecs import Cell
+from datasafe.masking.keys import MaskingKey
+from datasafe.masking.plan import MaskPlan, column_infos, plan_masking
+from datasafe.masking.rules import load_rules, rules_sha256
+from datasafe.masking.suggest import suggest_rules
+from datasafe.progress import NullProgress, Progress
+from datasafe.snapshot.chunks import Compression
+from datasafe.snapshot.manifest import Manifest
+from datasafe.snapshot.repository import Repository, check_source_name
+
+log = logging.getLogger(__name__)
+
+#: the storage name of masked snapshots of SOURCE, unless one is given
+MASKED_SUFFIX = ".masked"
+
+
+@dataclass
+class MaskResult:
+    """What a masking run did (or, with ``dry_run``, would do)."""
+
+    source: Manifest
+    plan: MaskPlan
+    manifest: Manifest | None = None
+    samples: dict[str, list[tuple[dict[str, Cell], dict[str, Cell]]]] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "from_snapshot": self.source.snapshot_id, "from_source": self.source.source,
+            "strict": self.plan.strict,
+            "tables": {t.name: {"action": t.action, "where": t.where, "columns": t.strategies}
+                       for t in self.plan.tables},
+        }
+        if self.manifest is not None:
+            out.update(snapshot=self.manifest.snapshot_id, source=self.manifest.source,
+                       rows=self.manifest.rows, stored_bytes=self.manifest.stored_size)
+        if self.samples:
+            out["samples"] = {t: [{"before": b, "after": a} for b, a in pairs] for t, pairs in self.samples.items()}
+        return out
+
+
+def mask(repo: Repository, ref: str | Manifest, rules_path: str | Path, key: MaskingKey, *,
+         source: str | None = None, name: str | None = None, tags: list[str] | None = None,
+         strict: bool | None = None, compression: Compression | None = None, dry_run: bool = False,
+         sample_rows: int = 3, progress: Progress | None = None) -> MaskResult:
+    """Turn a stored snapshot into a masked snapshot (named ``<source>.masked`` unless ``name``).
+
+    The rules are checked against the snapshot's schema before anything is written; with
+    ``dry_run`` nothing is written and a few rows per masked table are returned before/after.
+    """
+    from datasafe import api
+    from datasafe.masking.pipeline import mask_tables, sample
+
+    manifest = repo.open(ref) if isinstance(ref, Manifest) else repo.resolve(ref, source)
+    rules = load_rules(rules_path)
+    if strict is False and rules.strict:
+        log.warning("strict coverage turned off for this run: columns the rules do not mention are copied unmasked")
+    plan = plan_masking(manifest, rules, key.secret, strict=strict)
+    result = MaskResult(manifest, plan)
+    objects = repo.snapshot_storage(manifest)
+    if dry_run:
+        result.samples = sample(plan, objects, sample_rows)
+        return result
+    out_name = check_source_name(name or f"{manifest.source}{MASKED_SUFFIX}")
+    writer = repo.new_snapshot(out_name)
+    log.info("masking snapshot %s of %s with %s (key %s) into %s as %s", manifest.snapshot_id, manifest.source,
+             rules.path, key.key_id, out_name, writer.snapshot_id)
+    started = datetime.now(timezone.utc)
+    try:
+        tables, parts = mask_tables(plan, objects, writer, compression or Compression(), manifest.chunk_size,
+                                    progress or NullProgress())
+        body = manifest.model_dump()
+        for drop in ("encryption", "sealed", "summary", "objects", "masking", "manifest_sha256"):
+            body.pop(drop, None)
+        body.update(
+            datasafe_version=__version__, snapshot_id=writer.snapshot_id, source=out_name, started_at=started,
+            finished_at=datetime.now(timezone.utc), tags=list(tags or []),
+            compression=(compression or Compression()).describe(), tables=tables, schema_parts=parts,
+            masking={
+                "masked": True, "strict": plan.strict, "rules_file": Path(rules_path).name,
+                "rules_sha256": rules_sha256(rules_path), "key_id": key.key_id,
+                "from": {"source": manifest.source, "snapshot_id": manifest.snapshot_id},
+                "tables": {t.name: {"action": t.action, **({"where": t.where} if t.where else {}),
+                                    "columns": t.strategies} for t in plan.tables},
+            },
+        )
+        masked = writer.attach(Manifest.model_validate(body))
+        report = api._check_chunks(repo, masked, 2, NullProgress(), mode="stored")
+        if not report.ok:
+            raise IntegrityError("read-back of the masked snapshot failed: " + "; ".join(report.problems))
+        writer.commit(masked)
+    except BaseException:
+        writer.abort()
+        raise
+    result.manifest = masked
+    log.info("masked snapshot %s of %s complete: %d rows of %d kept", masked.snapshot_id, out_name, masked.rows,
+             manifest.rows)
+    return result
+
+
+def rules_init(manifest: Manifest) -> str:
+    """A starter rules file for the tables of ``manifest``: every column listed."""
+    return suggest_rules([(t.name, column_infos(t)) for t in manifest.tables])

@@ -1,0 +1,191 @@
+"""The transformer base class and the registry that maps rule names to transformers.
+
+A transformer masks the cells of one column. It is built once per column from its validated
+options, the column's :class:`~datasafe.masking.types.ColumnInfo` and the secret key, then called
+for every cell. New transformers plug in with ``@register("name")``; the rules loader, the docs
+reference and the JSON Schema all read the registry.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+
+from datasafe.masking.errors import RulesError, UnmaskableValue
+from datasafe.masking.fakes import DEFAULT_LOCALE, check_locale
+from datasafe.masking.located import Loc, did_you_mean
+from datasafe.masking.types import EMPTY_ROW, ColumnInfo, RowView, fit
+
+TEXT_KINDS = frozenset({"text", "other"})
+NUMBER_KINDS = frozenset({"int", "decimal", "float"})
+MEMO_SIZE = 16_384  # outputs remembered per transformer (values longer than MEMO_MAX_VALUE are not)
+MEMO_MAX_VALUE = 256
+
+
+class Options(BaseModel):
+    """Base of every transformer's options: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NoOptions(Options):
+    """This transformer takes no options."""
+
+
+class LocaleOptions(Options):
+    """Options of transformers that draw from Faker's locale data."""
+
+    locale: str | None = Field(None, validate_default=True,
+                               description="Faker locale, e.g. `de_DE`; default: the rules file's `locale`")
+
+    @field_validator("locale", mode="after")
+    @classmethod
+    def _locale(cls, value: str | None, info: ValidationInfo) -> str:
+        context = info.context if isinstance(info.context, Mapping) else {}
+        return check_locale(value or context.get("locale") or DEFAULT_LOCALE)
+
+    @property
+    def faker_locale(self) -> str:
+        return self.locale or DEFAULT_LOCALE
+
+
+class NullOptions(Options):
+    """Options of transformers that can also replace NULL."""
+
+    # Not spelled `null: replace`: most YAML parsers read a bare `null` key as a null key.
+    replace_null: bool = Field(False, description="also replace NULL (by default NULL stays NULL)")
+
+
+OptionsT = TypeVar("OptionsT", bound=Options)
+
+
+class Transformer(ABC, Generic[OptionsT]):
+    """Masks the cells of one column.
+
+    Subclasses set ``name`` (through :func:`register`), ``Options``, and implement :meth:`mask`
+    for non-NULL values. Calls go through :meth:`__call__`, which keeps NULL as NULL (unless
+    :meth:`mask_null` says otherwise), remembers recent outputs, and passes every output through
+    :func:`~datasafe.masking.types.fit`.
+
+    Class attributes:
+        name: the rule name users write.
+        Options: the pydantic model of the options (``extra="forbid"``, documented defaults).
+        kinds: the column kinds it accepts (None: any); see :data:`~datasafe.masking.types.KINDS`.
+        deterministic: the output depends only on (key, value, options, attempt); False when it
+            also depends on the rest of the row (``template``), so it cannot be applied to a
+            referencing column on its own.
+        example: a rules-file line for the reference documentation.
+    """
+
+    name: ClassVar[str]
+    Options: ClassVar[type[Options]] = NoOptions
+    kinds: ClassVar[frozenset[str] | None] = TEXT_KINDS
+    deterministic: ClassVar[bool] = True
+    example: ClassVar[str] = ""
+
+    def __init__(self, options: BaseModel | Mapping[str, Any], column: ColumnInfo, key: bytes) -> None:
+        """Bind the options to a column and a key.
+
+        Raises:
+            RulesError: the options are invalid, or the rule does not suit the column (kind, NOT NULL).
+        """
+        self.options: OptionsT = _coerce_options(type(self), options)
+        self.column = column
+        self.key = key
+        if self.kinds is not None and column.kind not in self.kinds:
+            raise RulesError(f"column {column.name} ({column.type}): rule {self.name!r} does not take {column.kind} "
+                             f"columns (it takes {', '.join(sorted(self.kinds))})")
+        self._memo: Callable[[str, int], str | None] | None = None
+        if self.deterministic:
+            self._memo = functools.lru_cache(maxsize=MEMO_SIZE)(self._mask_fitted)
+
+    @classmethod
+    def needs_columns(cls, options: BaseModel) -> tuple[str, ...]:
+        """Other columns of the row that must be final before this one (``template``'s references)."""
+        return ()
+
+    @classmethod
+    def expand_options(cls, options: dict[str, Any], *, locale: str | None, loc: Loc) -> dict[str, Any]:
+        """Expand shorthands nested inside the options (``json``'s rules per path) before validation."""
+        return options
+
+    @classmethod
+    def varies(cls, options: BaseModel) -> bool:
+        """Whether ``attempt > 0`` yields other outputs, i.e. the rule can serve a unique column."""
+        return True
+
+    @abstractmethod
+    def mask(self, value: str, row: RowView, attempt: int) -> str | None:
+        """The masked form of a non-NULL ``value`` (before :func:`fit`)."""
+
+    def mask_null(self, row: RowView, attempt: int) -> str | None:
+        """What NULL becomes: NULL, unless a transformer's options ask otherwise."""
+        return None
+
+    def __call__(self, value: str | None, row: RowView = EMPTY_ROW, attempt: int = 0) -> str | None:
+        """Mask one cell; ``attempt > 0`` asks for an alternative output (unique columns)."""
+        if value is None:
+            return fit(self.mask_null(row, attempt), self.column)
+        if self._memo is not None and len(value) <= MEMO_MAX_VALUE:
+            return self._memo(value, attempt)
+        return fit(self.mask(value, row, attempt), self.column)
+
+    def _mask_fitted(self, value: str, attempt: int) -> str | None:
+        return fit(self.mask(value, EMPTY_ROW, attempt), self.column)
+
+    def unmaskable(self, reason: str) -> UnmaskableValue:
+        """The error for a value this rule cannot mask; names the column, never the value."""
+        return UnmaskableValue(f"column {self.column.name}: rule {self.name!r} cannot mask a value: {reason}")
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first paragraph of the class docstring."""
+        return inspect.cleandoc(cls.__doc__ or "").split("\n\n")[0].replace("\n", " ")
+
+
+TRANSFORMERS: dict[str, type[Transformer[Any]]] = {}
+
+T = TypeVar("T", bound=type[Transformer[Any]])
+
+
+def register(name: str) -> Callable[[T], T]:
+    """Class decorator: make a transformer available under rule name ``name``."""
+
+    def add(cls: T) -> T:
+        if name in TRANSFORMERS or name == "keep":
+            raise ValueError(f"transformer name {name!r} is taken")
+        cls.name = name
+        TRANSFORMERS[name] = cls
+        return cls
+
+    return add
+
+
+def _coerce_options(cls: type[Transformer[Any]], options: BaseModel | Mapping[str, Any]) -> Any:
+    if isinstance(options, cls.Options):
+        return options
+    raw = options.model_dump() if isinstance(options, BaseModel) else dict(options)
+    try:
+        return cls.Options.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise RulesError(f"rule {cls.name!r}: option {where}: {first['msg']}") from exc
+
+
+def build_transformer(transformer: str, options: BaseModel | Mapping[str, Any], column: ColumnInfo,
+                      key: bytes) -> Transformer[Any]:
+    """Look up a transformer by rule name and bind it to a column and key.
+
+    Raises:
+        RulesError: unknown name, invalid options, or a rule that does not suit the column.
+    """
+    cls = TRANSFORMERS.get(transformer)
+    if cls is None:
+        raise RulesError(f"unknown transformer {transformer!r}{did_you_mean(transformer, TRANSFORMERS)}")
+    return cls(options, column, key)

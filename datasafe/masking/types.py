@@ -1,0 +1,271 @@
+"""How a column and a cell look to a transformer.
+
+A cell reaches a transformer as ``str | None`` (None is SQL NULL) in the database's text
+representation: PostgreSQL ``COPY`` text after unescaping (``1987-03-02``, ``2021-05-01 12:00:00+00``,
+``1234.50``, ``t``/``f``), MySQL the same with booleans ``0``/``1``, SQLite numbers as decimal text.
+A transformer answers in the same representation, and :func:`fit` makes the answer fit the
+column (length, precision and scale, integer range, NOT NULL).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Protocol
+
+KINDS = ("text", "int", "decimal", "float", "date", "timestamp", "time", "bool", "json", "uuid", "bytes",
+         "inet", "other")
+
+# Matched against the lower-cased type name with array brackets removed, in this order: the first
+# pattern that matches decides. Names of PostgreSQL (format_type), MySQL/MariaDB (COLUMN_TYPE) and
+# the common spellings of SQLite declared types.
+_KIND_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"tinyint\(1\)|bool|boolean", "bool"),
+    (r"(tiny|small|medium|big)?int(eger)?\d?(\(\d+\))?( (un)?signed)?( zerofill)?|"
+     r"(small|big)?serial\d?|year(\(\d\))?|unsigned big int", "int"),
+    (r"(numeric|decimal|dec|fixed|number)(\s*\(.*\))?( (un)?signed)?( zerofill)?", "decimal"),
+    (r"(real|double( precision)?|float\d?)(\s*\(.*\))?( (un)?signed)?( zerofill)?", "float"),
+    (r"date", "date"),
+    (r"(timestamp|datetime|smalldatetime|datetime2|datetimeoffset)(tz)?(\s*\(\d+\))?( with(out)? time zone)?",
+     "timestamp"),
+    (r"time(tz)?(\s*\(\d+\))?( with(out)? time zone)?", "time"),
+    (r"jsonb?", "json"),
+    (r"uuid|uniqueidentifier", "uuid"),
+    (r"bytea|(tiny|medium|long)?blob|(var)?binary(\s*\(\d+\))?", "bytes"),
+    (r"inet[46]?|cidr", "inet"),
+    (r"point|line|lseg|box|path|polygon|circle|(multi)?(point|linestring|polygon)|geometry(collection)?|geography|"
+     r"interval|money|macaddr8?|bit( varying)?(\s*\(\d+\))?|varbit|tsvector|tsquery|xml|pg_lsn|oid|regclass", "other"),
+    (r"(national )?(character varying|varchar2?|nvarchar|character|n?char|text|tinytext|mediumtext|longtext|"
+     r"clob|citext|string|name|bpchar)(\s*\(\d+\))?", "text"),
+)
+_KIND_RES = tuple((re.compile(p), k) for p, k in _KIND_PATTERNS)
+_LENGTH_RE = re.compile(
+    r"(?:national )?(?:character varying|varchar2?|nvarchar|character|n?char|bpchar)\s*\(\s*(\d+)\s*\)")
+_NUMERIC_RE = re.compile(r"(?:numeric|decimal|dec|fixed|number)\s*\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)")
+_INT_BITS = (
+    (re.compile(r"tinyint"), 8), (re.compile(r"smallint|int2|smallserial"), 16),
+    (re.compile(r"mediumint"), 24), (re.compile(r"bigint|int8|bigserial|unsigned big int"), 64),
+    (re.compile(r"int4|serial"), 32),
+)
+
+
+@lru_cache(maxsize=1024)
+def column_kind(type_name: str) -> str:
+    """The kind of a declared column type: one of :data:`KINDS`.
+
+    Known PostgreSQL, MySQL/MariaDB and SQLite names are recognised first; any other name gets
+    SQLite's affinity rules (contains ``INT`` → int; ``CHAR``, ``CLOB`` or ``TEXT`` → text; ``BLOB``
+    → bytes; ``REAL``, ``FLOA`` or ``DOUB`` → float), and ``other`` when none applies: arrays,
+    enums, intervals, geometric and user-defined types.
+    """
+    t = " ".join(type_name.strip().lower().split()).strip('"')
+    if not t or t.endswith("]") or t.startswith("_") or t.startswith(("enum(", "set(", "interval")):
+        return "other"
+    for pattern, kind in _KIND_RES:
+        if pattern.fullmatch(t):
+            return kind
+    if "int" in t:
+        return "int"
+    if any(s in t for s in ("char", "clob", "text")):
+        return "text"
+    if "blob" in t:
+        return "bytes"
+    if any(s in t for s in ("real", "floa", "doub")):
+        return "float"
+    return "other"
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    """A column as a transformer sees it.
+
+    Attributes:
+        name: the column name.
+        type: the declared type as the snapshot records it, e.g. ``character varying(255)``,
+            ``numeric(12,2)``, ``timestamp with time zone``, ``varchar(64)``, ``TEXT``.
+        nullable: whether NULL is allowed.
+        unique: part of a primary key or of a unique constraint.
+    """
+
+    name: str
+    type: str
+    nullable: bool = True
+    unique: bool = False
+    _parsed: tuple[int | None, int | None, int | None] = field(default=(None, None, None), init=False, repr=False,
+                                                               compare=False)
+
+    def __post_init__(self) -> None:
+        t = " ".join(self.type.strip().lower().split())
+        length = _LENGTH_RE.match(t)
+        numeric = _NUMERIC_RE.match(t)
+        object.__setattr__(self, "_parsed", (
+            int(length.group(1)) if length else None,
+            int(numeric.group(1)) if numeric else None,
+            (int(numeric.group(2)) if numeric.group(2) else 0) if numeric else None,
+        ))
+
+    @property
+    def kind(self) -> str:
+        """One of :data:`KINDS`, parsed from :attr:`type` (see :func:`column_kind`)."""
+        return column_kind(self.type)
+
+    @property
+    def max_length(self) -> int | None:
+        """The n of ``varchar(n)``, ``char(n)``, ``character varying(n)``, ``nvarchar(n)``."""
+        return self._parsed[0]
+
+    @property
+    def precision(self) -> int | None:
+        """The p of ``numeric(p,s)`` / ``decimal(p,s)``."""
+        return self._parsed[1]
+
+    @property
+    def scale(self) -> int | None:
+        """The s of ``numeric(p,s)`` / ``decimal(p,s)`` (0 for ``numeric(p)``)."""
+        return self._parsed[2]
+
+    @property
+    def unsigned(self) -> bool:
+        """A MySQL ``unsigned`` numeric type."""
+        return "unsigned" in self.type.lower()
+
+    def int_bounds(self) -> tuple[int, int] | None:
+        """The range of an integer column, or None when the type does not say.
+
+        ``integer``/``int`` as PostgreSQL and MySQL report them (lower case) are 32-bit; SQLite keeps
+        the declared spelling, and its ``INTEGER`` holds 64 bits.
+        """
+        if self.kind != "int":
+            return None
+        t = self.type.strip()
+        low = t.lower()
+        bits = next((b for pattern, b in _INT_BITS if pattern.search(low)), None)
+        if bits is None and re.match(r"int(eger)?\b", low):
+            bits = 32 if t == low else 64
+        if bits is None:
+            return None
+        if self.unsigned:
+            return 0, 2**bits - 1
+        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
+class RowView(Protocol):
+    """Read-only view of the row being masked.
+
+    Attributes:
+        original: the row before masking, by column name.
+        masked: the final values of the columns already done for this row: masked columns in
+            the order the pipeline runs them, and kept columns (unchanged). ``template`` reads these.
+    """
+
+    @property
+    def original(self) -> Mapping[str, str | None]: ...
+
+    @property
+    def masked(self) -> Mapping[str, str | None]: ...
+
+
+MaskContext = RowView
+
+
+@dataclass(frozen=True)
+class Row:
+    """A plain :class:`RowView` (tests, single values, the docs' examples)."""
+
+    original: Mapping[str, str | None] = field(default_factory=dict)
+    masked: Mapping[str, str | None] = field(default_factory=dict)
+
+
+EMPTY_ROW = Row()
+
+
+def zero_value(column: ColumnInfo) -> str:
+    """The value a NOT NULL column gets when a rule produced NULL for it."""
+    kind = column.kind
+    if kind in ("int", "float"):
+        return "0"
+    if kind == "decimal":
+        return fit("0", column) or "0"
+    if kind == "bool":
+        return "0" if "tinyint" in column.type.lower() or column.type.isupper() else "f"
+    if kind == "json":
+        return "{}"
+    if kind == "uuid":
+        return "00000000-0000-0000-0000-000000000000"
+    if kind == "date":
+        return "1970-01-01"
+    if kind == "timestamp":
+        return "1970-01-01 00:00:00"
+    if kind == "time":
+        return "00:00:00"
+    if kind == "inet":
+        return "0.0.0.0"
+    return ""
+
+
+def fit(value: str | None, column: ColumnInfo) -> str | None:
+    """Make a transformer's output fit ``column``.
+
+    - NULL in a NOT NULL column becomes the column's zero value (``''``, ``0``, ``{}``, ...).
+    - Text is cut to ``max_length`` characters.
+    - Decimals are rounded to the scale (half to even, always written with ``scale`` digits) and
+      clamped to what the precision holds; unsigned types are clamped at zero.
+    - Integers written as ``12.0`` or ``1e3`` become ``12`` and ``1000``, and are clamped to the
+      range of the type when the type names it.
+
+    Anything else, and any number that does not parse, is returned unchanged.
+    """
+    if value is None:
+        return None if column.nullable else zero_value(column)
+    kind = column.kind
+    if kind == "text":
+        limit = column.max_length
+        return value[:limit] if limit is not None and len(value) > limit else value
+    if kind == "decimal":
+        return _fit_decimal(value, column)
+    if kind == "int":
+        return _fit_int(value, column)
+    return value
+
+
+def _fit_decimal(value: str, column: ColumnInfo) -> str:
+    precision, scale = column.precision, column.scale
+    if precision is None and not column.unsigned:
+        return value
+    try:
+        number = Decimal(value)
+    except InvalidOperation:
+        return value
+    if not number.is_finite():
+        return value
+    if column.unsigned and number < 0:
+        number = Decimal(0)
+    if precision is None or scale is None:
+        return str(number) if number != Decimal(value) else value
+    quantum = Decimal(1).scaleb(-scale)
+    number = number.quantize(quantum, rounding=ROUND_HALF_EVEN) if scale >= 0 else number
+    limit = Decimal(10) ** (precision - scale) - quantum
+    if abs(number) > limit:
+        number = limit.copy_sign(number)
+    return f"{number:.{max(scale, 0)}f}"
+
+
+def _fit_int(value: str, column: ColumnInfo) -> str:
+    try:
+        number = int(value)
+    except ValueError:
+        try:
+            exact = Decimal(value)
+        except InvalidOperation:
+            return value
+        if not exact.is_finite():
+            return value
+        number = int(exact.to_integral_value(rounding=ROUND_HALF_EVEN))
+    bounds = column.int_bounds()
+    if bounds is not None:
+        number = min(max(number, bounds[0]), bounds[1])
+    text = str(number)
+    return value if text == value else text

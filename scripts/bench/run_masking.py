@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Benchmark masking: ``datasafe mask`` + ``datasafe restore`` of the result vs a plain restore and pynonymizer.
+
+On the reference dataset, in one run:
+
+* ``datasafe restore`` of the snapshot (the anchor: a plain refresh);
+* ``datasafe mask`` with masking_rules/bench_customers.yml, then ``datasafe restore`` of the
+  masked snapshot (a masked refresh; both times are summed);
+* pynonymizer 2.x with the equivalent strategy on a plain SQL dump of the same database
+  (``pynonymizer -i dump.sql -o masked.sql``: it loads the dump into a scratch database, runs its
+  UPDATEs, and dumps the result).
+
+Targets: masked refresh <= 1.5x the plain restore and <= 0.25x pynonymizer; peak RSS of
+``datasafe mask`` <= 256 MB. Writes the ``masking`` section of docs/benchmarks.md. pynonymizer is
+installed into its own virtual environment in the work directory (``--pynonymizer PATH`` uses
+an existing executable; ``--no-pynonymizer`` skips it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from measure import Measurement, run_measured
+from pgutil import create_database, drop_database, with_dbname
+from report import update_document
+from run import EXIT_FAILED, ensure_source, parse_args, parse_snapshot_id, remove, table_counts, validate
+
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "masking_rules" / "bench_customers.yml"
+KEY = "benchmark-masking-key-not-secret-0123456789"
+PLAIN_DB = "datasafe_bench_mask_plain"
+MASKED_DB = "datasafe_bench_mask_masked"
+PYN_DB = "datasafe_bench_mask_pyn"
+
+# the same columns as masking_rules/bench_customers.yml, in pynonymizer's strategy format
+PYN_STRATEGY = """\
+tables:
+  customers:
+    columns:
+      first_name: first_name
+      last_name: last_name
+      email: unique_email
+      phone: phone_number
+      ssn: ssn
+      street: street_address
+      credit_card: credit_card_number
+      notes: paragraph
+  orders:
+    columns:
+      shipping_address: address
+"""
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def install_pynonymizer(work: Path) -> str:
+    venv = work / "pynonymizer-venv"
+    exe = venv / "bin" / "pynonymizer"
+    if not exe.exists():
+        progress("installing pynonymizer 2.x into its own virtual environment")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "pynonymizer>=2,<3"], check=True)
+    return str(exe)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", default="10")
+    parser.add_argument("--jobs", default="2")
+    parser.add_argument("--reuse-db", action="store_true")
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--pynonymizer", help="pynonymizer executable (default: install one into the workdir)")
+    parser.add_argument("--no-pynonymizer", action="store_true")
+    parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = parser.parse_args(argv)
+    base = ["--scale", args.scale, "--keep"] + (["--workdir", str(args.workdir)] if args.workdir else [])
+    cfg = validate(parse_args(base))
+    cfg.log_dir.mkdir(exist_ok=True)
+    ensure_source(cfg, args.reuse_db)
+    rows = table_counts(cfg.source_url)
+    assert cfg.datasafe is not None
+    ds, work = cfg.datasafe, cfg.workdir
+    repo = work / "repo-mask"
+    remove(repo)
+    os.environ["DATASAFE_MASKING_KEY"] = KEY
+    out = cfg.log_dir / "mask-backup.stdout"
+    run_measured("backup", [[ds, "backup", cfg.source_url, "--name", "bench", "--storage", str(repo),
+                             "--jobs", args.jobs]], cfg.log_dir, out, cfg.gnu_time)
+    snapshot = parse_snapshot_id(out.read_text())
+
+    def restore(label: str, snap: str, source: str, db: str) -> Measurement:
+        drop_database(cfg.pg_url, db)
+        create_database(cfg.pg_url, db)
+        m = run_measured(label, [[ds, "restore", snap, "--source", source, "--storage", str(repo),
+                                  "--target", with_dbname(cfg.pg_url, db), "--jobs", args.jobs]],
+                         cfg.log_dir, None, cfg.gnu_time)
+        progress(f"{label}: {m.wall_s:.2f} s, peak {m.peak_kb / 1024:.0f} MB")
+        return m
+
+    plain = restore("datasafe restore (plain)", snapshot, "bench", PLAIN_DB)
+    out = cfg.log_dir / "mask.stdout"
+    mask = run_measured("datasafe mask", [[ds, "mask", snapshot, "--source", "bench", "--rules", str(RULES),
+                                           "--storage", str(repo)]], cfg.log_dir, out, cfg.gnu_time)
+    progress(f"datasafe mask: {mask.wall_s:.2f} s, peak {mask.peak_kb / 1024:.0f} MB")
+    masked_id = parse_snapshot_id(out.read_text())
+    masked_restore = restore("datasafe restore (masked)", masked_id, "bench.masked", MASKED_DB)
+    masked_rows = table_counts(with_dbname(cfg.pg_url, MASKED_DB))
+    for db in (PLAIN_DB, MASKED_DB):
+        drop_database(cfg.pg_url, db)
+
+    pyn: Measurement | None = None
+    if not args.no_pynonymizer:
+        exe = args.pynonymizer or install_pynonymizer(work)
+        dump = work / "plain.sql"
+        run_measured("pg_dump -Fp", [["pg_dump", "-Fp", "--no-owner", "-d", cfg.source_url, "-f", str(dump)]],
+                     cfg.log_dir, None, cfg.gnu_time)
+        strategy = work / "pynonymizer.yml"
+        strategy.write_text(PYN_STRATEGY)
+        masked_dump = work / "masked.sql"
+        remove(masked_dump)
+        drop_database(cfg.pg_url, PYN_DB)
+        pyn = run_measured("pynonymizer", [[exe, "-i", str(dump), "-o", str(masked_dump), "-s", str(strategy),
+                                            "-t", "postgres", "-d", "127.0.0.1", "-u", "postgres", "-n", PYN_DB]],
+                           cfg.log_dir, None, cfg.gnu_time)
+        progress(f"pynonymizer: {pyn.wall_s:.2f} s, peak {pyn.peak_kb / 1024:.0f} MB")
+        drop_database(cfg.pg_url, PYN_DB)
+
+    refresh = mask.wall_s + masked_restore.wall_s
+    ratio_plain = refresh / plain.wall_s
+    lines = [f"<!-- masking:scale={args.scale} -->", f"## Masking (scale {args.scale})", "",
+             f"Reference dataset at scale {args.scale} ({sum(rows.values()):,} rows); rules "
+             "`masking_rules/bench_customers.yml` (customers.first_name, last_name, email (unique), phone, ssn "
+             "char(11), street, credit_card, notes; orders.shipping_address). One run, `--jobs "
+             f"{args.jobs}`. Rows after masking and restore: {sum(masked_rows.values()):,} (all kept).", "",
+             "| step | wall s | peak RSS MB | ratio | target | pass/fail |", "|---|---:|---:|---|---|---|",
+             f"| datasafe restore (plain refresh, anchor) | {plain.wall_s:.2f} | {plain.peak_kb / 1024:.0f} "
+             "| — | — | — |",
+             f"| datasafe mask | {mask.wall_s:.2f} | {mask.peak_kb / 1024:.0f} | — | ≤ 256 MB | "
+             f"{'pass' if mask.peak_kb / 1024 <= 256 else '**FAIL**'} |",
+             f"| datasafe restore (masked snapshot) | {masked_restore.wall_s:.2f} | "
+             f"{masked_restore.peak_kb / 1024:.0f} | — | — | — |",
+             f"| masked refresh = mask + restore | {refresh:.2f} | — | {ratio_plain:.2f}× plain restore | ≤ 1.5× | "
+             f"{'pass' if ratio_plain <= 1.5 else '**FAIL**'} |"]
+    if pyn is not None:
+        ratio_pyn = refresh / pyn.wall_s
+        lines.append(f"| pynonymizer (dump in, masked dump out) | {pyn.wall_s:.2f} | {pyn.peak_kb / 1024:.0f} | "
+                     f"masked refresh {ratio_pyn:.2f}× pynonymizer | ≤ 0.25× | "
+                     f"{'pass' if ratio_pyn <= 0.25 else '**FAIL**'} |")
+    lines += ["", "Commands: `datasafe mask SNAPSHOT --rules masking_rules/bench_customers.yml`; `datasafe restore "
+              "MASKED --target …`; `pynonymizer -i plain.sql -o masked.sql -s pynonymizer.yml -t postgres` "
+              "(strategy in scripts/bench/run_masking.py; pg_dump time not counted).",
+              f"<!-- /masking:scale={args.scale} -->"]
+    section = "\n".join(lines) + "\n"
+    update_document(args.output, args.scale, section, tag="masking")
+    print(section)
+    shutil.rmtree(repo, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a benchmark script: report and fail
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_FAILED)
