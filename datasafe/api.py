@@ -16,11 +16,13 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import math
+import random
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datasafe import __version__
 from datasafe.config import Source
@@ -28,12 +30,17 @@ from datasafe.engines import BackupOptions, RestoreOptions, RestorePlan, get_eng
 from datasafe.errors import ConfigError, IntegrityError, NotFound
 from datasafe.progress import NullProgress, Progress
 from datasafe.redact import redact
+from datasafe.snapshot import verification
 from datasafe.snapshot.chunks import Compression, check_stored, read_chunk
 from datasafe.snapshot.manifest import MANIFEST_NAME, SEALED_NAME, Chunk, Manifest, TableEntry
 from datasafe.snapshot.repository import IN_PROGRESS, Repository, SnapshotInfo
+from datasafe.snapshot.verification import VerificationRecord
 from datasafe.storage import StorageBackend, open_storage
 from datasafe.storage.s3 import S3Settings
 from datasafe.urls import DatabaseURL
+
+if TYPE_CHECKING:
+    from datasafe.ops.lease import Lease
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +66,15 @@ def backup(
     chunk_size: int = 64 << 20,
     read_back: str = "digest",
     progress: Progress | None = None,
+    lease: Lease | None = None,
 ) -> Manifest:
     """Take a consistent snapshot of ``source``; returns its manifest once it is stored and checked.
 
     ``read_back`` decides what is re-read from storage before the manifest is written: ``digest``
     (default) re-reads every stored byte and checks sizes and SHA-256; ``full`` also decompresses
-    and checks raw digests and row counts (what ``verify`` does); ``none`` skips the check.
+    and checks raw digests and row counts (what ``verify`` does); ``none`` skips the check. The
+    check is recorded as the snapshot's first verification. With a ``lease`` (see
+    :mod:`datasafe.ops.lease`), the snapshot is only committed while the lease is still held.
     """
     if read_back not in READ_BACK_MODES:
         raise ConfigError(f"read_back must be one of {', '.join(READ_BACK_MODES)}, not {read_back!r}")
@@ -107,13 +117,19 @@ def backup(
             extra=result.extra,
         )
         writer.attach(manifest)
+        report = None
         if read_back != "none":
             mode = "full" if read_back == "full" else "stored"
             report = _check_chunks(repo, manifest, options.jobs, NullProgress(), mode=mode)
             if not report.ok:
                 raise IntegrityError(f"read-back check of snapshot {manifest.snapshot_id} failed: "
                                      + "; ".join(report.problems))
+        if lease is not None:
+            lease.check()  # never commit a snapshot after losing the source's lock
         writer.commit(manifest)
+        if report is not None:
+            verification.record(repo.storage, source.name, writer.snapshot_id, VerificationRecord(
+                verification.now(), report.mode, True, report.chunks))
         # re-read what was stored; an encrypted snapshot's header is checked, its sealed part was
         # just written from ``manifest`` (the backup side holds no key to open it)
         stored = repo.load_manifest(source.name, writer.snapshot_id)
@@ -201,11 +217,16 @@ def verify(
     pg_bin: str | None = None,
     progress: Progress | None = None,
     mode: str = "full",
+    sample: float | None = None,
 ) -> VerifyReport:
     """Read back every chunk (SHA-256, decompression, row counts); ``deep`` also restores and compares.
 
     ``mode`` ``stored`` checks only the stored bytes (SHA-256; no key needed for an encrypted
-    snapshot), ``metadata`` only what the storage reports (sizes, checksums)."""
+    snapshot), ``metadata`` only what the storage reports (sizes, checksums). ``sample`` checks
+    only that percentage of the chunks, chosen at random. The result is recorded next to the
+    snapshot (see :mod:`datasafe.snapshot.verification`)."""
+    if sample is not None and not 0 < sample <= 100:
+        raise ConfigError(f"--sample must be a percentage above 0 and at most 100, not {sample:g}")
     if mode not in VERIFY_MODES:
         raise ConfigError(f"verify mode must be one of {', '.join(VERIFY_MODES)}, not {mode!r}")
     if deep and mode != "full":
@@ -215,16 +236,20 @@ def verify(
         manifest = repo.open(ref) if content else ref
     else:
         manifest = repo.resolve(ref, source, content=content)
-    report = _check_chunks(repo, manifest, jobs, progress or NullProgress(), mode=mode)
+    report = _check_chunks(repo, manifest, jobs, progress or NullProgress(), mode=mode, sample=sample)
     _check_listing(repo, manifest, report)
     if deep and report.ok:
         _deep_compare(repo, manifest, scratch, jobs, report, pg_bin)
     log.info("verify %s: %s", manifest.snapshot_id, "ok" if report.ok else "; ".join(report.problems))
+    kind = "deep" if report.deep else "sample" if sample is not None and sample < 100 else mode
+    verification.record(repo.storage, manifest.source, manifest.snapshot_id, VerificationRecord(
+        verification.now(), kind, report.ok, report.chunks, report.problems[:10],
+        sample if kind == "sample" else None))
     return report
 
 
-def _check_chunks(repo: Repository, manifest: Manifest, jobs: int, progress: Progress, *, mode: str = "full"
-                  ) -> VerifyReport:
+def _check_chunks(repo: Repository, manifest: Manifest, jobs: int, progress: Progress, *, mode: str = "full",
+                  sample: float | None = None) -> VerifyReport:
     report = VerifyReport(manifest.snapshot_id, manifest.source, mode=mode)
     owner: dict[str, TableEntry] = {c.path: t for t in manifest.tables for c in t.chunks}
     objects = repo.snapshot_storage(manifest)
@@ -250,6 +275,9 @@ def _check_chunks(repo: Repository, manifest: Manifest, jobs: int, progress: Pro
         return chunk, raw, rows, None
 
     chunks = manifest.chunks()
+    if sample is not None and sample < 100 and chunks:
+        picked = set(random.sample(range(len(chunks)), max(1, math.ceil(len(chunks) * sample / 100))))
+        chunks = [c for i, c in enumerate(chunks) if i in picked]
     progress.start("verify", f"verify {manifest.snapshot_id}", sum(c.raw_size for c in chunks))
     with ThreadPoolExecutor(max(1, jobs)) as pool:
         for chunk, raw, rows, problem in pool.map(check, chunks):
@@ -262,7 +290,7 @@ def _check_chunks(repo: Repository, manifest: Manifest, jobs: int, progress: Pro
                 report.problems.append(problem)
     progress.finish("verify")
     for t in manifest.tables:
-        if sum(c.rows for c in t.chunks) != t.rows:
+        if sample is None and sum(c.rows for c in t.chunks) != t.rows:
             report.problems.append(f"table {t.name}: chunk rows do not add up to {t.rows}")
     return report
 
@@ -282,10 +310,11 @@ def _check_metadata(objects: StorageBackend, chunk: Chunk, label: str) -> str | 
 def _check_listing(repo: Repository, manifest: Manifest, report: VerifyReport) -> None:
     """Objects in the snapshot folder that the manifest does not list are a sign of tampering."""
     listed = {c.path for c in manifest.chunks()} | {MANIFEST_NAME, IN_PROGRESS}
+    records = f"{verification.FOLDER}/"
     if manifest.encrypted:
         listed.add(SEALED_NAME)
     for key in repo.snapshot_storage(manifest).list(""):
-        if key not in listed:
+        if key not in listed and not key.startswith(records):
             report.problems.append(f"unexpected object {key} is not in the manifest")
 
 

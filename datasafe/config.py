@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from datasafe.errors import ConfigError
+from datasafe.ops.retention import RetentionPolicy
 from datasafe.snapshot.repository import check_source_name
 from datasafe.storage import DEFAULT_STORAGE
 from datasafe.storage.s3 import S3Settings
@@ -57,10 +59,54 @@ class EncryptionConfig(_Strict):
     identity_file: str | None = Field(None, description="age identity file used to read snapshots")
 
 
+def _duration(v: str) -> str:
+    from datasafe.ops.durations import parse_duration
+
+    if parse_duration(v).total_seconds() <= 0:
+        raise ValueError("must be longer than 0s")
+    return v
+
+
+class LockConfig(_Strict):
+    ttl: str = Field("5m", description="lease lifetime without renewal")
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl(cls, v: str) -> str:
+        return _duration(v)
+
+    @property
+    def ttl_delta(self) -> timedelta:
+        from datasafe.ops.durations import parse_duration
+
+        return parse_duration(self.ttl)
+
+
+class NotifyConfig(_Strict):
+    healthcheck_url: str | None = None
+    webhook_url: str | None = None
+    timeout: str = "10s"
+
+    @field_validator("healthcheck_url", "webhook_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is None or _ENV_REF.search(v):
+            return v
+        from datasafe.ops.notify import check_url
+
+        return check_url(v)
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, v: str) -> str:
+        return _duration(v)
+
+
 class SourceConfig(_Strict):
     url: str
     jobs: int | None = Field(None, ge=1, le=64)
     pg_bin: str | None = Field(None, description="folder with pg_dump/pg_restore to use")
+    retention: RetentionPolicy | None = None
 
     @field_validator("url")
     @classmethod
@@ -82,6 +128,9 @@ class Config(_Strict):
     pg_bin: str | None = None
     encryption: EncryptionConfig = Field(default_factory=EncryptionConfig)
     s3: S3Settings = Field(default_factory=S3Settings)
+    lock: LockConfig = Field(default_factory=LockConfig)
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)
+    metrics_file: str | None = None
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
 
     @field_validator("chunk_size", mode="before")
@@ -213,6 +262,7 @@ class Source:
     url: DatabaseURL
     jobs: int | None = None
     pg_bin: str | None = None
+    retention: RetentionPolicy | None = None
 
 
 def resolve_source(cfg: LoadedConfig, ref: str | None, name: str | None = None) -> Source:
@@ -230,12 +280,12 @@ def resolve_source(cfg: LoadedConfig, ref: str | None, name: str | None = None) 
         unset = _ENV_REF.search(sc.url)
         if unset:
             raise ConfigError(f"{cfg.path}: sources.{ref}.url: environment variable {unset.group(1)} is not set")
-        return Source(name or ref, DatabaseURL.parse(sc.url), sc.jobs, sc.pg_bin or cfg.config.pg_bin)
+        return Source(name or ref, DatabaseURL.parse(sc.url), sc.jobs, sc.pg_bin or cfg.config.pg_bin, sc.retention)
     if "://" in ref:
         url = DatabaseURL.parse(ref)
         for sname, sc in sources.items():  # a URL that is a configured source keeps that name
             if not _ENV_REF.search(sc.url) and DatabaseURL.parse(sc.url) == url:
-                return Source(name or sname, url, sc.jobs, sc.pg_bin or cfg.config.pg_bin)
+                return Source(name or sname, url, sc.jobs, sc.pg_bin or cfg.config.pg_bin, sc.retention)
         return Source(check_source_name(name or url.default_source_name()), url, None, cfg.config.pg_bin)
     known = ", ".join(sources) or "none"
     raise ConfigError(f"unknown source {ref!r} (configured sources: {known}; or give a database URL)")
@@ -298,3 +348,9 @@ def keyring(cfg: LoadedConfig, identity_file: str | None = None) -> KeyRing:
         ring.passphrase = phrase
         ring.sources.append(f"the passphrase in ${enc.passphrase_env or PASSPHRASE_ENV}")
     return ring
+
+
+def retention_for(cfg: LoadedConfig, source: str) -> RetentionPolicy | None:
+    """The configured retention policy of a source (by storage name), if any."""
+    sc = cfg.config.sources.get(source)
+    return sc.retention if sc is not None else None

@@ -279,7 +279,7 @@ def test_verify_all(storage_dir: Path, two_snapshots: list[str]) -> None:
 def test_verify_needs_exactly_one_target(storage_dir: Path, args: list[str]) -> None:
     result = run("verify", *args, "--storage", str(storage_dir))
     assert result.exit_code == ExitCode.USAGE == 2
-    assert "give exactly one of SNAPSHOT, --latest or --all" in result.stderr
+    assert "give exactly one of SNAPSHOT, --latest, --all or --since-last" in result.stderr
 
 
 def test_corrupt_chunk_fails_verify(storage_dir: Path, two_snapshots: list[str]) -> None:

@@ -151,8 +151,10 @@ def test_racing_threads_hold_one_at_a_time(any_storage: StorageBackend) -> None:
 
 HOLDER = textwrap.dedent(
     """
-    import sys, time
+    import socket, sys, time
     from datetime import timedelta
+    if sys.argv[2] != "-":
+        socket.gethostname = lambda: sys.argv[2]  # a holder on another host
     from datasafe.ops.lease import Lease
     from datasafe.storage.local import LocalStorage
     lease = Lease(LocalStorage(sys.argv[1]), "shop", operation="backup", ttl=timedelta(seconds=2)).acquire()
@@ -162,11 +164,11 @@ HOLDER = textwrap.dedent(
 )
 
 
-@pytest.fixture
-def holder_process(storage: LocalStorage) -> Iterator[subprocess.Popen[str]]:
+@pytest.fixture(params=["db-other-host"])
+def holder_process(storage: LocalStorage, request: pytest.FixtureRequest) -> Iterator[subprocess.Popen[str]]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(storage.root)], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", HOLDER, str(storage.root), request.param], stdout=subprocess.PIPE, text=True, env=env
     )
     try:
         assert proc.stdout is not None
@@ -198,6 +200,20 @@ def test_killed_holder_blocks_until_its_ttl_then_is_taken_over(
     takeover = [r for r in caplog.records if "taking over expired lock" in r.getMessage()]
     assert len(takeover) == 1 and takeover[0].levelno == logging.WARNING
     assert f"held by backup on host {dead.host} (pid {dead.pid})" in takeover[0].getMessage()
+
+
+@pytest.mark.parametrize("holder_process", ["-"], indirect=True)
+def test_killed_holder_on_this_host_is_taken_over_at_once(
+    storage: LocalStorage, holder_process: subprocess.Popen[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    os.kill(holder_process.pid, signal.SIGKILL)
+    holder_process.wait(timeout=10)
+    dead = holder(storage, "shop")
+    assert dead is not None and dead.is_live()  # not expired yet, but its process is gone
+    caplog.set_level(logging.WARNING, logger="datasafe.ops.lease")
+    with Lease(storage, "shop", ttl=SHORT).acquire() as lease:
+        assert lease.info is not None and lease.info.generation == dead.generation + 1
+    assert any("that process is gone" in r.getMessage() for r in caplog.records)
 
 
 def test_renewal_keeps_the_lease_alive(any_storage: StorageBackend) -> None:

@@ -18,6 +18,8 @@ from datasafe.config import pg_bin_for
 from datasafe.engines import RestoreOptions
 from datasafe.errors import ConfigError, IntegrityError
 from datasafe.snapshot.manifest import Manifest
+from datasafe.snapshot.verification import VerificationRecord
+from datasafe.snapshot.verification import latest as latest_check
 
 SNAPSHOT_HELP = "SNAPSHOT is a snapshot id (or a unique prefix of one), 'latest', or a tag."
 
@@ -31,9 +33,12 @@ def list_cmd(source: str | None, show_all: bool, as_json: bool) -> None:
     """List the snapshots in the storage, oldest first (optionally of one SOURCE)."""
     repo = _state().repository()
     infos = api.list_snapshots(repo, source, include_incomplete=show_all)
+    checks = {(i.source, i.snapshot_id): latest_check(repo.storage, i.source, i.snapshot_id)
+              for i in infos if i.manifest}
     if as_json:
         _emit_json([
-            {**_summary(i.manifest), "complete": True} if i.manifest else
+            {**_summary(i.manifest), "complete": True,
+             "verified": _verified_json(checks.get((i.source, i.snapshot_id)))} if i.manifest else
             {"snapshot": i.snapshot_id, "source": i.source, "complete": False, "problem": i.problem}
             for i in infos
         ])
@@ -41,15 +46,23 @@ def list_cmd(source: str | None, show_all: bool, as_json: bool) -> None:
     if not infos:
         click.echo(f"no snapshots in {repo.storage.url}", err=True)
         return
-    rows = [("SNAPSHOT", "SOURCE", "ENGINE", "FINISHED (UTC)", "TABLES", "ROWS", "STORED", "TAGS")]
+    rows = [("SNAPSHOT", "SOURCE", "ENGINE", "FINISHED (UTC)", "TABLES", "ROWS", "STORED", "VERIFIED", "TAGS")]
     for i in infos:
         m = i.manifest
         if m is None:
-            rows.append((i.snapshot_id, i.source, "-", "INCOMPLETE", "-", "-", "-", i.problem or ""))
+            rows.append((i.snapshot_id, i.source, "-", "INCOMPLETE", "-", "-", "-", "-", i.problem or ""))
             continue
+        rec = checks.get((i.source, i.snapshot_id))
         rows.append((m.snapshot_id, m.source, m.engine, m.finished_at.strftime("%Y-%m-%d %H:%M:%S"),
-                     str(m.table_count), f"{m.rows:,}", human_size(m.stored_size), ",".join(m.tags)))
+                     str(m.table_count), f"{m.rows:,}", human_size(m.stored_size),
+                     rec.describe() if rec else "never", ",".join(m.tags)))
     _table(rows)
+
+
+def _verified_json(rec: VerificationRecord | None) -> dict[str, Any] | None:
+    if rec is None:
+        return None
+    return {"ok": rec.ok, "time": rec.time.isoformat(), "mode": rec.mode, "problems": rec.problems}
 
 
 def _table(rows: Sequence[Sequence[str]]) -> None:
@@ -93,7 +106,12 @@ def show(snapshot: str, source: str | None, as_json: bool) -> None:
 @click.option("--latest", is_flag=True, help="Verify the newest snapshot.")
 @click.option("--all", "verify_all", is_flag=True,
               help="Verify every snapshot; one whose manifest is damaged counts as failed.")
+@click.option("--since-last", is_flag=True,
+              help="Verify every snapshot that has not passed a verification of this --mode (or a more "
+                   "thorough one) yet.")
 @click.option("--source", metavar="NAME", help="Look only at snapshots of this source.")
+@click.option("--sample", type=click.FloatRange(0, 100, min_open=True), metavar="PERCENT",
+              help="Check only this share of each snapshot's chunks, chosen at random.")
 @click.option("--deep", is_flag=True,
               help="Also restore into a scratch database and compare each table's content digest.")
 @click.option("--scratch", metavar="URL",
@@ -105,15 +123,16 @@ def show(snapshot: str, source: str | None, as_json: bool) -> None:
                    "reports them, downloading nothing (fast on S3).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
-def verify(snapshot: str | None, latest: bool, verify_all: bool, source: str | None, deep: bool,
-           scratch: str | None, mode: str, jobs: int, as_json: bool) -> None:
+def verify(snapshot: str | None, latest: bool, verify_all: bool, since_last: bool, source: str | None,
+           sample: float | None, deep: bool, scratch: str | None, mode: str, jobs: int, as_json: bool) -> None:
     """Read back a snapshot: SHA-256 of every chunk, decompression, row counts.
 
     Names every bad chunk and exits 6 if anything does not match. Objects in the
-    snapshot folder that its manifest does not list count as tampering too.
+    snapshot folder that its manifest does not list count as tampering too. Every
+    result is recorded next to the snapshot and shown by 'datasafe list'.
     """
-    if sum([bool(snapshot), latest, verify_all]) != 1:
-        raise click.UsageError("give exactly one of SNAPSHOT, --latest or --all")
+    if sum([bool(snapshot), latest, verify_all, since_last]) != 1:
+        raise click.UsageError("give exactly one of SNAPSHOT, --latest, --all or --since-last")
     repo = _state().repository()
     targets: list[str | Manifest]
     reports: list[api.VerifyReport] = []
@@ -123,6 +142,13 @@ def verify(snapshot: str | None, latest: bool, verify_all: bool, source: str | N
         # a damaged manifest is a failed snapshot, not a missing one
         reports += [api.VerifyReport(i.snapshot_id, i.source, problems=[i.problem or "manifest damaged"])
                     for i in infos if i.damaged]
+    elif since_last:
+        from datasafe.ops.jobs import unverified
+
+        wanted = "deep" if deep else "sample" if sample is not None and sample < 100 else mode
+        targets = [i.manifest for i in unverified(repo, api.list_snapshots(repo, source), wanted) if i.manifest]
+        if not targets:
+            click.echo("every snapshot has been verified already", err=True)
     else:
         targets = ["latest" if latest else str(snapshot)]
     cfg = _state().config
@@ -130,7 +156,7 @@ def verify(snapshot: str | None, latest: bool, verify_all: bool, source: str | N
         for ref in targets:
             manifest = ref if isinstance(ref, Manifest) else repo.resolve(ref, source, content=False)
             reports.append(api.verify(repo, manifest, deep=deep, scratch=scratch, jobs=jobs, mode=mode,
-                                      pg_bin=pg_bin_for(cfg, manifest.source), progress=progress))
+                                      sample=sample, pg_bin=pg_bin_for(cfg, manifest.source), progress=progress))
     if as_json:
         _emit_json([r.as_dict() for r in reports])
     else:

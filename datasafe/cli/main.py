@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from datasafe import __version__, api
+from datasafe.cli.options import lock_days, parse_wait, policy_from, retention_options, wait_option
 from datasafe.config import (
     LoadedConfig,
     encryption_settings,
@@ -73,6 +74,18 @@ def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None
     return callback
 
 
+def _quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--quiet`` after the command name works like before it."""
+    if not value:
+        return
+    state = ctx.ensure_object(State)
+    if not state.quiet:
+        state.quiet = True
+        from datasafe.cli.output import setup_logging
+
+        setup_logging(state.log_format, quiet=True, debug=state.debug)
+
+
 def common_options(f: F) -> F:
     """``--storage`` and ``--config`` are accepted before or after the command name."""
     f = click.option("--storage", metavar="URL", expose_value=False, callback=_remember("storage"),
@@ -81,6 +94,8 @@ def common_options(f: F) -> F:
     f = click.option("--config", "config_path", metavar="FILE", expose_value=False,
                      callback=_remember("config_path"),
                      help="Config file. Default: $DATASAFE_CONFIG, ./datasafe.yml.")(f)
+    f = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet,
+                     help="Only warnings and errors; no progress bars.")(f)
     f = click.option("--identity", metavar="FILE", expose_value=False, callback=_remember("identity"),
                      help="age identity file for encrypted snapshots. Default: $DATASAFE_IDENTITY_FILE, "
                           "config 'encryption.identity_file'.")(f)
@@ -149,10 +164,9 @@ def _debug(ctx: click.Context) -> bool:
 @common_options
 @click.option("--log-format", type=click.Choice(["auto", "human", "json"]), default="auto",
               show_default=True, help="Log lines on stderr: human on a terminal, JSON lines otherwise.")
-@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors; no progress bars.")
 @click.option("--debug", is_flag=True, help="Debug logging and full tracebacks.")
 @click.pass_context
-def cli(ctx: click.Context, log_format: str, quiet: bool, debug: bool) -> None:
+def cli(ctx: click.Context, log_format: str, debug: bool) -> None:
     """datasafe: verified, compressed snapshots of PostgreSQL, MySQL/MariaDB and SQLite databases.
 
     \b
@@ -163,10 +177,10 @@ def cli(ctx: click.Context, log_format: str, quiet: bool, debug: bool) -> None:
       datasafe restore latest --target postgresql://localhost/shop_copy --dry-run
     """
     state = ctx.ensure_object(State)
-    state.log_format, state.quiet, state.debug = log_format, quiet, debug
+    state.log_format, state.debug = log_format, debug
     from datasafe.cli.output import setup_logging
 
-    setup_logging(log_format, quiet=quiet, debug=debug)
+    setup_logging(log_format, quiet=state.quiet, debug=debug)
 
 
 # -- backup --------------------------------------------------------------------------------------
@@ -180,28 +194,50 @@ def cli(ctx: click.Context, log_format: str, quiet: bool, debug: bool) -> None:
 @click.option("--read-back", type=click.Choice(["digest", "full", "none"]), default="digest", show_default=True,
               help="Before success, re-read what was stored: 'digest' checks size and SHA-256 of every "
                    "stored byte, 'full' also decompresses and counts rows (as verify does).")
+@click.option("--prune", "do_prune", is_flag=True,
+              help="After a successful backup, prune the source's snapshots by its retention policy "
+                   "(under the same lock).")
+@retention_options
+@wait_option
+@click.option("--metrics-file", metavar="PATH",
+              help="Record this run in a Prometheus textfile (default: config 'metrics_file').")
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot summary as JSON.")
 def backup(source: str | None, tags: tuple[str, ...], jobs: int | None, name: str | None,
-           compression_level: int | None, read_back: str, as_json: bool) -> None:
+           compression_level: int | None, read_back: str, do_prune: bool, wait: str | None,
+           metrics_file: str | None, as_json: bool, **keep: Any) -> None:
     """Take a consistent snapshot of SOURCE and print its id.
 
     SOURCE is a source name from datasafe.yml or a database URL
     (postgresql://user@host/db, mysql://user@host/db, sqlite:///path/to/file.db). The snapshot is read back
     and checked before the command succeeds; a failed or killed backup leaves nothing
-    that is listed as complete.
+    that is listed as complete. One backup or prune per source runs at a time (a lock in
+    the storage); another run exits with code 9 unless --wait is given.
     """
+    from datasafe.ops.nightly import LockSettings, Reporting, backup_job
+    from datasafe.ops.notify import Notifier
+
     state = _state()
     cfg = state.config
     src = resolve_source(cfg, source, name)
     comp = cfg.config.compression
     compression = Compression(level=compression_level or comp.level, threads=comp.threads)
+    policy = policy_from(cfg, src.name, keep) if do_prune else None
+    lock = LockSettings(cfg.config.lock.ttl_delta, parse_wait(wait))
     repo = state.repository(writing=True)
+    n = cfg.config.notify
+    from datasafe.ops.durations import parse_duration
+
+    reporting = Reporting(metrics_file or cfg.config.metrics_file,
+                          Notifier(n.healthcheck_url, n.webhook_url, parse_duration(n.timeout)))
     with _progress() as progress:
-        manifest = api.backup(src, repo, tags=tags, jobs=jobs or src.jobs or cfg.config.jobs,
-                              compression=compression, chunk_size=cfg.config.chunk_size,
-                              read_back=read_back, progress=progress)
+        manifest, pruned = backup_job(
+            src, repo, lock=lock, reporting=reporting, prune=policy, lock_days=lock_days(cfg, repo.storage.url),
+            tags=tags, jobs=jobs or src.jobs or cfg.config.jobs, compression=compression,
+            chunk_size=cfg.config.chunk_size, read_back=read_back, progress=progress)
+    if pruned is not None:
+        log.info("pruned %d snapshot(s) of %s (%s)", len(pruned.removed), src.name, pruned.policy.describe())
     if as_json:
-        _emit_json(_summary(manifest))
+        _emit_json({**_summary(manifest), **({"prune": pruned.as_dict()} if pruned else {})})
     else:
         click.echo(manifest.snapshot_id)
 
@@ -214,9 +250,9 @@ def _summary(m: Any) -> dict[str, Any]:
     }
 
 
-from datasafe.cli import commands, keys, masking  # noqa: E402  (registers the remaining commands on ``cli``)
+from datasafe.cli import commands, keys, masking, ops  # noqa: E402  (registers the remaining commands)
 
-_ = commands, keys, masking
+_ = commands, keys, masking, ops
 
 
 def _install_signal_handlers() -> None:

@@ -114,6 +114,22 @@ class LeaseInfo:
         now = now or _utcnow()
         return self.released_at is None and self.expires_at > now
 
+    def holder_is_dead(self) -> bool:
+        """The holder ran on this host and its process is gone (killed): no need to wait for expiry.
+
+        Only trusted for this host's own processes (same host name and a pid that no longer
+        exists); a holder on another host is only ever taken over once its lease expired.
+        """
+        if self.host != socket.gethostname() or self.pid <= 0 or self.pid == os.getpid():
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+
     def describe(self) -> str:
         """``backup on host db1 (pid 4242)``."""
         return f"{self.operation} on host {self.host} (pid {self.pid})"
@@ -340,7 +356,7 @@ class Lease:
                         blocker.key, self.source, format_duration(self.ttl),
                     )
                 else:
-                    if previous.is_live():
+                    if previous.is_live() and not previous.holder_is_dead():
                         return previous
             now = _utcnow()
             mine = LeaseInfo(
@@ -355,10 +371,14 @@ class Lease:
                 continue
             self._info = mine
             if previous is not None and previous.released_at is None:
-                log.warning(
-                    "taking over expired lock of source %s (held by %s, expired at %s)",
-                    self.source, previous.describe(), _hms(previous.expires_at),
-                )
+                if previous.expires_at > now:
+                    log.warning("taking over the lock of source %s from %s: that process is gone",
+                                self.source, previous.describe())
+                else:
+                    log.warning(
+                        "taking over expired lock of source %s (held by %s, expired at %s)",
+                        self.source, previous.describe(), _hms(previous.expires_at),
+                    )
             for g in _generations(self.storage, self.source):
                 if g < mine.generation:
                     self._delete_quietly(lease_key(self.source, g))

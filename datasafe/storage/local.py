@@ -174,12 +174,24 @@ class LocalStorage(StorageBackend):
 
     def delete_prefix(self, prefix: str) -> None:
         path = self._path(prefix)
-        try:
-            shutil.rmtree(path)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            raise _storage_error("delete", path, exc) from exc
+
+        def gone_is_fine(_func: object, _name: str, exc_info: tuple[type[BaseException], BaseException, object]
+                         ) -> None:
+            # an entry removed meanwhile (a writer aborting its temporary file) must not stop the rest
+            if not isinstance(exc_info[1], FileNotFoundError):
+                raise exc_info[1]
+
+        for _ in range(3):
+            try:
+                shutil.rmtree(path, onerror=gone_is_fine)
+            except OSError as exc:
+                if isinstance(exc, FileNotFoundError):
+                    continue
+                if exc.errno == errno.ENOTEMPTY:  # a file appeared while removing: once more
+                    continue
+                raise _storage_error("delete", path, exc) from exc
+            if not path.exists():
+                return
 
     def create_exclusive(self, key: str, data: bytes) -> bool:
         path = self._path(key)

@@ -1,0 +1,93 @@
+"""``datasafe prune`` and ``datasafe check``: retention and freshness for unattended operation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from datasafe.cli.main import _emit_json, _state, cli, common_options
+from datasafe.cli.options import lock_days, parse_wait, policy_from, retention_options, wait_option
+from datasafe.errors import ConfigError, IntegrityError, NotFound
+
+
+@cli.command(epilog="Durations: 90s, 30m, 26h, 7d, 2w, 6mo, 1y (m is minutes, mo months).")
+@common_options
+@click.argument("source")
+@retention_options
+@wait_option
+@click.option("--dry-run", is_flag=True, help="Show what would be kept (with the reasons) and removed; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+def prune(source: str, wait: str | None, dry_run: bool, as_json: bool, **keep: Any) -> None:
+    """Remove the snapshots of SOURCE that its retention policy does not keep.
+
+    The policy is sources.SOURCE.retention in datasafe.yml (restic's keep rules:
+    keep_last, keep_hourly, keep_daily, keep_weekly, keep_monthly, keep_yearly,
+    keep_within, keep_tags), with --keep-* options replacing single settings for this
+    run. Safety rails: the newest verified snapshot, at least min_keep snapshots and
+    snapshots under S3 Object Lock are always kept. --dry-run lists exactly what a
+    real run removes. Also removes incomplete leftovers of failed backups.
+    """
+    from datasafe.ops.nightly import LockSettings, prune_job
+
+    state = _state()
+    cfg = state.config
+    policy = policy_from(cfg, source, keep)
+    repo = state.repository()
+    result = prune_job(repo, source, policy, dry_run=dry_run,
+                       lock=LockSettings(cfg.config.lock.ttl_delta, parse_wait(wait)),
+                       lock_days=lock_days(cfg, repo.storage.url))
+    if as_json:
+        _emit_json(result.as_dict())
+        return
+    head = "would keep" if dry_run else "kept"
+    click.echo(f"{source}: {result.policy.describe()}")
+    for ref, reasons in result.decision.keep:
+        click.echo(f"  keep    {ref.snapshot_id}  {ref.time:%Y-%m-%d %H:%M}  {', '.join(reasons)}")
+    for ref in result.decision.remove:
+        click.echo(f"  {'remove' if dry_run else 'removed'}  {ref.snapshot_id}  {ref.time:%Y-%m-%d %H:%M}")
+    click.echo(f"{head} {len(result.decision.keep)}, {'would remove' if dry_run else 'removed'} "
+               f"{len(result.decision.remove)}" + (f"; {len(result.incomplete)} incomplete leftover(s) removed"
+                                                    if result.incomplete else ""))
+
+
+@cli.command()
+@common_options
+@click.argument("sources", nargs=-1)
+@click.option("--max-age", required=True, metavar="DURATION",
+              help="Fail when the newest verified snapshot is older than this (e.g. 26h).")
+@click.option("--json", "as_json", is_flag=True, help="Print one result per source as JSON.")
+def check(sources: tuple[str, ...], max_age: str, as_json: bool) -> None:
+    """Exit non-zero unless each SOURCE has a verified snapshot younger than --max-age.
+
+    \b
+    Without SOURCE: every configured source (or every source in the storage).
+    Looks at the storage only, never at a database. Exit codes:
+      0  every source is fresh
+      6  a source's newest snapshot is damaged or failed its last verification
+      7  a source has no verified snapshot younger than --max-age
+      5  the storage cannot be read
+    """
+    from datasafe.ops.durations import parse_duration
+    from datasafe.ops.jobs import freshness
+
+    try:
+        limit = parse_duration(max_age)
+    except ValueError as exc:
+        raise ConfigError(f"--max-age: {exc}") from None
+    state = _state()
+    repo = state.repository()
+    names = list(sources) or list(state.config.config.sources) or repo.sources()
+    if not names:
+        raise NotFound(f"no sources configured and no snapshots in {repo.storage.url}")
+    results = [freshness(repo, name, limit) for name in names]
+    if as_json:
+        _emit_json([r.as_dict() for r in results])
+    else:
+        for r in results:
+            click.echo(r.message)
+    worst = max(results, key=lambda r: (r.code == 6, r.code == 7))
+    if worst.code == 6:
+        raise IntegrityError(worst.message)
+    if worst.code == 7:
+        raise NotFound(worst.message)
