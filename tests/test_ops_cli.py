@@ -231,3 +231,34 @@ def test_sigterm_stops_cleanly(tmp_path: Path, storage_dir: Path, pg: Any) -> No
     left = [str(p.relative_to(storage_dir)) for p in (storage_dir / "big").rglob("*")]
     assert left == [], left  # the incomplete snapshot is gone
     assert holder(LocalStorage(str(storage_dir)), "big") is None  # and the lock released
+
+
+# -- object lock from retention ------------------------------------------------------------------------
+@pytest.mark.parametrize(("retention", "days"), [
+    ({"keep_daily": 7, "keep_weekly": 4}, 28),
+    ({"keep_within": "2w", "keep_daily": 3}, 14),
+    ({"keep_monthly": 2}, 62),
+    ({"keep_hourly": 30}, 2),
+])
+def test_object_lock_days_follow_the_retention_policy(tmp_path: Path, retention: dict[str, Any], days: int) -> None:
+    from datasafe.cli.options import lock_days
+    from datasafe.config import load_config
+
+    cfg = config(tmp_path, s3={"object_lock_mode": "GOVERNANCE"},
+                 sources={"shop": {"url": "sqlite:///x.db", "retention": retention}})
+    loaded = load_config(str(cfg))
+    assert lock_days(loaded, "s3://bucket/prefix", "shop") == days
+    assert lock_days(loaded, str(tmp_path), "shop") is None  # local storage has no object lock
+
+
+def test_object_lock_without_a_time_bound_is_a_config_error(tmp_path: Path) -> None:
+    from datasafe.cli.options import lock_days
+    from datasafe.config import load_config
+    from datasafe.errors import ConfigError
+
+    cfg = config(tmp_path, s3={"object_lock_mode": "COMPLIANCE"},
+                 sources={"shop": {"url": "sqlite:///x.db", "retention": {"keep_last": 5}}})
+    with pytest.raises(ConfigError, match="gives no time bound"):
+        lock_days(load_config(str(cfg)), "s3://bucket/prefix", "shop")
+    explicit = config(tmp_path, s3={"object_lock_mode": "COMPLIANCE", "object_lock_days": 40})
+    assert lock_days(load_config(str(explicit)), "s3://bucket/prefix", "shop") == 40

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from datasafe import __version__, api
-from datasafe.cli.options import lock_days, parse_wait, policy_from, retention_options, wait_option
+from datasafe.cli.options import apply_object_lock, parse_wait, policy_from, retention_options, wait_option
 from datasafe.config import (
     LoadedConfig,
     encryption_settings,
@@ -231,7 +231,8 @@ def backup(source: str | None, tags: tuple[str, ...], jobs: int | None, name: st
                           Notifier(n.healthcheck_url, n.webhook_url, parse_duration(n.timeout)))
     with _progress() as progress:
         manifest, pruned = backup_job(
-            src, repo, lock=lock, reporting=reporting, prune=policy, lock_days=lock_days(cfg, repo.storage.url),
+            src, repo, lock=lock, reporting=reporting, prune=policy,
+            lock_days=apply_object_lock(cfg, repo.storage, src.name),
             tags=tags, jobs=jobs or src.jobs or cfg.config.jobs, compression=compression,
             chunk_size=cfg.config.chunk_size, read_back=read_back, progress=progress)
     if pruned is not None:

@@ -36,7 +36,7 @@ def prune(source: str, wait: str | None, dry_run: bool, as_json: bool, **keep: A
     repo = state.repository()
     result = prune_job(repo, source, policy, dry_run=dry_run,
                        lock=LockSettings(cfg.config.lock.ttl_delta, parse_wait(wait)),
-                       lock_days=lock_days(cfg, repo.storage.url))
+                       lock_days=lock_days(cfg, repo.storage.url, source))
     if as_json:
         _emit_json(result.as_dict())
         return

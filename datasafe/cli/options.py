@@ -67,7 +67,27 @@ def parse_wait(value: str | None) -> timedelta | None:
         raise ConfigError(f"--wait: {exc}") from None
 
 
-def lock_days(cfg: LoadedConfig, storage_url: str) -> int | None:
-    """Days every object stays under S3 Object Lock, when the storage sets it."""
+def lock_days(cfg: LoadedConfig, storage_url: str, source: str | None = None) -> int | None:
+    """Days every object stays under S3 Object Lock: ``s3.object_lock_days``, or, when only
+    ``object_lock_mode`` is set, the longest time the source's retention policy keeps a snapshot."""
     s3 = cfg.config.s3
-    return s3.object_lock_days if storage_url.startswith("s3://") and s3.object_lock_mode else None
+    if not storage_url.startswith("s3://") or not s3.object_lock_mode:
+        return None
+    if s3.object_lock_days:
+        return s3.object_lock_days
+    policy = retention_for(cfg, source) if source else None
+    days = policy.horizon_days() if policy is not None else None
+    if days is None:
+        raise ConfigError(f"s3.object_lock_mode is set without object_lock_days, and the retention policy of "
+                          f"{source or 'this source'} gives no time bound (keep_within, keep_daily, "
+                          "keep_weekly, keep_monthly or keep_yearly) to derive it from")
+    return days
+
+
+def apply_object_lock(cfg: LoadedConfig, storage: object, source: str) -> int | None:
+    """Set the lock period of an S3 storage for one source's writes; returns it."""
+    days = lock_days(cfg, getattr(storage, "url", ""), source)
+    settings = getattr(storage, "settings", None)
+    if days is not None and settings is not None and getattr(settings, "object_lock_days", None) != days:
+        storage.settings = settings.model_copy(update={"object_lock_days": days})  # type: ignore[attr-defined]
+    return days

@@ -29,6 +29,7 @@ Then the safety rails, which only ever keep more:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -132,6 +133,27 @@ class RetentionPolicy(BaseModel):
         if not changes:
             return self
         return RetentionPolicy.model_validate({**self.model_dump(exclude_unset=True), **changes})
+
+    def horizon_days(self) -> int | None:
+        """How many days this policy may keep a snapshot at most, when that is bounded by time.
+
+        Used to derive S3 Object Lock retention from the policy: ``keep_within`` and the period
+        rules (a day per daily, 7 per weekly, 31 per monthly, 366 per yearly snapshot, rounded up
+        for hourly ones). None when a rule keeps snapshots without a time bound (``-1``) or no
+        time-based rule is set (``keep_last`` and ``keep_tags`` only)."""
+        spans: list[int] = []
+        per_period = {"keep_hourly": 1 / 24, "keep_daily": 1, "keep_weekly": 7, "keep_monthly": 31,
+                      "keep_yearly": 366}
+        for name, days in per_period.items():
+            n = getattr(self, name)
+            if n == -1:
+                return None
+            if n:
+                spans.append(math.ceil(n * days))
+        span = self.within
+        if span is not None:
+            spans.append(math.ceil(span.approx.total_seconds() / 86400))
+        return max(spans) if spans else None
 
     def describe(self) -> str:
         """``keep_last=7 keep_daily=14 keep_within=2d min_keep=3``: the rules in effect, for logs."""

@@ -108,8 +108,8 @@ class S3Settings(BaseModel):
     def _consistent(self) -> S3Settings:
         if self.sse_kms_key_id and self.sse != "aws:kms":
             raise ValueError("sse_kms_key_id needs sse: aws:kms")
-        if (self.object_lock_mode is None) != (self.object_lock_days is None):
-            raise ValueError("object_lock_mode and object_lock_days go together")
+        if self.object_lock_days is not None and self.object_lock_mode is None:
+            raise ValueError("object_lock_days needs object_lock_mode (GOVERNANCE or COMPLIANCE)")
         return self
 
 
