@@ -88,28 +88,15 @@ def generate_identity() -> tuple[str, str]:
 
 
 # -- streaming ---------------------------------------------------------------------------------
-class _QueueReader(io.RawIOBase):
-    """A readable stream fed from a queue of byte pieces (the age thread reads from it)."""
-
-    def __init__(self, q: queue.Queue[object]) -> None:
-        self._q = q
-        self._buf = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: Any) -> int:
-        while not self._buf:
-            item = self._q.get()
-            if item is _EOF:
-                return 0
-            if item is _ABORT:
-                raise OSError("aborted")
-            self._buf = memoryview(item)  # type: ignore[arg-type]
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
+def _from_queue(q: queue.Queue[object]) -> Iterator[bytes]:
+    """The pieces put into ``q`` until ``_EOF``; ``_ABORT`` makes the reader (age) fail."""
+    while True:
+        item = q.get()
+        if item is _EOF:
+            return
+        if item is _ABORT:
+            raise OSError("aborted")
+        yield item  # type: ignore[misc]
 
 
 class _IterReader(io.RawIOBase):
@@ -159,7 +146,7 @@ class EncryptingWriter(ObjectWriter):
 
     def _run(self, recipient: Any) -> None:
         try:
-            _pyrage().encrypt_io(_QueueReader(self._q), _WriterSink(self._out), [recipient])
+            _pyrage().encrypt_io(_IterReader(_from_queue(self._q)), _WriterSink(self._out), [recipient])
         except BaseException as exc:
             self._error = exc
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 import statistics
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -233,3 +234,21 @@ def update_document(path: Path, scale: str, section: str, tag: str = "bench") ->
         text = text.rstrip("\n") + "\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def publish(path: Path, scale: str, lines: list[str], tag: str) -> None:
+    """Write a section (its marker lines included in ``lines``) into ``path`` and print it."""
+    section = "\n".join(lines) + "\n"
+    update_document(path, scale, section, tag=tag)
+    print(section)
+
+
+def script_main(main: Callable[[], int]) -> None:
+    """Run a benchmark script's ``main``: its exit status, 130 on Ctrl-C, 1 with one line on failure."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:  # a benchmark script: report and fail
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

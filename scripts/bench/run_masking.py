@@ -27,8 +27,8 @@ from pathlib import Path
 
 from measure import Measurement, run_measured
 from pgutil import create_database, drop_database, with_dbname
-from report import update_document
-from run import EXIT_FAILED, ensure_source, parse_args, parse_snapshot_id, remove, table_counts, validate
+from report import publish, script_main
+from run import ensure_source, parse_args, parse_snapshot_id, remove, table_counts, validate
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "masking_rules" / "bench_customers.yml"
@@ -157,18 +157,10 @@ def main(argv: list[str] | None = None) -> int:
               "MASKED --target …`; `pynonymizer -i plain.sql -o masked.sql -s pynonymizer.yml -t postgres` "
               "(strategy in scripts/bench/run_masking.py; pg_dump time not counted).",
               f"<!-- /masking:scale={args.scale} -->"]
-    section = "\n".join(lines) + "\n"
-    update_document(args.output, args.scale, section, tag="masking")
-    print(section)
+    publish(args.output, args.scale, lines, "masking")
     shutil.rmtree(repo, ignore_errors=True)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # a benchmark script: report and fail
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(EXIT_FAILED)
+    script_main(main)

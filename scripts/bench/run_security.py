@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 
 from measure import Measurement, run_measured
-from report import update_document
-from run import EXIT_FAILED, ensure_source, parse_args, remove, table_counts, validate
+from report import publish, script_main
+from run import ensure_source, parse_args, remove, table_counts, validate
 
 ENCRYPTION_LIMIT = 1.05
 RSS_LIMIT_MB = 256
@@ -142,17 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "Commands: `datasafe --config plain.yml|encrypted.yml backup SOURCE --storage DIR --jobs "
               f"{cfg.jobs}`; `datasafe --config s3-*.yml backup sqlite:///blobs.db --storage s3://bench/datasafe` "
               "(defaults: part_size 16 MiB, concurrency 2).", f"<!-- /security:scale={args.scale} -->"]
-    section = "\n".join(lines) + "\n"
-    update_document(args.output, args.scale, section, tag="security")
-    print(section)
+    publish(args.output, args.scale, lines, "security")
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except Exception as exc:  # a benchmark script: report and fail
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(EXIT_FAILED)
+    script_main(main)
