@@ -24,16 +24,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from datasafe import __version__
+from datasafe import __version__, audit
 from datasafe.config import Source
-from datasafe.engines import BackupOptions, RestoreOptions, RestorePlan, get_engine
+from datasafe.engines import BackupOptions, Engine, RestoreOptions, RestorePlan, get_engine
 from datasafe.errors import ConfigError, IntegrityError, NotFound
 from datasafe.progress import NullProgress, Progress
 from datasafe.redact import redact
 from datasafe.snapshot import verification
 from datasafe.snapshot.chunks import Compression, check_stored, read_chunk
 from datasafe.snapshot.manifest import MANIFEST_NAME, SEALED_NAME, Chunk, Manifest, TableEntry
-from datasafe.snapshot.repository import IN_PROGRESS, Repository, SnapshotInfo
+from datasafe.snapshot.repository import IN_PROGRESS, Repository, SnapshotInfo, SnapshotWriter
 from datasafe.snapshot.verification import VerificationRecord
 from datasafe.storage import StorageBackend, open_storage
 from datasafe.storage.s3 import S3Settings
@@ -90,7 +90,14 @@ def backup(
         pg_bin=source.pg_bin,
         progress=progress or NullProgress(),
     )
-    writer = repo.new_snapshot(source.name)
+    with audit.audited(repo.storage, "backup", source=source.name) as record:
+        writer = repo.new_snapshot(source.name)
+        record["snapshot"] = writer.snapshot_id
+        return _backup(source, repo, engine, writer, options, tags, chunk_size, read_back, lease)
+
+
+def _backup(source: Source, repo: Repository, engine: Engine, writer: SnapshotWriter, options: BackupOptions,
+            tags: list[str], chunk_size: int, read_back: str, lease: Lease | None) -> Manifest:
     log.info("backup of %s (%s) started as snapshot %s", source.name, source.url, writer.snapshot_id)
     started = datetime.now(timezone.utc)
     try:
@@ -356,8 +363,10 @@ def restore(repo: Repository, ref: str, target: str, options: RestoreOptions | N
     plan = plan_restore(repo, ref, target, options, source)
     if dry_run:
         return plan
-    log.info("restoring snapshot %s of %s into %s", plan.manifest.snapshot_id, plan.manifest.source,
-             plan.target)
-    get_engine(plan.manifest.engine).restore(plan, repo.snapshot_storage(plan.manifest))
-    log.info("restore of snapshot %s into %s complete", plan.manifest.snapshot_id, plan.target)
+    m = plan.manifest
+    with audit.audited(repo.storage, "restore", snapshot=m.snapshot_id, source=m.source, target=str(plan.target),
+                       masked=bool(m.masking), rules_sha256=(m.masking or {}).get("rules_sha256")):
+        log.info("restoring snapshot %s of %s into %s", m.snapshot_id, m.source, plan.target)
+        get_engine(m.engine).restore(plan, repo.snapshot_storage(m))
+        log.info("restore of snapshot %s into %s complete", m.snapshot_id, plan.target)
     return plan

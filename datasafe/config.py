@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -42,7 +42,7 @@ def parse_size(value: object) -> int:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 class CompressionConfig(_Strict):
@@ -102,11 +102,16 @@ class NotifyConfig(_Strict):
         return _duration(v)
 
 
+EnvironmentClass = Literal["production", "staging", "testing", "development"]
+
+
 class SourceConfig(_Strict):
     url: str
     jobs: int | None = Field(None, ge=1, le=64)
     pg_bin: str | None = Field(None, description="folder with pg_dump/pg_restore to use")
     retention: RetentionPolicy | None = None
+    env_class: EnvironmentClass = Field("production", alias="class",
+                                        description="what the source's data is: production unless said otherwise")
 
     @field_validator("url")
     @classmethod
@@ -118,6 +123,22 @@ class SourceConfig(_Strict):
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return v
+
+
+class EnvironmentConfig(_Strict):
+    """A database that snapshots are restored into, and what it may receive."""
+
+    url: str
+    env_class: EnvironmentClass = Field(alias="class")
+    source: str | None = Field(None, description="the source a refresh takes snapshots of")
+    rules: str | None = Field(None, description="masking rules for refreshes (relative to this file)")
+    post_restore_sql: list[str] = Field(default_factory=list, description="SQL files run after a refresh")
+    allow_unmasked: bool = Field(False, description="accept unmasked production snapshots (logged on every use)")
+
+    @field_validator("url")
+    @classmethod
+    def _valid_url(cls, v: str) -> str:
+        return SourceConfig._valid_url(v)
 
 
 class Config(_Strict):
@@ -132,6 +153,7 @@ class Config(_Strict):
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     metrics_file: str | None = None
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
+    environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
 
     @field_validator("chunk_size", mode="before")
     @classmethod
@@ -222,7 +244,7 @@ def _interpolate(node: Any, path: Path, keys: tuple[str, ...]) -> Any:
             if value is None:
                 if m.group(2) is not None:
                     return m.group(2)
-                if len(keys) == 3 and keys[0] == "sources":
+                if len(keys) == 3 and keys[0] in ("sources", "environments") and keys[2] == "url":
                     # A source's secret is only needed when that source is used: `list` or a backup
                     # of another source must not fail for it. resolve_source reports it.
                     return m.group(0)

@@ -178,9 +178,14 @@ def verify(snapshot: str | None, latest: bool, verify_all: bool, since_last: boo
 
 @cli.command(epilog=SNAPSHOT_HELP)
 @common_options
-@click.argument("snapshot")
-@click.option("--target", required=True, metavar="URL",
-              help="Database to restore into (postgresql://..., mysql://..., sqlite:///file.db).")
+@click.argument("snapshot", required=False)
+@click.option("--tag", metavar="TAG", help="Restore the newest snapshot with this tag (instead of SNAPSHOT).")
+@click.option("--target", required=True, metavar="ENV|URL",
+              help="Environment name from datasafe.yml, or a database URL (postgresql://..., mysql://..., "
+                   "sqlite:///file.db); a URL of a configured environment counts as that environment.")
+@click.option("--confirm", metavar="NAME",
+              help="Required to restore into a production environment (its name) or onto the database the "
+                   "snapshot came from (the environment's or the database's name).")
 @click.option("--source", metavar="NAME", help="Look only at snapshots of this source.")
 @click.option("--tables", "tables", multiple=True, metavar="NAME",
               help="Restore only these tables (repeatable or comma-separated).")
@@ -191,32 +196,50 @@ def verify(snapshot: str | None, latest: bool, verify_all: bool, since_last: boo
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option("--dry-run", is_flag=True, help="Check everything and print the plan; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
-def restore(snapshot: str, target: str, source: str | None, tables: tuple[str, ...], schema_only: bool,
-            data_only: bool, clean: bool, no_owner: bool, jobs: int, dry_run: bool, as_json: bool) -> None:
-    """Restore SNAPSHOT into the database at --target.
+def restore(snapshot: str | None, tag: str | None, target: str, confirm: str | None, source: str | None,
+            tables: tuple[str, ...], schema_only: bool, data_only: bool, clean: bool, no_owner: bool, jobs: int,
+            dry_run: bool, as_json: bool) -> None:
+    """Restore SNAPSHOT (or the newest with --tag) into --target.
 
     A target that already holds tables is refused unless --clean is given. Everything is
     checked before the first change (with --clean, also every stored chunk, before the
     target's contents are dropped). A restore that fails later leaves the target empty
     (a database it created is dropped), never half-restored.
+
+    
+    Policy (docs/environments.md): an unmasked snapshot of a production source is
+    refused for staging/testing/development environments; a production environment
+    needs --confirm NAME; so does the database the snapshot was taken from.
     """
+    from datasafe.environments import resolve_target
+    from datasafe.environments.policy import check
+
     if schema_only and data_only:
         raise ConfigError("--schema-only and --data-only exclude each other")
+    if bool(snapshot) == bool(tag):
+        raise click.UsageError("give SNAPSHOT or --tag TAG (one of them)")
     names = [n.strip() for item in tables for n in item.split(",") if n.strip()] or None
     state = _state()
     repo = state.repository()
-    manifest = api.show(repo, snapshot, source)
+    manifest = api.show(repo, str(snapshot or tag), source)
+    url, env = resolve_target(state.config, target)
+    decision = check(state.config, manifest, url, env, confirm)
     with _progress(not dry_run) as progress:
         options = RestoreOptions(tables=names, schema_only=schema_only, data_only=data_only, clean=clean,
                                  jobs=jobs, no_owner=no_owner, progress=progress,
                                  pg_bin=pg_bin_for(state.config, manifest.source))
-        plan = api.restore(repo, manifest.snapshot_id, target, options, source=manifest.source, dry_run=dry_run)
+        plan = api.restore(repo, manifest.snapshot_id, str(url), options, source=manifest.source,
+                           dry_run=dry_run)
     described = plan.describe()
+    described["notes"] = [*decision.notes, *described.get("notes", [])]
+    if env is not None:
+        described["environment"] = {"name": env.name, "class": env.env_class}
     if as_json:
         _emit_json({**described, "dry_run": dry_run})
         return
     head = "would restore" if dry_run else "restored"
-    click.echo(f"{head} snapshot {described['snapshot']} ({described['source']}) into {described['target']}")
+    where = f" ({env.describe()})" if env is not None else ""
+    click.echo(f"{head} snapshot {described['snapshot']} ({described['source']}) into {described['target']}{where}")
     if dry_run:
         for i, step in enumerate(described["steps"], 1):
             click.echo(f"  {i}. {step}")

@@ -251,9 +251,9 @@ def _summary(m: Any) -> dict[str, Any]:
     }
 
 
-from datasafe.cli import commands, keys, masking, ops  # noqa: E402  (registers the remaining commands)
+from datasafe.cli import commands, environments, keys, masking, ops  # noqa: E402  (registers the commands)
 
-_ = commands, keys, masking, ops
+_ = commands, environments, keys, masking, ops
 
 
 def _install_signal_handlers() -> None:

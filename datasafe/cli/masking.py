@@ -11,7 +11,7 @@ import click
 from datasafe.cli.main import _emit_json, _progress, _state, cli, common_options
 from datasafe.config import pg_bin_for
 from datasafe.engines import RestoreOptions
-from datasafe.errors import ConfigError
+from datasafe.errors import ConfigError, Refused
 
 MASK_EPILOG = """\b
 SNAPSHOT is a snapshot id (or a unique prefix of one), 'latest', or a tag.
@@ -31,8 +31,10 @@ SNAPSHOT_EPILOG = "SNAPSHOT is a snapshot id (or a unique prefix of one), 'lates
               help="Masking rules file (YAML; see masking_rules/).")
 @click.option("--source", metavar="NAME", help="Look only at snapshots of this source.")
 @click.option("--to-snapshot", is_flag=True, help="Write a masked snapshot (the default).")
-@click.option("--target", metavar="URL",
-              help="Also restore the masked snapshot into this database (same checks as restore).")
+@click.option("--target", metavar="ENV|URL",
+              help="Also restore the masked snapshot into this environment or database (same checks and "
+                   "policy as restore).")
+@click.option("--confirm", metavar="NAME", help="Needed when --target is a production environment (its name).")
 @click.option("--name", metavar="NAME", help="Storage name of the masked snapshot (default: SOURCE.masked).")
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Label the masked snapshot (repeatable).")
 @click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path),
@@ -47,8 +49,8 @@ SNAPSHOT_EPILOG = "SNAPSHOT is a snapshot id (or a unique prefix of one), 'lates
               help="Check the rules against the snapshot and show a few rows before/after; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def mask(snapshot: str, rules_path: Path, source: str | None, to_snapshot: bool, target: str | None,
-         name: str | None, tags: tuple[str, ...], key_file: Path | None, random_key: bool, no_strict: bool,
-         jobs: int, dry_run: bool, as_json: bool) -> None:
+         confirm: str | None, name: str | None, tags: tuple[str, ...], key_file: Path | None, random_key: bool,
+         no_strict: bool, jobs: int, dry_run: bool, as_json: bool) -> None:
     """Mask SNAPSHOT with a rules file into a new, masked snapshot.
 
     Every column must be masked or kept by the rules (strict coverage) unless --no-strict.
@@ -56,12 +58,17 @@ def mask(snapshot: str, rules_path: Path, source: str | None, to_snapshot: bool,
     Tables without masked columns are copied chunk for chunk.
     """
     from datasafe import api
+    from datasafe.environments import resolve_target
+    from datasafe.environments.policy import check
     from datasafe.masking.api import mask as run_mask
     from datasafe.masking.keys import load_key
     from datasafe.masking.rules import load_rules
 
     del to_snapshot  # the masked snapshot is always written; --target restores it as well
     state = _state()
+    target_url, env = resolve_target(state.config, target) if target else (None, None)
+    if env is not None and env.production and confirm != env.name:  # before any work
+        raise Refused(f"{env.describe()} is production", hint=f"add --confirm {env.name} after checking the target")
     repo = state.repository(writing=not dry_run)
     rules = load_rules(rules_path)
     key = load_key(rules, key_file=str(key_file) if key_file else None, env=os.environ, allow_random=random_key)
@@ -69,11 +76,12 @@ def mask(snapshot: str, rules_path: Path, source: str | None, to_snapshot: bool,
         result = run_mask(repo, snapshot, rules_path, key, source=source, name=name, tags=list(tags),
                           strict=False if no_strict else None, dry_run=dry_run, progress=progress)
         restored: dict[str, Any] | None = None
-        if target and not dry_run and result.manifest is not None:
+        if target_url is not None and not dry_run and result.manifest is not None:
             m = result.manifest
+            check(state.config, m, target_url, env, confirm)
             pg_bin = pg_bin_for(state.config, result.source.source)
             options = RestoreOptions(jobs=jobs, progress=progress, pg_bin=pg_bin)
-            plan = api.restore(repo, m.snapshot_id, target, options, source=m.source)
+            plan = api.restore(repo, m.snapshot_id, str(target_url), options, source=m.source)
             restored = plan.describe()
     if as_json:
         _emit_json({**result.describe(), "dry_run": dry_run, **({"restored": restored} if restored else {})})

@@ -1,0 +1,97 @@
+"""``datasafe refresh`` and ``datasafe audit``: masked data into test environments, and who did what."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from datasafe.cli.main import _emit_json, _progress, _state, cli, common_options
+from datasafe.config import pg_bin_for
+
+
+@cli.command()
+@common_options
+@click.argument("environment")
+@click.option("--snapshot", metavar="SNAPSHOT",
+              help="Snapshot of the environment's source to use: id, 'latest' or tag (default: the newest "
+                   "verified one).")
+@click.option("--keep-previous", is_flag=True, help="Keep the replaced database (renamed) instead of dropping it.")
+@click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="File holding the masking key (instead of the environment variable).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=2, show_default=True)
+@click.option("--dry-run", is_flag=True, help="Check everything and print the steps; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def refresh(environment: str, snapshot: str | None, keep_previous: bool, key_file: Path | None, jobs: int,
+            dry_run: bool, as_json: bool) -> None:
+    """Replace a non-production ENVIRONMENT's database with a freshly masked copy of its source.
+
+    \b
+    Steps: take the newest verified snapshot of the environment's source (or
+    --snapshot), mask it with the environment's rules, restore it into a new
+    temporary database on the environment's server, run its post_restore_sql
+    scripts, then swap it into place atomically and drop the previous copy.
+    A failure at any step leaves the existing database exactly as it was.
+    Configure environments in datasafe.yml (docs/environments.md).
+    """
+    from datasafe.environments.refresh import plan_refresh
+    from datasafe.environments.refresh import refresh as run_refresh
+    from datasafe.masking.keys import load_key
+    from datasafe.masking.rules import load_rules
+
+    state = _state()
+    cfg = state.config
+    repo = state.repository(writing=not dry_run)
+    plan = plan_refresh(cfg, repo, environment, snapshot)
+    key = load_key(load_rules(plan.rules), key_file=str(key_file) if key_file else None)
+    if dry_run:
+        described = plan.describe()
+        if as_json:
+            _emit_json({**described, "dry_run": True})
+            return
+        click.echo(f"would refresh {environment} ({plan.env.env_class}) at {plan.env.url}:")
+        for i, step in enumerate(described["steps"], 1):
+            click.echo(f"  {i}. {step}")
+        return
+    with _progress() as progress:
+        result = run_refresh(cfg, repo, plan, key, keep_previous=keep_previous, jobs=jobs,
+                             pg_bin=pg_bin_for(cfg, plan.snapshot.source), progress=progress)
+    if as_json:
+        _emit_json(result.describe())
+        return
+    masked = result.masked.snapshot_id if result.masked else "?"
+    click.echo(f"refreshed {environment} from snapshot {plan.snapshot.snapshot_id} (masked as {masked})")
+    if result.previous:
+        click.echo(f"previous copy kept as {result.previous}")
+
+
+@cli.command("audit")
+@common_options
+@click.option("--operation", type=click.Choice(["backup", "restore", "mask", "refresh"]),
+              help="Only this kind of operation.")
+@click.option("--limit", type=click.IntRange(1), metavar="N", help="Only the last N records.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines (one record per line).")
+def audit_cmd(operation: str | None, limit: int | None, as_json: bool) -> None:
+    """Show the audit trail: every backup, restore, mask and refresh, oldest first.
+
+    Each record says when, which operation, which snapshot, rules (SHA-256) and
+    target (without password), the outcome and the operating-system user and host.
+    """
+    from datasafe import audit
+
+    records = audit.read(_state().repository().storage, operation=operation, limit=limit)
+    if as_json:
+        for rec in records:
+            click.echo(json.dumps(rec, sort_keys=True, ensure_ascii=False))
+        return
+    if not records:
+        click.echo("no audit records", err=True)
+        return
+    for rec in records:
+        what = rec.get("snapshot") or "-"
+        target = f" -> {rec['target']}" if rec.get("target") else ""
+        outcome = rec["outcome"] if rec["outcome"] == "ok" else f"FAILED ({rec.get('error', '')})"
+        click.echo(f"{rec['time'][:19]}  {rec['operation']:<8} {what}{target}  {outcome}  "
+                   f"by {rec.get('user')}@{rec.get('host')}")
+
