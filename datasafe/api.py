@@ -36,7 +36,7 @@ from datasafe.snapshot.manifest import MANIFEST_NAME, SEALED_NAME, Chunk, Manife
 from datasafe.snapshot.repository import IN_PROGRESS, Repository, SnapshotInfo, SnapshotWriter
 from datasafe.snapshot.verification import VerificationRecord
 from datasafe.storage import StorageBackend, open_storage
-from datasafe.storage.s3 import S3Settings
+from datasafe.storage.s3_settings import S3Settings
 from datasafe.urls import DatabaseURL
 
 if TYPE_CHECKING:

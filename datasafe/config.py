@@ -16,7 +16,7 @@ from datasafe.errors import ConfigError
 from datasafe.ops.retention import RetentionPolicy
 from datasafe.snapshot.repository import check_source_name
 from datasafe.storage import DEFAULT_STORAGE
-from datasafe.storage.s3 import S3Settings
+from datasafe.storage.s3_settings import S3Settings
 from datasafe.urls import DatabaseURL
 
 if TYPE_CHECKING:

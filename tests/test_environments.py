@@ -313,7 +313,8 @@ def test_postgres_refresh_killed_midway_leaves_the_old_database(tmp_path: Path, 
     maint = pg.url("postgres")
     deadline = time.monotonic() + 60
     while not query_all(maint, "SELECT 1 FROM pg_database WHERE datname LIKE 'dsenv_qa%__ds_new_%'"):
-        assert proc.poll() is None, f"refresh ended before it could be killed: {proc.stderr.read() if proc.stderr else ''}"
+        if proc.poll() is not None:
+            pytest.fail(f"refresh ended before it could be killed: {proc.stderr.read() if proc.stderr else ''}")
         assert time.monotonic() < deadline, "the temporary database never appeared"
         time.sleep(0.02)
     time.sleep(0.3)

@@ -349,7 +349,7 @@ def test_location_and_settings(aws_env: None, monkeypatch: pytest.MonkeyPatch) -
     ("s3://my-bucket/p?sse_kms_key_id=k1",
      "s3://my-bucket/p: settings: Value error, sse_kms_key_id needs sse: aws:kms"),
     ("s3://my-bucket/p?object_lock_days=3", "s3://my-bucket/p: settings: Value error, "
-     "object_lock_mode and object_lock_days go together"),
+     "object_lock_days needs object_lock_mode (GOVERNANCE or COMPLIANCE)"),
     ("s3://my-bucket/p?sse=DES", "s3://my-bucket/p: sse: Input should be 'AES256' or 'aws:kms'"),
     ("s3://AKIA:secret@my-bucket/p", "an s3:// location cannot hold credentials"),
     ("s3://x/p", "invalid S3 bucket name 'x' in 's3://x/p'"),

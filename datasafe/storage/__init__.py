@@ -10,7 +10,7 @@ from datasafe.storage.base import ObjectStat, ObjectWriter, StorageBackend
 from datasafe.storage.local import LocalStorage
 
 if TYPE_CHECKING:
-    from datasafe.storage.s3 import S3Settings
+    from datasafe.storage.s3_settings import S3Settings
 
 DEFAULT_STORAGE = "./datasafe-backups"
 
