@@ -550,3 +550,36 @@ def test_template_reads_masked_columns_and_reports_missing_ones() -> None:
     assert t("olivia@example.net", row) == "anna.de-la-cruz@example.com"
     with pytest.raises(RulesError, match="needs column 'last_name'"):
         t("x", Row(masked={"first_name": "A"}))
+
+
+FIRST_CHOICE_VARIANTS = [(name, None) for name in sorted(SAMPLES)] + [
+    ("email", {"unique": True}), ("email", {"domain": "test.invalid", "unique": True}),
+    ("email", {"keep_domain": True}), ("national_id", {"country": "US", "keep_format": False}),
+    ("national_id", {"country": "GB"}), ("phone", {"keep_country_code": False}), ("phone", {"keep_format": False}),
+    ("text", {"max_length": 5}), ("address", {"single_line": False}), ("first_name", {"gender": "female"}),
+    ("credit_card", {"brand": "amex"}),
+]
+
+
+@pytest.mark.parametrize(("name", "variant"), FIRST_CHOICE_VARIANTS)
+@pytest.mark.parametrize("type_name", [None, "varchar(12)"])
+def test_first_choice_is_the_transformers_answer(name: str, variant: dict[str, Any] | None,
+                                                 type_name: str | None) -> None:
+    # the pipeline's hot loop calls first_choice() (or picks from first_choice_table()) instead of
+    # the transformer: both must answer exactly what the transformer answers at attempt 0
+    sample_type, options, value = SAMPLES[name]
+    options = variant if variant is not None else options
+    column = ColumnInfo("c", type_name if type_name and ColumnInfo("c", sample_type).kind == "text" else sample_type)
+    t = build_transformer(name, options, column, KEY)
+    first = t.first_choice()
+    table = t.first_choice_table()
+    inputs = [value, value + "x", value.upper(), "", "a", "+1 (555) 010-9999", "ÅÉ 12-34", "{0} 1234-5678"]
+    for v in inputs:
+        try:
+            expected = t(v)
+        except UnmaskableValue:
+            continue
+        assert first(v) == expected, (name, v)
+        if table is not None:
+            assert table[int.from_bytes(keyed.digest(KEY, v)[:8], "big") % len(table)] == expected, (name, v)
+    assert t.null_choice() == t(None)

@@ -43,6 +43,8 @@ SNAPSHOT_EPILOG = "SNAPSHOT is a snapshot id (or a unique prefix of one), 'lates
               help="Use a random throwaway key: output is not reproducible and cannot be linked to other runs.")
 @click.option("--no-strict", is_flag=True,
               help="Copy columns the rules do not mention unmasked instead of stopping (logged).")
+@click.option("--workers", type=click.IntRange(1, 64), metavar="N",
+              help="Processes that mask large tables (default: one per CPU); the output is the same for any N.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=2, show_default=True,
               help="Parallel jobs for the restore into --target.")
 @click.option("--dry-run", is_flag=True,
@@ -50,7 +52,7 @@ SNAPSHOT_EPILOG = "SNAPSHOT is a snapshot id (or a unique prefix of one), 'lates
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def mask(snapshot: str, rules_path: Path, source: str | None, to_snapshot: bool, target: str | None,
          confirm: str | None, name: str | None, tags: tuple[str, ...], key_file: Path | None, random_key: bool,
-         no_strict: bool, jobs: int, dry_run: bool, as_json: bool) -> None:
+         no_strict: bool, workers: int | None, jobs: int, dry_run: bool, as_json: bool) -> None:
     """Mask SNAPSHOT with a rules file into a new, masked snapshot.
 
     Every column must be masked or kept by the rules (strict coverage) unless --no-strict.
@@ -74,7 +76,8 @@ def mask(snapshot: str, rules_path: Path, source: str | None, to_snapshot: bool,
     key = load_key(rules, key_file=str(key_file) if key_file else None, env=os.environ, allow_random=random_key)
     with _progress(not dry_run) as progress:
         result = run_mask(repo, snapshot, rules_path, key, source=source, name=name, tags=list(tags),
-                          strict=False if no_strict else None, dry_run=dry_run, progress=progress)
+                          strict=False if no_strict else None, dry_run=dry_run, progress=progress,
+                          workers=workers)
         restored: dict[str, Any] | None = None
         if target_url is not None and not dry_run and result.manifest is not None:
             m = result.manifest

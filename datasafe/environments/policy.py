@@ -84,5 +84,5 @@ def check(cfg: LoadedConfig, manifest: Manifest, target: DatabaseURL, env: Envir
                           hint=f"add --confirm {expected} if that is what you mean")
         decision.notes.append(f"restoring onto the source database {target} (confirmed)")
     if env is None and holds_production_data(cfg, manifest):
-        log.info("%s (unmasked production data) goes into %s, which is no configured environment", what, target)
+        log.debug("%s (unmasked production data) goes into %s, which is no configured environment", what, target)
     return decision

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from datasafe import __version__
+from datasafe import __version__, audit
 from datasafe.errors import IntegrityError
 from datasafe.masking.codecs import Cell
 from datasafe.masking.keys import MaskingKey
@@ -16,9 +16,10 @@ from datasafe.masking.plan import MaskPlan, column_infos, plan_masking
 from datasafe.masking.rules import load_rules, rules_sha256
 from datasafe.masking.suggest import suggest_rules
 from datasafe.progress import NullProgress, Progress
+from datasafe.snapshot import verification
 from datasafe.snapshot.chunks import Compression
 from datasafe.snapshot.manifest import Manifest
-from datasafe.snapshot.repository import Repository, check_source_name
+from datasafe.snapshot.repository import Repository, SnapshotObjects, SnapshotWriter, check_source_name
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +54,15 @@ class MaskResult:
 def mask(repo: Repository, ref: str | Manifest, rules_path: str | Path, key: MaskingKey, *,
          source: str | None = None, name: str | None = None, tags: list[str] | None = None,
          strict: bool | None = None, compression: Compression | None = None, dry_run: bool = False,
-         sample_rows: int = 3, progress: Progress | None = None) -> MaskResult:
+         sample_rows: int = 3, progress: Progress | None = None, workers: int | None = None) -> MaskResult:
     """Turn a stored snapshot into a masked snapshot (named ``<source>.masked`` unless ``name``).
 
     The rules are checked against the snapshot's schema before anything is written; with
     ``dry_run`` nothing is written and a few rows per masked table are returned before/after.
+    ``workers`` processes mask large tables (default: one per usable CPU); the output is the
+    same for any number.
     """
-    from datasafe import api
-    from datasafe.masking.pipeline import mask_tables, sample
+    from datasafe.masking.pipeline import sample
 
     manifest = repo.open(ref) if isinstance(ref, Manifest) else repo.resolve(ref, source)
     rules = load_rules(rules_path)
@@ -73,13 +75,32 @@ def mask(repo: Repository, ref: str | Manifest, rules_path: str | Path, key: Mas
         result.samples = sample(plan, objects, sample_rows)
         return result
     out_name = check_source_name(name or f"{manifest.source}{MASKED_SUFFIX}")
-    writer = repo.new_snapshot(out_name)
+    digest = rules_sha256(rules_path)
+    with audit.audited(repo.storage, "mask", source=manifest.source, from_snapshot=manifest.snapshot_id,
+                       rules_sha256=digest, key_id=key.key_id, strict=plan.strict) as record:
+        writer = repo.new_snapshot(out_name)
+        record["snapshot"] = writer.snapshot_id
+        masked = _write(repo, manifest, plan, objects, writer, rules_path, digest, key, tags, compression,
+                        progress, workers)
+    result.manifest = masked
+    log.info("masked snapshot %s of %s complete: %d rows of %d kept", masked.snapshot_id, out_name, masked.rows,
+             manifest.rows)
+    return result
+
+
+def _write(repo: Repository, manifest: Manifest, plan: MaskPlan, objects: SnapshotObjects, writer: SnapshotWriter,
+           rules_path: str | Path, digest: str, key: MaskingKey, tags: list[str] | None,
+           compression: Compression | None, progress: Progress | None, workers: int | None) -> Manifest:
+    from datasafe import api
+    from datasafe.masking.pipeline import mask_tables
+
+    out_name = writer.source
     log.info("masking snapshot %s of %s with %s (key %s) into %s as %s", manifest.snapshot_id, manifest.source,
-             rules.path, key.key_id, out_name, writer.snapshot_id)
+             Path(rules_path).name, key.key_id, out_name, writer.snapshot_id)
     started = datetime.now(timezone.utc)
     try:
         tables, parts = mask_tables(plan, objects, writer, compression or Compression(), manifest.chunk_size,
-                                    progress or NullProgress())
+                                    progress or NullProgress(), workers)
         body = manifest.model_dump()
         for drop in ("encryption", "sealed", "summary", "objects", "masking", "manifest_sha256"):
             body.pop(drop, None)
@@ -89,7 +110,7 @@ def mask(repo: Repository, ref: str | Manifest, rules_path: str | Path, key: Mas
             compression=(compression or Compression()).describe(), tables=tables, schema_parts=parts,
             masking={
                 "masked": True, "strict": plan.strict, "rules_file": Path(rules_path).name,
-                "rules_sha256": rules_sha256(rules_path), "key_id": key.key_id,
+                "rules_sha256": digest, "key_id": key.key_id,
                 "from": {"source": manifest.source, "snapshot_id": manifest.snapshot_id},
                 "tables": {t.name: {"action": t.action, **({"where": t.where} if t.where else {}),
                                     "columns": t.strategies} for t in plan.tables},
@@ -103,10 +124,9 @@ def mask(repo: Repository, ref: str | Manifest, rules_path: str | Path, key: Mas
     except BaseException:
         writer.abort()
         raise
-    result.manifest = masked
-    log.info("masked snapshot %s of %s complete: %d rows of %d kept", masked.snapshot_id, out_name, masked.rows,
-             manifest.rows)
-    return result
+    verification.record(repo.storage, out_name, masked.snapshot_id, verification.VerificationRecord(
+        verification.now(), report.mode, True, report.chunks))
+    return masked
 
 
 def rules_init(manifest: Manifest) -> str:

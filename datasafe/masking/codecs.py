@@ -6,6 +6,7 @@ only the fields it is asked for: the rest travel as the exact bytes they were st
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from abc import ABC, abstractmethod
@@ -42,12 +43,17 @@ class RowCodec(ABC):
 
 
 # -- tab-separated text (PostgreSQL COPY, MySQL LOAD DATA) --------------------------------------------
-class _TabText(RowCodec):
+class TabText(RowCodec):
+    """Tab-separated text: a field is stored as its text with backslash escapes, or `\\N` for NULL."""
+
     null = b"\\N"
     _unescape_map: ClassVar[dict[str, str]]
     _escape_re: ClassVar[re.Pattern[str]]
     _escape_map: ClassVar[dict[str, str]]
     _unescape_re = re.compile(r"\\(.)", re.S)
+    _replacements: ClassVar[tuple[tuple[str, str], ...]]
+    #: (once escaped backslashes are out of the way) an escape that means something else in a Python bytes literal
+    _other_escape: ClassVar[re.Pattern[bytes]]
 
     def split(self, line: bytes) -> list[Any]:
         return line.split(b"\t")
@@ -55,21 +61,48 @@ class _TabText(RowCodec):
     def decode(self, field: Any) -> Cell:
         if field == self.null:
             return None
-        text = bytes(field).decode("utf-8")
-        if "\\" not in text:
-            return text
-        return self._unescape_re.sub(lambda m: self._unescape_map.get(m.group(1), m.group(1)), text)
+        if b"\\" not in field:
+            return bytes(field).decode("utf-8")
+        return self.unescape_bytes(field).decode("utf-8")
+
+    def unescape_bytes(self, field: bytes) -> bytes:
+        """The UTF-8 text of a field that contains backslash escapes (not NULL)."""
+        # Python's bytes-literal unescaping is fast and agrees with this encoding's on the escapes
+        # the database writes; a field with any other escape takes the slow way
+        if self._other_escape.search(field.replace(b"\\\\", b"")):
+            return self.unescape(field.decode("utf-8")).encode("utf-8")
+        return codecs.escape_decode(field)[0]
+
+    def unescape(self, text: str) -> str:
+        """The text of a field that contains backslash escapes."""
+        # the common escapes by plain replacement between escaped backslashes; others by the regex
+        parts = text.split("\\\\")
+        for i, part in enumerate(parts):
+            if "\\" in part:
+                for escape, char in self._replacements:
+                    if escape in part:
+                        part = part.replace(escape, char)
+                if "\\" in part:
+                    return self._unescape_re.sub(lambda m: self._unescape_map.get(m.group(1), m.group(1)), text)
+                parts[i] = part
+        return "\\".join(parts)
 
     def encode(self, cell: Cell, original: Any) -> Any:
+        return self.encode_cell(cell)
+
+    def encode_cell(self, cell: Cell) -> bytes:
+        """``cell`` in stored form (the original field does not matter in this encoding)."""
         if cell is None:
             return self.null
-        return self._escape_re.sub(lambda m: self._escape_map[m.group(0)], cell).encode("utf-8")
+        if "\\" in cell or not cell.isprintable():  # every character to escape is a control character
+            return self._escape_re.sub(lambda m: self._escape_map[m.group(0)], cell).encode("utf-8")
+        return cell.encode("utf-8")
 
     def join(self, fields: Sequence[Any]) -> bytes:
         return b"\t".join(fields) + b"\n"
 
 
-class PgCopyText(_TabText):
+class PgCopyText(TabText):
     """``COPY ... TO STDOUT`` text format."""
 
     encoding = "pg-copy-text"
@@ -78,9 +111,11 @@ class PgCopyText(_TabText):
     _escape_map: ClassVar[dict[str, str]] = {
         "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f", "\v": "\\v"}
     _escape_re = re.compile(r"[\\\n\r\t\b\f\v]")
+    _replacements = (("\\n", "\n"), ("\\t", "\t"), ("\\r", "\r"), ("\\b", "\b"), ("\\f", "\f"), ("\\v", "\v"))
+    _other_escape = re.compile(rb"\\(?![ntrbfv])")
 
 
-class MysqlTsv(_TabText):
+class MysqlTsv(TabText):
     """``LOAD DATA`` default text format."""
 
     encoding = "mysql-tsv"
@@ -89,6 +124,8 @@ class MysqlTsv(_TabText):
     _escape_map: ClassVar[dict[str, str]] = {
         "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0", "\x1a": "\\Z"}
     _escape_re = re.compile(r"[\\\n\r\t\0\x1a]")
+    _replacements = (("\\n", "\n"), ("\\t", "\t"), ("\\r", "\r"), ("\\0", "\0"), ("\\b", "\b"), ("\\Z", "\x1a"))
+    _other_escape = re.compile(rb"\\(?![ntrb])")  # \0 is octal in Python, \Z not an escape
 
 
 # -- JSON lines (SQLite) -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import json
 import re
 import threading
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -52,7 +52,7 @@ class FakerSlot:
 
     generator: Generator
     lock: threading.Lock
-    pools: dict[str, list[Any]] = field(default_factory=dict)
+    locale: str = DEFAULT_LOCALE
 
     def pooled(self, seed: int, method: str) -> Any:
         """The value of ``method`` for ``seed``, drawn from a pool generated once.
@@ -63,15 +63,15 @@ class FakerSlot:
         Callers use it for their first choice only: alternatives for unique columns
         (attempt > 0) come from :meth:`call`, so they are not limited to the pool.
         """
-        pool = self.pools.get(method)
-        if pool is None:
-            with self.lock:
-                pool = []
-                for i in range(POOL_SIZE):
-                    self.generator.seed_instance(i)
-                    pool.append(getattr(self.generator, method)())
-            self.pools[method] = pool
-        return pool[seed % POOL_SIZE]
+        return self.pool(method)[seed % POOL_SIZE]
+
+    def pool(self, method: str) -> list[Any]:
+        """The values of ``method`` for the seeds 0..POOL_SIZE-1 (generated on first use).
+
+        They depend on the locale only, so transformers share them (``email`` and ``first_name``
+        both draw from the first names).
+        """
+        return _pool(self.locale, method)
 
     def call(self, seed: int, method: str, *args: Any, **kwargs: Any) -> Any:
         """Seed, then call one provider method: the result depends on the seed only."""
@@ -98,7 +98,19 @@ class FakerSlot:
 def slot(owner: str, locale: str) -> FakerSlot:
     """The shared generator of transformer ``owner`` for ``locale`` (built on first use)."""
     generator = Factory.create(check_locale(locale), use_weighting=False)
-    return FakerSlot(generator, threading.Lock())
+    return FakerSlot(generator, threading.Lock(), locale)
+
+
+@cache
+def _pool(locale: str, method: str) -> list[Any]:
+    # a generator of its own: pools are built under its lock, never while another thread seeds it
+    faker = slot("pools", locale)
+    with faker.lock:
+        values = []
+        for i in range(POOL_SIZE):
+            faker.generator.seed_instance(i)
+            values.append(getattr(faker.generator, method)())
+    return values
 
 
 def to_text(value: Any) -> str:

@@ -10,7 +10,7 @@ column (length, precision and scale, integer range, NOT NULL).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import lru_cache
@@ -228,6 +228,24 @@ def fit(value: str | None, column: ColumnInfo) -> str | None:
         return _fit_decimal(value, column)
     if kind == "int":
         return _fit_int(value, column)
+    return value
+
+
+def fitter(column: ColumnInfo) -> Callable[[str | None], str | None]:
+    """:func:`fit` bound to ``column``: the checks that do not depend on the value are done once."""
+    kind = column.kind
+    nullable = column.nullable
+    if kind == "text" and nullable:
+        limit = column.max_length
+        if limit is None:
+            return _same
+        return lambda value: value[:limit] if value is not None and len(value) > limit else value
+    if kind not in ("text", "decimal", "int") and nullable:
+        return _same
+    return lambda value: fit(value, column)
+
+
+def _same(value: str | None) -> str | None:
     return value
 
 

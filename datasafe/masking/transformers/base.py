@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from datasafe.masking.errors import RulesError, UnmaskableValue
 from datasafe.masking.fakes import DEFAULT_LOCALE, check_locale
 from datasafe.masking.located import Loc, did_you_mean
-from datasafe.masking.types import EMPTY_ROW, ColumnInfo, RowView, fit
+from datasafe.masking.types import EMPTY_ROW, ColumnInfo, RowView, fitter
 
 TEXT_KINDS = frozenset({"text", "other"})
 NUMBER_KINDS = frozenset({"int", "decimal", "float"})
@@ -100,9 +100,13 @@ class Transformer(ABC, Generic[OptionsT]):
         if self.kinds is not None and column.kind not in self.kinds:
             raise RulesError(f"column {column.name} ({column.type}): rule {self.name!r} does not take {column.kind} "
                              f"columns (it takes {', '.join(sorted(self.kinds))})")
-        self._memo: Callable[[str, int], str | None] | None = None
+        self._fit = fitter(column)
+        #: outputs depend on the rest of the row (see ``deterministic``); nested rules can make it so
+        self.uses_row = not self.deterministic
+        # first choices (attempt 0) are remembered; alternatives are rare and computed each time
+        self._memo: Callable[[str], str | None] | None = None
         if self.deterministic:
-            self._memo = functools.lru_cache(maxsize=MEMO_SIZE)(self._mask_fitted)
+            self._memo = functools.lru_cache(maxsize=MEMO_SIZE)(self._mask_first)
 
     @classmethod
     def needs_columns(cls, options: BaseModel) -> tuple[str, ...]:
@@ -130,13 +134,34 @@ class Transformer(ABC, Generic[OptionsT]):
     def __call__(self, value: str | None, row: RowView = EMPTY_ROW, attempt: int = 0) -> str | None:
         """Mask one cell; ``attempt > 0`` asks for an alternative output (unique columns)."""
         if value is None:
-            return fit(self.mask_null(row, attempt), self.column)
-        if self._memo is not None and len(value) <= MEMO_MAX_VALUE:
-            return self._memo(value, attempt)
-        return fit(self.mask(value, row, attempt), self.column)
+            return self._fit(self.mask_null(row, attempt))
+        if attempt == 0 and self._memo is not None and len(value) <= MEMO_MAX_VALUE:
+            return self._memo(value)
+        return self._fit(self.mask(value, row, attempt))
 
-    def _mask_fitted(self, value: str, attempt: int) -> str | None:
-        return fit(self.mask(value, EMPTY_ROW, attempt), self.column)
+    def _mask_first(self, value: str) -> str | None:
+        return self._fit(self.mask(value, EMPTY_ROW, 0))
+
+    def first_choice(self) -> Callable[[str], str | None]:
+        """``lambda value: self(value)`` for a non-NULL value at attempt 0, without the memo.
+
+        Transformers that mask millions of values return a closure with their options bound;
+        the result must equal ``self(value)`` exactly.
+        """
+        return self._mask_first
+
+    def null_choice(self) -> str | None:
+        """What NULL becomes at attempt 0 (for a transformer that does not use the row)."""
+        return self._fit(self.mask_null(EMPTY_ROW, 0))
+
+    def first_choice_table(self) -> list[str | None] | None:
+        """For rules whose first choice depends on the value only through its HMAC: their outputs.
+
+        The first choice for ``value`` is then ``table[int.from_bytes(digest(key, value)[:8], "big") %
+        len(table)]``, so the pipeline can take it without decoding the value (names, streets,
+        addresses drawn from a pool of Faker values). None for the other rules.
+        """
+        return None
 
     def unmaskable(self, reason: str) -> UnmaskableValue:
         """The error for a value this rule cannot mask; names the column, never the value."""

@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-import random
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from datasafe.masking import keyed
 from datasafe.masking.fakes import slot, to_text
+from datasafe.masking.layout import alnum_layout, ascii_alnum, ascii_digits
 from datasafe.masking.transformers.base import LocaleOptions, Options, Transformer, register
 from datasafe.masking.types import ColumnInfo, RowView
 
 
 def with_layout(layout: str, chars: str) -> str | None:
     """``chars`` put into the alphanumeric positions of ``layout`` (None when the counts differ)."""
-    slots = [i for i, ch in enumerate(layout) if ch.isascii() and ch.isalnum()]
-    if len(slots) != len(chars):
-        return None
-    out = list(layout)
-    for i, ch in zip(slots, chars, strict=True):
-        out[i] = ch
-    return "".join(out)
+    template, count, _ = alnum_layout(layout)
+    return template.format(*chars) if count == len(chars) else None
 
 
-def _alnum(value: str) -> str:
-    return "".join(ch for ch in value if ch.isascii() and ch.isalnum())
+def _digits(value: str) -> str:
+    return ascii_digits(value).decode()
 
 
 # --- national ids ---------------------------------------------------------------------------------
@@ -38,26 +33,34 @@ _NINO_SECOND = "ABCEGHJKLMNPRSTWXYZ"
 _NINO_BAD = {"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"}
 
 
-def _us_ssn(rng: random.Random) -> str:
-    area = rng.randrange(1, 899)
-    area += area >= 666  # 001-665, 667-899
-    return f"{area:03d}{rng.randrange(1, 100):02d}{rng.randrange(1, 10000):04d}"
+_SSNS = 898 * 99 * 9999  # areas 001-899 but 666, groups 01-99, serials 0001-9999
 
 
-def _gb_nino(rng: random.Random) -> str:
+def _us_ssn(draws: keyed.Draws) -> str:
+    return _ssn(draws.below(_SSNS, 16))
+
+
+def _ssn(number: int) -> str:
+    area = 1 + number % 898
+    area += area >= 666
+    number //= 898
+    return f"{area:03d}{1 + number % 99:02d}{1 + number // 99:04d}"
+
+
+def _gb_nino(draws: keyed.Draws) -> str:
     while True:
-        prefix = rng.choice(_NINO_FIRST) + rng.choice(_NINO_SECOND)
+        prefix = _NINO_FIRST[draws.below(len(_NINO_FIRST))] + _NINO_SECOND[draws.below(len(_NINO_SECOND))]
         if prefix not in _NINO_BAD:
             break
-    return f"{prefix}{rng.randrange(10**6):06d}{rng.choice('ABCD')}"
+    return f"{prefix}{draws.below(10**6):06d}{'ABCD'[draws.below(4)]}"
 
 
-def _nl_bsn(rng: random.Random) -> str:
+def _nl_bsn(draws: keyed.Draws) -> str:
     while True:  # the "elfproef": weights 9..2 and -1 sum to a multiple of 11
-        digits = [rng.randrange(10) for _ in range(8)]
+        digits = [1 + draws.below(9), *(int(d) for d in draws.digits(7))]
         total = sum(d * w for d, w in zip(digits, range(9, 1, -1), strict=True))
         last = total % 11
-        if last < 10 and digits[0] != 0:
+        if last < 10:
             return "".join(map(str, digits)) + str(last)
 
 
@@ -83,18 +86,42 @@ class NationalId(Transformer[NationalIdOptions]):
     Options = NationalIdOptions
     example = "ssn: {national_id: {country: US}}"
 
+    def __init__(self, options: BaseModel | Mapping[str, Any], column: ColumnInfo, key: bytes) -> None:
+        super().__init__(options, column, key)
+        self.digest = keyed.hmac_sha256(key)
+
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
         country = self.options.country
-        seed = keyed.seed(self.key, value, attempt)
+        digest = self.digest(value, attempt)
         if country is None:
+            seed = int.from_bytes(digest[:8], "big")
             return to_text(slot(self.name, self.options.faker_locale).call(seed, "ssn"))
         make, canonical = _NATIONAL[country]
-        chars = make(random.Random(seed))
+        chars = make(keyed.Draws(digest))
         if self.options.keep_format:
             kept = with_layout(value, chars)
             if kept is not None:
                 return kept
         return canonical.format(*chars)
+
+    def first_choice(self) -> Callable[[str], str | None]:
+        if self.options.country != "US":
+            return super().first_choice()
+        # what mask() does for US numbers, inlined: _us_ssn draws one number from 16 bytes
+        digest, fit, keep_format = self.digest, self._fit, self.options.keep_format
+        canonical = _NATIONAL["US"][1]
+
+        def first(value: str) -> str | None:
+            chars = _ssn(int.from_bytes(digest(value, 0)[:16], "big") % _SSNS)
+            if keep_format:
+                template, count, _ = alnum_layout(value)
+                if count == 9:
+                    if template == "{}{}{}-{}{}-{}{}{}{}":  # the usual layout, without unpacking
+                        return fit(f"{chars[:3]}-{chars[3:5]}-{chars[5:]}")
+                    return fit(template.format(*chars))
+            return fit(canonical.format(*chars))
+
+        return first
 
 
 # --- payment cards --------------------------------------------------------------------------------
@@ -117,15 +144,15 @@ _BRANDS = (
 _BRAND_NEW = {"visa": ("4", 16), "mastercard": ("5", 16), "amex": ("37", 15), "discover": ("6011", 16)}
 
 
+_LUHN_DOUBLE = bytes.maketrans(b"0123456789", b"0246813579")  # d -> digit sum of 2d
+
+
 def luhn_check_digit(payload: str) -> str:
     """The digit that makes ``payload + digit`` pass the Luhn check."""
-    total = 0
-    for i, ch in enumerate(reversed(payload)):
-        d = int(ch)
-        if i % 2 == 0:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return str((10 - total % 10) % 10)
+    backwards = (payload if payload.isascii() else "".join(str(int(ch)) for ch in payload)).encode()[::-1]
+    # the digits' character codes are 48 + digit: sum the codes, take 48 off per digit
+    total = sum(backwards[0::2].translate(_LUHN_DOUBLE)) + sum(backwards[1::2])
+    return str((48 * len(backwards) - total) % 10)
 
 
 def luhn_valid(number: str) -> bool:
@@ -150,16 +177,31 @@ class CreditCard(Transformer[CreditCardOptions]):
     Options = CreditCardOptions
     example = "credit_card: credit_card\ncard_number: {credit_card: {brand: visa}}"
 
+    def __init__(self, options: BaseModel | Mapping[str, Any], column: ColumnInfo, key: bytes) -> None:
+        super().__init__(options, column, key)
+        self.digest = keyed.hmac_sha256(key)
+        self._prefixes: dict[str, str] = {}
+
+    def _prefix(self, digits: str) -> str:
+        # the brand patterns look at the first four digits at most
+        lead = digits[:4]
+        prefix = self._prefixes.get(lead)
+        if prefix is None:
+            prefix = next((lead[:n] for pattern, n, _ in _BRANDS if pattern.match(lead)), lead[:1])
+            if len(self._prefixes) < 20_000:
+                self._prefixes[lead] = prefix
+        return prefix
+
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        rng = keyed.keyed_random(self.key, value, attempt)
-        digits = "".join(ch for ch in value if ch.isdigit() and ch.isascii())
+        digits = _digits(value)
         brand = self.options.brand
         if brand == "keep" and 12 <= len(digits) <= 19:
-            prefix = next((digits[:n] for pattern, n, _ in _BRANDS if pattern.match(digits)), digits[:1])
+            prefix = self._prefix(digits)
             length = len(digits)
         else:
             prefix, length = _BRAND_NEW["visa" if brand == "keep" else brand]
-        body = prefix + "".join(str(rng.randrange(10)) for _ in range(length - len(prefix) - 1))
+        count = length - len(prefix) - 1  # at most 18: one draw of 16 bytes
+        body = prefix + str(int.from_bytes(self.digest(value, attempt)[:16], "big") % 10**count).zfill(count)
         number = body + luhn_check_digit(body)
         kept = with_layout(value, number)
         if kept is not None:
@@ -168,6 +210,30 @@ class CreditCard(Transformer[CreditCardOptions]):
         groups = [number[0:4], number[4:10], number[10:]] if length == 15 else [
             number[i:i + 4] for i in range(0, length, 4)]
         return sep.join(groups)
+
+    def first_choice(self) -> Callable[[str], str | None]:
+        if self.options.brand != "keep":
+            return super().first_choice()
+        generic, digest, fit, prefix_of = self._mask_first, self.digest, self._fit, self._prefix
+        prefixes: dict[bytes, str] = {}
+        powers = [10**n for n in range(20)]
+
+        def first(value: str) -> str | None:
+            # mask() for a card number whose letters and digits are all digits, inlined
+            template, fields, _ = alnum_layout(value)
+            digits = ascii_digits(value)
+            if not 12 <= fields <= 19 or len(digits) != fields:
+                return generic(value)
+            prefix = prefixes.get(digits[:4])
+            if prefix is None:
+                prefix = prefixes[digits[:4]] = prefix_of(digits.decode())
+            count = fields - len(prefix) - 1
+            body = prefix + str(int.from_bytes(digest(value, 0)[:16], "big") % powers[count]).zfill(count)
+            backwards = body.encode()[::-1]  # luhn_check_digit, inlined
+            check = (48 * len(backwards) - sum(backwards[0::2].translate(_LUHN_DOUBLE)) - sum(backwards[1::2])) % 10
+            return fit(template.format(*body, check))
+
+        return first
 
 
 # --- IBAN -----------------------------------------------------------------------------------------
@@ -186,19 +252,19 @@ def iban_check_digits(country: str, bban: str) -> str:
 
 
 def iban_valid(value: str) -> bool:
-    compact = _alnum(value).upper()
+    compact = ascii_alnum(value).upper()
     if not _IBAN.fullmatch(compact):
         return False
     moved = compact[4:] + compact[:4]
     return int("".join(str(int(ch, 36)) for ch in moved)) % 97 == 1
 
 
-def _bban_from_layout(layout: str, rng: random.Random) -> str:
+def _bban_from_layout(layout: str, draws: keyed.Draws) -> str:
     out: list[str] = []
     for count, cls in re.findall(r"(\d+)([nac])", layout):
         pool = string.digits if cls == "n" else string.ascii_uppercase if cls == "a" else (
             string.digits + string.ascii_uppercase)
-        out.extend(rng.choice(pool) for _ in range(int(count)))
+        out.extend(pool[draws.below(len(pool))] for _ in range(int(count)))
     return "".join(out)
 
 
@@ -229,18 +295,19 @@ class Iban(Transformer[IbanOptions]):
                              f"known: {', '.join(sorted(_BBAN))}")
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        seed = keyed.seed(self.key, value, attempt)
-        rng = random.Random(seed)
-        compact = _alnum(value).upper()
+        digest = keyed.digest(self.key, value, attempt)
+        seed = int.from_bytes(digest[:8], "big")
+        draws = keyed.Draws(digest)
+        compact = ascii_alnum(value).upper()
         country = self.options.country
         if country is None and _IBAN.fullmatch(compact):
             country = compact[:2]
-            bban = "".join(rng.choice(string.digits) if ch.isdigit() else rng.choice(string.ascii_uppercase)
-                           for ch in compact[4:])
+            bban = "".join(string.digits[draws.below(10)] if ch.isdigit() else
+                           string.ascii_uppercase[draws.below(26)] for ch in compact[4:])
         elif country is not None:
-            bban = _bban_from_layout(_BBAN[country], rng)
+            bban = _bban_from_layout(_BBAN[country], draws)
         else:
-            made = _alnum(to_text(slot(self.name, self.options.faker_locale).call(seed, "iban"))).upper()
+            made = ascii_alnum(to_text(slot(self.name, self.options.faker_locale).call(seed, "iban"))).upper()
             country, bban = made[:2], made[4:]
         iban = country + iban_check_digits(country, bban) + bban
         if value.strip()[:2].islower() and _IBAN.fullmatch(compact):

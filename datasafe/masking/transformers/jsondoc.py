@@ -82,7 +82,8 @@ class JsonDocument(Transformer[JsonOptions]):
                     errors.append(exc)
             if len(errors) == len(_VALUE_TYPES):
                 raise errors[0]
-        if not all(t.deterministic for t in self.rules.values()):
+        if any(t.uses_row for t in self.rules.values()):
+            self.uses_row = True
             self._memo = None
 
     @classmethod

@@ -3,30 +3,31 @@
 from __future__ import annotations
 
 import ipaddress
-import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from datasafe.masking import keyed
 from datasafe.masking.fakes import to_text
+from datasafe.masking.layout import Layout, digit_layout
 from datasafe.masking.transformers.base import LocaleOptions, Options, Transformer, register
 from datasafe.masking.transformers.person import FakerTransformer
 from datasafe.masking.types import ColumnInfo, RowView
 
+_POWERS = [10**n for n in range(20)]
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _LOWER = "abcdefghijklmnopqrstuvwxyz"
 
 
-def replace_chars(value: str, rng: random.Random, *, letters: bool = True) -> str:
+def replace_chars(value: str, draws: keyed.Draws, *, letters: bool = True) -> str:
     """Replace every digit by a digit (and every ASCII letter by a letter of the same case); keep the rest."""
     out = []
     for ch in value:
         if ch.isdigit() and ch.isascii():
-            out.append(str(rng.randrange(10)))
+            out.append(str(draws.below(10)))
         elif letters and ch.isascii() and ch.isalpha():
-            out.append(rng.choice(_UPPER if ch.isupper() else _LOWER))
+            out.append((_UPPER if ch.isupper() else _LOWER)[draws.below(26)])
         else:
             out.append(ch)
     return "".join(out)
@@ -65,7 +66,7 @@ class Postcode(FakerTransformer[PostcodeOptions]):
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
         if self.options.keep_format:
-            return replace_chars(value, keyed.keyed_random(self.key, value, attempt))
+            return replace_chars(value, keyed.Draws(keyed.digest(self.key, value, attempt)))
         return super().mask(value, row, attempt)
 
 
@@ -81,8 +82,8 @@ class Address(FakerTransformer[AddressOptions]):
     method = "address"
     example = "shipping_address: address"
 
-    def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        text = to_text(self.fake(value, attempt, self.method))
+    def render(self, fake: Any) -> str:
+        text = to_text(fake)
         return ", ".join(text.splitlines()) if self.options.single_line else text
 
 
@@ -106,28 +107,57 @@ class Phone(FakerTransformer[PhoneOptions]):
     method = "phone_number"
     example = "phone: phone\nmobile: {phone: {keep_format: false, locale: en_GB}}"
 
+    def __init__(self, options: BaseModel | Mapping[str, Any], column: ColumnInfo, key: bytes) -> None:
+        super().__init__(options, column, key)
+        self._codes: dict[str, tuple[int, int]] = {}
+
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        digits = sum(ch.isdigit() and ch.isascii() for ch in value)
-        if not self.options.keep_format or digits < 4:
+        layout = digit_layout(value)
+        if not self.options.keep_format or layout.fields < 4:
             return super().mask(value, row, attempt)
-        rng = keyed.keyed_random(self.key, value, attempt)
-        keep = 0
-        start = 0
+        return self._keep_format(value, layout, self.digest(value, attempt))
+
+    def _country_code(self, value: str, layout: Layout) -> tuple[int, int]:
+        """Where the kept country code starts and how many digits it has (0 when none is kept)."""
+        keep = start = 0
         if self.options.keep_country_code and value.lstrip().startswith("+"):
+            # up to three digits right after the "+": the first digits of the value
             start = value.index("+") + 1
-            while start + keep < len(value) and value[start + keep].isdigit() and keep < 3:
+            while keep < 3 and keep < layout.fields and layout.positions[keep] == start + keep:
                 keep += 1
-        out = list(value)
-        first = True
-        for i in range(start + keep, len(value)):
-            ch = value[i]
-            if ch.isdigit() and ch.isascii():
-                if first:
-                    out[i] = "0" if ch == "0" else str(rng.randrange(1, 10))
-                    first = False
-                else:
-                    out[i] = str(rng.randrange(10))
-        return "".join(out)
+        return start, keep
+
+    def _keep_format(self, value: str, layout: Layout, digest: bytes) -> str:
+        template, count, positions = layout
+        # the country code depends on the layout only (where "+" and the digits are): remembered
+        code = self._codes.get(template)
+        if code is None:
+            code = self._country_code(value, layout)
+            if len(self._codes) < 4096:
+                self._codes[template] = code
+        start, keep = code
+        if keep == count:
+            return value
+        number = int.from_bytes(digest[:16], "big")
+        # a trunk prefix 0 stays 0, another first digit stays non-zero
+        first = "0" if value[positions[keep]] == "0" else str(1 + number % 9)
+        rest = count - keep - 1
+        drawn = str(number // 9 % _POWERS[rest]).zfill(rest) if rest < 20 else keyed.Draws(digest).digits(rest)
+        return template.format(*value[start:start + keep], first, *drawn)
+
+    def first_choice(self) -> Callable[[str], str | None]:
+        if not self.options.keep_format:
+            return super().first_choice()
+        other = super().first_choice()
+        digest, keep_format, fit = self.digest, self._keep_format, self._fit
+
+        def first(value: str) -> str | None:
+            layout = digit_layout(value)
+            if layout.fields < 4:
+                return other(value)
+            return fit(keep_format(value, layout, digest(value, 0)))
+
+        return first
 
 
 class IpOptions(Options):

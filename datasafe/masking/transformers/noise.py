@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import re
 from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
@@ -63,27 +62,27 @@ class Noise(Transformer[NoiseOptions]):
             raise RulesError(f"column {column.name} ({column.type}): rule 'noise' needs `days` for dates")
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        rng = keyed.keyed_random(self.key, value, attempt)
+        draws = keyed.Draws(keyed.digest(self.key, value, attempt))
         kind = self.column.kind
         if self.options.days is not None and (kind in ("date", "timestamp") or (
                 kind not in NUMBER_KINDS and value[:4].isdigit() and value[4:5] == "-")):
-            return self._moment(value, rng)
+            return self._moment(value, draws)
         if self.options.percent is None:
             raise self.unmaskable("not a date, and `percent` is not set")
-        return self._number(value, rng)
+        return self._number(value, draws)
 
-    def _moment(self, value: str, rng: random.Random) -> str:
+    def _moment(self, value: str, draws: keyed.Draws) -> str:
         if is_special_date(value):
             return value
         stamp = Stamp.parse(value)
         if stamp is None:
             raise self.unmaskable("not a date or timestamp in ISO form")
         days = self.options.days or 1
-        seconds = nonzero_offset(rng, days * DAY) if stamp.has_time else nonzero_offset(rng, days) * DAY
+        seconds = nonzero_offset(draws, days * DAY) if stamp.has_time else nonzero_offset(draws, days) * DAY
         moved = shift(stamp.moment, seconds) or shift(stamp.moment, -seconds)
         return stamp.render(moved) if moved is not None else value
 
-    def _number(self, value: str, rng: random.Random) -> str:
+    def _number(self, value: str, draws: keyed.Draws) -> str:
         text = value.strip()
         try:
             number = Decimal(text)
@@ -92,7 +91,7 @@ class Noise(Transformer[NoiseOptions]):
         if not number.is_finite():
             return value
         o = self.options
-        factor = Decimal(rng.randrange(-_STEPS, _STEPS + 1)) / _STEPS * Decimal(str(o.percent)) / 100
+        factor = Decimal(draws.below(2 * _STEPS + 1) - _STEPS) / _STEPS * Decimal(str(o.percent)) / 100
         new = number + number * factor
         if o.keep_sign and (new < 0 < number or number < 0 < new):
             new = Decimal(0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, Field, model_validator
@@ -29,17 +29,39 @@ class FakerTransformer(Transformer[LocaleT]):
     def __init__(self, options: BaseModel | Mapping[str, Any], column: ColumnInfo, key: bytes) -> None:
         super().__init__(options, column, key)
         self.faker: FakerSlot = slot(self.name, self.options.faker_locale)
+        self.digest = keyed.hmac_sha256(key)
 
     def provider(self) -> str:
         return self.method
 
     def fake(self, value: str, attempt: int, method: str) -> Any:
         """One Faker value for ``value``: from the pool for a first choice, generated for alternatives."""
-        seed = keyed.seed(self.key, value, attempt)
+        seed = int.from_bytes(self.digest(value, attempt)[:8], "big")
         return self.faker.pooled(seed, method) if attempt == 0 else self.faker.call(seed, method)
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        return to_text(self.fake(value, attempt, self.provider()))
+        return self.render(self.fake(value, attempt, self.provider()))
+
+    def render(self, fake: Any) -> str | None:
+        """The masked value for a Faker value (before fitting): when it is all of :meth:`mask`."""
+        return to_text(fake)
+
+    def _pooled_only(self) -> bool:
+        # the first choice is render(pooled value) unless a subclass masks differently
+        return type(self).mask is FakerTransformer.mask
+
+    def first_choice(self) -> Callable[[str], str | None]:
+        table = self.first_choice_table()
+        if table is None:
+            return super().first_choice()
+        digest, size = self.digest, len(table)
+        return lambda value: table[int.from_bytes(digest(value, 0)[:8], "big") % size]
+
+    def first_choice_table(self) -> list[str | None] | None:
+        if not self._pooled_only():
+            return None
+        fit, render = self._fit, self.render
+        return [fit(render(v)) for v in self.faker.pool(self.provider())]
 
 
 class GenderOptions(LocaleOptions):
@@ -114,10 +136,30 @@ class Email(FakerTransformer[EmailOptions]):
     method = "email"
     example = "email: {email: {keep_domain: true}}"
 
+    def __init__(self, options: BaseModel | Mapping[str, Any], column: ColumnInfo, key: bytes) -> None:
+        super().__init__(options, column, key)
+        self._names: tuple[list[str], list[str]] | None = None
+
+    def _name_slugs(self) -> tuple[list[str], list[str]]:
+        """The pools of first and last names as address parts (built on first use)."""
+        if self._names is None:
+            self._names = ([slug(to_text(v), ".") for v in self.faker.pool("first_name")],
+                           [slug(to_text(v), ".") for v in self.faker.pool("last_name")])
+        return self._names
+
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        digest = keyed.digest(self.key, value, attempt)
+        digest = self.digest(value, attempt)
+        if attempt == 0:
+            return self._address(value, digest, *self._name_slugs())
         first, last = self.faker.calls(int.from_bytes(digest[:8], "big"), ("first_name", "last_name"))
-        local = ".".join(p for p in (slug(first, "."), slug(last, ".")) if p) or "user"
+        return self._address(value, digest, [slug(first, ".")], [slug(last, ".")])
+
+    def _address(self, value: str, digest: bytes, firsts: list[str], lasts: list[str]) -> str:
+        # a first choice picks its names from the pools by keyed index; an alternative passes one
+        # freshly generated name per list
+        first = firsts[int.from_bytes(digest[:8], "big") % len(firsts)]
+        last = lasts[int.from_bytes(digest[12:20], "big") % len(lasts)]
+        local = f"{first}.{last}" if first and last else first or last or "user"
         if self.options.unique:
             local = f"{local}.{digest[8:11].hex()}"
         domain = self.options.domain or SAFE_DOMAINS[digest[11] % len(SAFE_DOMAINS)]
@@ -129,6 +171,25 @@ class Email(FakerTransformer[EmailOptions]):
         if limit is not None and len(local) + 1 + len(domain) > limit:
             local = local[: max(1, limit - len(domain) - 1)].strip(".") or "u"
         return f"{local}@{domain}"
+
+    def first_choice(self) -> Callable[[str], str | None]:
+        firsts, lasts = self._name_slugs()
+        digest, address, fit = self.digest, self._address, self._fit
+        if self.options.keep_domain or self.column.max_length is not None:
+            return lambda value: fit(address(value, digest(value, 0), firsts, lasts))
+        # the common case, inlined: what _address does when neither the input nor the column matter
+        unique, fixed, domains = self.options.unique, self.options.domain, SAFE_DOMAINS
+        n_first, n_last, n_domains = len(firsts), len(lasts), len(SAFE_DOMAINS)
+
+        def first(value: str) -> str | None:
+            d = digest(value, 0)
+            name = firsts[int.from_bytes(d[:8], "big") % n_first]
+            surname = lasts[int.from_bytes(d[12:20], "big") % n_last]
+            local = f"{name}.{surname}" if name and surname else name or surname or "user"
+            domain = fixed or domains[d[11] % n_domains]
+            return fit(f"{local}.{d[8:11].hex()}@{domain}" if unique else f"{local}@{domain}")
+
+        return first
 
 
 class UsernameOptions(LocaleOptions):
@@ -144,7 +205,7 @@ class Username(FakerTransformer[UsernameOptions]):
     example = "login: username"
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        digest = keyed.digest(self.key, value, attempt)
+        digest = self.digest(value, attempt)
         name = to_text(self.faker.call(int.from_bytes(digest[:8], "big"), self.method))
         if self.options.unique:
             name = f"{name}{int.from_bytes(digest[8:12], 'big') % 1_000_000:06d}"
@@ -180,5 +241,5 @@ class FakerProvider(FakerTransformer[FakerOptions]):
     example = 'job_title: {faker: {provider: job}}\nvoucher: {faker: {provider: bothify, args: ["??-####"]}}'
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        seed = keyed.seed(self.key, value, attempt)
+        seed = int.from_bytes(self.digest(value, attempt)[:8], "big")
         return to_text(self.faker.call(seed, self.options.provider, *self.options.args, **self.options.kwargs))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import random
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -73,14 +72,14 @@ def shift(moment: dt.datetime, seconds: int) -> dt.datetime | None:
         return None
 
 
-def nonzero_offset(rng: random.Random, limit: int) -> int:
+def nonzero_offset(draws: keyed.Draws, limit: int) -> int:
     """A whole number in [-limit, limit] other than 0."""
-    step = rng.randrange(1, limit + 1)
-    return step if rng.getrandbits(1) else -step
+    step = 1 + draws.below(limit)
+    return step if draws.below(2) else -step
 
 
-def random_day(rng: random.Random, first: dt.date, last: dt.date) -> dt.date:
-    return first + dt.timedelta(days=rng.randrange((last - first).days + 1))
+def random_day(draws: keyed.Draws, first: dt.date, last: dt.date) -> dt.date:
+    return first + dt.timedelta(days=draws.below((last - first).days + 1))
 
 
 class DateOfBirthOptions(Options):
@@ -116,32 +115,32 @@ class DateOfBirth(Transformer[DateOfBirthOptions]):
     example = "birth_date: {date_of_birth: {keep: year}}\ndob: {date_of_birth: {age_band: 10}}"
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        rng = keyed.keyed_random(self.key, value, attempt)
+        draws = keyed.Draws(keyed.digest(self.key, value, attempt))
         o = self.options
         if o.format is not None:
             try:
                 day = dt.datetime.strptime(value, o.format).date()
             except ValueError:
-                return self._any_day(rng).strftime(o.format)
-            return self._new_day(day, rng).strftime(o.format)
+                return self._any_day(draws).strftime(o.format)
+            return self._new_day(day, draws).strftime(o.format)
         stamp = Stamp.parse(value)
         if stamp is None:
-            return value if is_special_date(value) else self._any_day(rng).isoformat()
-        day = self._new_day(stamp.moment.date(), rng)
+            return value if is_special_date(value) else self._any_day(draws).isoformat()
+        day = self._new_day(stamp.moment.date(), draws)
         return stamp.render(dt.datetime.combine(day, stamp.moment.time()))
 
-    def _any_day(self, rng: random.Random) -> dt.date:
-        return random_day(rng, dt.date(self.options.min_year, 1, 1), dt.date(self.options.max_year, 12, 31))
+    def _any_day(self, draws: keyed.Draws) -> dt.date:
+        return random_day(draws, dt.date(self.options.min_year, 1, 1), dt.date(self.options.max_year, 12, 31))
 
-    def _new_day(self, day: dt.date, rng: random.Random) -> dt.date:
+    def _new_day(self, day: dt.date, draws: keyed.Draws) -> dt.date:
         o = self.options
         if o.age_band is not None:
             start = max(1, day.year - day.year % o.age_band)
-            return random_day(rng, dt.date(start, 1, 1), dt.date(min(9999, start + o.age_band - 1), 12, 31))
+            return random_day(draws, dt.date(start, 1, 1), dt.date(min(9999, start + o.age_band - 1), 12, 31))
         if o.keep == "year":
-            return random_day(rng, dt.date(day.year, 1, 1), dt.date(day.year, 12, 31))
+            return random_day(draws, dt.date(day.year, 1, 1), dt.date(day.year, 12, 31))
         if o.keep == "month":
             last = calendar.monthrange(day.year, day.month)[1]
-            return random_day(rng, day.replace(day=1), day.replace(day=last))
-        return self._any_day(rng)
+            return random_day(draws, day.replace(day=1), day.replace(day=last))
+        return self._any_day(draws)
 

@@ -2,14 +2,49 @@
 
 from __future__ import annotations
 
+import hashlib
+import sys
+from array import array
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
 from faker.providers.lorem.la import Provider as LatinLorem
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from datasafe.masking import keyed
 from datasafe.masking.transformers.base import Options, Transformer, register
-from datasafe.masking.types import RowView
+from datasafe.masking.types import ColumnInfo, RowView
 
 WORDS: tuple[str, ...] = tuple(LatinLorem.word_list)
+#: characters of lorem ipsum generated once per word list; a masked text is a keyed slice of it
+CORPUS_SIZE = 1 << 18
+
+
+@lru_cache(maxsize=8)
+def corpus(words: tuple[str, ...]) -> tuple[str, array[int]]:
+    """Sentences of 6 to 13 words from ``words``, and the offsets where its words start.
+
+    The words come from a fixed SHAKE-256 stream, so the text is the same in every run and on
+    every Python version; the key only decides where a masked value starts reading it. The text
+    ends with a space, so reading on from its start continues it.
+    """
+    draws = keyed.Draws(hashlib.shake_256(b"datasafe lorem ipsum").digest(4 * CORPUS_SIZE))  # plenty: a draw a word
+    parts: list[str] = []
+    starts = array("I")
+    size = 0
+    while size < CORPUS_SIZE:
+        count = 6 + draws.below(8)
+        for i in range(count):
+            word = words[draws.below(len(words))]
+            if i == 0:
+                word = word[:1].upper() + word[1:]
+            if i == count - 1:
+                word += "."
+            starts.append(size)
+            parts.append(word)
+            size += len(word) + 1
+    return " ".join(parts) + " ", starts
 
 
 class TextOptions(Options):
@@ -30,29 +65,35 @@ class Text(Transformer[TextOptions]):
     kinds = frozenset({"text", "other"})
     example = "notes: text\ncomment: {text: {max_length: 200}}"
 
+    def __init__(self, options: BaseModel | Mapping[str, Any], column: ColumnInfo, key: bytes) -> None:
+        super().__init__(options, column, key)
+        self.digest = keyed.hmac_sha256(key)
+        self.words = tuple(w.strip() for w in self.options.words or () if w.strip()) or WORDS
+        self._corpus: tuple[str, array[int]] | None = None
+
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
         length = len(value)
         if self.options.max_length is not None:
             length = min(length, self.options.max_length)
         if length == 0:
             return ""
-        rng = keyed.keyed_random(self.key, value, attempt)
-        words = self.options.words or WORDS
-        out: list[str] = []
-        size = -1
-        sentence = 0
-        while size < length:
-            word = rng.choice(words)
-            if sentence == 0:
-                word = word[:1].upper() + word[1:]
-            sentence += 1
-            if sentence >= 6 + rng.randrange(8):
-                word += "."
-                sentence = 0
-            out.append(word)
-            size += len(word) + 1
+        return self._lorem(length, self.digest(value, attempt))
+
+    def _lorem(self, length: int, digest: bytes) -> str:
+        if self._corpus is None:
+            self._corpus = corpus(self.words)
+        text, starts = self._corpus
+        start = starts[int.from_bytes(digest[:8], "big") % len(starts)]
         if length <= 2:
-            return out[0].lower()[:length].ljust(length, "a")
+            return text[start:text.index(" ", start)].rstrip(".").lower()[:length].ljust(length, "a")
+        piece = text[start:start + length - 1]
+        if len(piece) < length - 1:
+            piece = (piece + text * (length // len(text) + 1))[:length - 1]
         # leave room for the closing full stop; a cut that falls on a space is padded with letters
-        text = " ".join(out)[: length - 1].rstrip(" .")
-        return text + "a" * (length - 1 - len(text)) + "."
+        piece = piece.rstrip(" .")
+        return piece[:1].upper() + piece[1:] + "a" * (length - 1 - len(piece)) + "."
+
+    def first_choice(self) -> Callable[[str], str | None]:
+        digest, lorem, fit = self.digest, self._lorem, self._fit
+        limit = self.options.max_length or sys.maxsize
+        return lambda value: fit(lorem(min(len(value), limit), digest(value, 0))) if value else fit("")

@@ -1,0 +1,280 @@
+"""Masking a block of rows at once: the pipeline's hot loop.
+
+Most masked tables need nothing but each masked cell's own value: no ``where`` filter, no parent
+that lost rows, no rule that reads the rest of the row. Their rows are masked a block (about a
+MiB of whole rows) at a time by a :class:`BatchMasker`, in this process or in a forked worker
+(:mod:`datasafe.masking.parallel`): each masked column is one function of its stored field, and
+fields that are not masked are never decoded.
+
+Uniqueness needs every earlier row, so it is not decided here: for each unique key the batch
+reports an 8-byte hash of each row's key values, and the table's masker checks them in row
+order (:meth:`datasafe.masking.masker.TableMasker.accept`).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from datasafe.errors import IntegrityError
+from datasafe.masking import keyed
+from datasafe.masking.codecs import Cell, RowCodec, TabText
+from datasafe.masking.plan import MaskedColumn, TablePlan
+from datasafe.masking.transformers.base import MEMO_MAX_VALUE, MEMO_SIZE, Transformer
+
+#: a memo that answered fewer than this share of a column's last MEMO_SIZE values is turned off ...
+MEMO_MIN_HITS = 0.25
+#: ... for this many blocks, then tried again
+MEMO_PAUSE = 64
+_NO_HASH = bytes(8)
+
+
+@dataclass
+class BatchResult:
+    """The masked form of a block of rows.
+
+    Attributes:
+        data: the masked rows, each with its line end.
+        rows: how many rows ``data`` holds: all of the block, unless ``error``.
+        hashes: per unique key of the table, 8 bytes per row: the hash of the row's key values
+            (as :func:`datasafe.masking.masker.key_hash` takes it; zeros for rows in ``nulls``).
+        nulls: per unique key, the rows with a NULL in the key (NULLs never collide).
+        error: what stopped the block at row ``rows`` (raised by the caller after that row).
+    """
+
+    data: bytes
+    rows: int
+    hashes: list[bytes] = field(default_factory=list)
+    nulls: list[list[int]] = field(default_factory=list)
+    error: Exception | None = None
+
+
+class _Column:
+    """One masked column's function of its stored field, with a memo that turns itself off."""
+
+    __slots__ = ("hits", "index", "memo", "memoized", "pause", "plain")
+
+    def __init__(self, index: int, plain: Callable[[Any], Any]) -> None:
+        self.index = index
+        self.plain = plain
+        memo = functools.lru_cache(maxsize=MEMO_SIZE)(plain)
+        self.memo = memo
+        limit = MEMO_MAX_VALUE
+        self.memoized: Callable[[Any], Any] = lambda f: plain(f) if f is None or len(f) > limit else memo(f)
+        self.pause = 0
+        self.hits = (0, 0)
+
+    def function(self) -> Callable[[Any], Any]:
+        return self.plain if self.pause else self.memoized
+
+    def after_block(self) -> None:
+        # A memo costs more than it saves on a column whose values hardly repeat. It is judged once
+        # it has seen as many values as it holds: repeats further apart than that it cannot catch.
+        if self.pause:
+            self.pause -= 1
+            return
+        info = self.memo.cache_info()
+        hits, misses = info.hits - self.hits[0], info.misses - self.hits[1]
+        if hits + misses < MEMO_SIZE:
+            return
+        if hits < MEMO_MIN_HITS * (hits + misses):
+            self.memo.cache_clear()
+            self.pause = MEMO_PAUSE
+            info = self.memo.cache_info()
+        self.hits = (info.hits, info.misses)
+
+
+def _stored_function(t: Transformer[Any], codec: TabText, override: Mapping[str, Cell] | None
+                     ) -> Callable[[bytes], bytes]:
+    """Stored field -> masked stored field, for the tab-separated encodings."""
+    null = codec.null
+    encode = codec.encode_cell
+    unescape = codec.unescape_bytes
+    null_out = encode(t.null_choice())
+    table = t.first_choice_table() if not override else None
+    if table is not None:
+        return _pool_function([encode(cell) for cell in table], null_out, t.key, codec)
+    first = t.first_choice()
+    if override:
+        # a parent value that needed an alternative keeps it in every referencing column
+        own = first
+        first = lambda value: override[value] if value in override else own(value)  # noqa: E731
+
+    def masked(f: bytes) -> bytes:
+        if b"\\" in f:  # NULL, or escapes to undo
+            return null_out if f == null else encode(first(unescape(f).decode()))
+        out = first(f.decode())
+        # encode_cell, inlined: every character to escape is a backslash or a control character
+        if out is None or "\\" in out or not out.isprintable():
+            return encode(out)
+        return out.encode()
+
+    return masked
+
+
+def _pool_function(table: list[bytes], null_out: bytes, key: bytes, codec: TabText) -> Callable[[bytes], bytes]:
+    # the value's UTF-8 text is all the HMAC needs: a field without escapes is used as it is stored
+    null, unescape, size = codec.null, codec.unescape_bytes, len(table)
+    inner_copy, outer_copy = keyed.hmac_states(key)
+
+    def masked(f: bytes) -> bytes:
+        if b"\\" in f:
+            if f == null:
+                return null_out
+            f = unescape(f)
+        inner = inner_copy()
+        inner.update(f)
+        outer = outer_copy()
+        outer.update(inner.digest())
+        return table[int.from_bytes(outer.digest()[:8], "big") % size]
+
+    return masked
+
+
+def _cell_function(t: Transformer[Any], override: Mapping[str, Cell] | None) -> Callable[[Cell], Cell]:
+    """Decoded cell -> masked cell, for the other encodings."""
+    null_out = t.null_choice()
+    first = t.first_choice()
+
+    def masked(value: Cell) -> Cell:
+        if value is None:
+            return null_out
+        if override and value in override:
+            return override[value]
+        return first(value)
+
+    return masked
+
+
+class BatchMasker:
+    """Masks blocks of one table's rows; see the module documentation for which tables qualify."""
+
+    def __init__(self, table: TablePlan, codec: RowCodec, overrides: Mapping[tuple[str, str], dict[str, Cell]]
+                 ) -> None:
+        self.table = table
+        self.codec = codec
+        self.ncols = len(table.entry.columns)
+        self.keys = list(table.unique)
+        self.tab = codec if isinstance(codec, TabText) else None
+        self.columns: list[_Column] = []
+        for m in table.masked:
+            override = overrides.get(m.inherited_from) if m.inherited_from else None
+            fn: Callable[[Any], Any] = (_stored_function(m.transformer, self.tab, override) if self.tab is not None
+                                        else _cell_function(m.transformer, override))
+            self.columns.append(_Column(m.index, fn))
+
+    @staticmethod
+    def qualifies(table: TablePlan) -> bool:
+        """Whether every masked column of ``table`` depends on its own value only."""
+        return bool(table.masked) and not any(_own_value_is_not_enough(m, table) for m in table.masked)
+
+    def warm_up(self, block: bytes) -> None:
+        """Mask the first row of ``block`` and forget it: builds lazy tables (Faker pools) before a fork."""
+        first = block[:block.find(b"\n") + 1]
+        if first:
+            self.mask(first)
+            for c in self.columns:
+                c.memo.cache_clear()
+
+    def mask(self, block: bytes) -> BatchResult:
+        """Mask ``block``: whole rows, each ending with a line end."""
+        lines = block.split(b"\n")
+        lines.pop()  # after the last line end
+        columns = [(c.index, c.function()) for c in self.columns]
+        hashes = [bytearray() for _ in self.keys]
+        nulls: list[list[int]] = [[] for _ in self.keys]
+        out: list[bytes] = []
+        error: Exception | None = None
+        try:
+            if self.tab is not None:
+                self._mask_tab(lines, columns, out, hashes, nulls)
+            else:
+                self._mask_cells(lines, columns, out, hashes, nulls)
+        except Exception as exc:  # reported after the rows done before it
+            error = exc
+        for c in self.columns:
+            c.after_block()
+        return BatchResult(b"\n".join(out) + b"\n" if out else b"", len(out), [bytes(h) for h in hashes], nulls,
+                           error)
+
+    def _mask_tab(self, lines: list[bytes], columns: list[tuple[int, Callable[[bytes], bytes]]],
+                  out: list[bytes], hashes: list[bytearray], nulls: list[list[int]]) -> None:
+        ncols, append, blake2b = self.ncols, out.append, hashlib.blake2b
+        if len(columns) == 1 and not self.keys:  # a child table's foreign key, an address: the loop unrolled
+            (i, fn), = columns
+            for line in lines:
+                fields = line.split(b"\t")
+                if len(fields) != ncols:
+                    raise _wrong_width(self.table, len(fields))
+                fields[i] = fn(fields[i])
+                append(b"\t".join(fields))
+            return
+        single = [(n, key[0]) for n, key in enumerate(self.keys) if len(key) == 1]
+        multi = [(n, key) for n, key in enumerate(self.keys) if len(key) > 1]
+        for line in lines:
+            fields = line.split(b"\t")
+            if len(fields) != ncols:
+                raise _wrong_width(self.table, len(fields))
+            for i, fn in columns:
+                fields[i] = fn(fields[i])
+            for n, i in single:  # key_hash of one cell, inlined for a field without escapes
+                f = fields[i]
+                if b"\\" in f:
+                    self._hash_key(n, (i,), fields, len(out), hashes, nulls)
+                else:
+                    hashes[n] += blake2b(b"\x01" + f, digest_size=8).digest()
+            for n, key in multi:
+                self._hash_key(n, key, fields, len(out), hashes, nulls)
+            append(b"\t".join(fields))
+
+    def _hash_key(self, n: int, key: tuple[int, ...], fields: list[bytes], row: int, hashes: list[bytearray],
+                  nulls: list[list[int]]) -> None:
+        """Append the hash of one row's values of unique key ``n`` (stored fields) to ``hashes[n]``."""
+        assert self.tab is not None
+        parts = []
+        for i in key:
+            f = fields[i]
+            if b"\\" in f:
+                if f == self.tab.null:
+                    nulls[n].append(row)
+                    hashes[n] += _NO_HASH
+                    return
+                f = self.tab.unescape_bytes(f)
+            parts.append(b"\x01" + f)
+        hashes[n] += hashlib.blake2b(b"".join(parts), digest_size=8).digest()
+
+    def _mask_cells(self, lines: list[bytes], columns: list[tuple[int, Callable[[Cell], Cell]]],
+                    out: list[bytes], hashes: list[bytearray], nulls: list[list[int]]) -> None:
+        codec, ncols, keys = self.codec, self.ncols, self.keys
+        decode, encode = codec.decode, codec.encode
+        for line in lines:
+            fields = codec.split(line)
+            if len(fields) != ncols:
+                raise _wrong_width(self.table, len(fields))
+            cells: dict[int, Cell] = {}
+            for i, fn in columns:
+                cell = cells[i] = fn(decode(fields[i]))
+                fields[i] = encode(cell, fields[i])
+            for n, key in enumerate(keys):
+                values = [cells[i] if i in cells else decode(fields[i]) for i in key]
+                if any(v is None for v in values):
+                    nulls[n].append(len(out))
+                    hashes[n] += _NO_HASH
+                else:
+                    hashes[n] += hashlib.blake2b(b"".join(b"\x01" + v.encode() for v in values if v is not None),
+                                                 digest_size=8).digest()
+            out.append(codec.join(fields)[:-1])
+
+
+def _own_value_is_not_enough(m: MaskedColumn, table: TablePlan) -> bool:
+    # rules that read the row, and columns that inherit alternatives found in this very table
+    # (a self-reference), must see each earlier row's outcome: those tables go row by row
+    return m.transformer.uses_row or (m.inherited_from is not None and m.inherited_from[0] == table.name)
+
+
+def _wrong_width(table: TablePlan, found: int) -> IntegrityError:
+    return IntegrityError(f"table {table.name}: a row has {found} fields, the manifest lists "
+                          f"{len(table.entry.columns)} columns")
