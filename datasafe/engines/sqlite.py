@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 ENCODING = "jsonl"
 SCHEMA_FORMAT = "sqlite-schema-json"
 FETCH = 2000
+#: encoded bytes handed on at once; bounds memory whatever the row size
+BATCH_BYTES = 1 << 20
 
 
 def _encode_value(value: object) -> object:
@@ -82,11 +84,15 @@ def _dump_rows(
     cols = ", ".join(_q(c.name) for c in entry.columns)
     order = " ORDER BY rowid" if rowid else ""
     cur = conn.execute(f"SELECT {cols} FROM {_q(entry.table)}{order}")
+    batch = 1
     while True:
-        rows = cur.fetchmany(FETCH)
+        rows = cur.fetchmany(batch)
         if not rows:
             break
-        write(("\n".join(map(_dumps, rows)) + "\n").encode())
+        data = ("\n".join(map(_dumps, rows)) + "\n").encode()
+        write(data)
+        # as many rows as make about BATCH_BYTES: small rows in thousands, big blobs one by one
+        batch = max(1, min(FETCH, BATCH_BYTES * len(rows) // max(1, len(data))))
 
 
 class _Catalog:

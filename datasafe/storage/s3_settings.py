@@ -36,7 +36,7 @@ class S3Settings(BaseModel):
     storage_class: str | None = Field(None, description="STANDARD_IA, INTELLIGENT_TIERING, GLACIER_IR, ...")
     sse: Literal["AES256", "aws:kms"] | None = Field(None, description="server-side encryption")
     sse_kms_key_id: str | None = Field(None, description="KMS key for sse: aws:kms; default the AWS managed key")
-    part_size: int = Field(16 * MIB, description="bytes per uploaded part, 5MiB to 5GiB")
+    part_size: int = Field(8 * MIB, description="bytes per uploaded part, 5MiB to 5GiB")
     concurrency: int = Field(2, ge=1, le=64, description="parts of one object uploaded in parallel")
     retry_mode: Literal["standard", "adaptive"] = "standard"
     max_attempts: int = Field(8, ge=1, le=100, description="attempts per request, the first included")

@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                      f"≤ {RSS_LIMIT_MB} MB | {'pass' if mb <= RSS_LIMIT_MB else '**FAIL**'} |")
     lines += ["", "Commands: `datasafe --config plain.yml|encrypted.yml backup SOURCE --storage DIR --jobs "
               f"{cfg.jobs}`; `datasafe --config s3-*.yml backup sqlite:///blobs.db --storage s3://bench/datasafe` "
-              "(defaults: part_size 16 MiB, concurrency 2).", f"<!-- /security:scale={args.scale} -->"]
+              "(defaults: part_size 8 MiB, concurrency 2).", f"<!-- /security:scale={args.scale} -->"]
     publish(args.output, args.scale, lines, "security")
     return 0
 
