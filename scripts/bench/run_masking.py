@@ -39,6 +39,7 @@ PYN_DB = "datasafe_bench_mask_pyn"
 
 # the same columns as masking_rules/bench_customers.yml, in pynonymizer's strategy format
 PYN_STRATEGY = """\
+locale: en_US
 tables:
   customers:
     columns:
