@@ -352,3 +352,46 @@ def test_mariadb_policy_and_refresh(tmp_path: Path, storage_dir: Path, my: Any,
     emails = [r[0] for r in my.query(target, "SELECT email FROM customers")]
     assert not any(str(e).endswith("@shop.example.org") and str(e).startswith("m") for e in emails)
     assert my.query(target, "SELECT count(*) FROM refreshed_marker") == [(0,)]
+
+
+@pytest.mark.mysql
+def test_mariadb_refresh_killed_midway_leaves_the_old_database(tmp_path: Path, storage_dir: Path, my: Any) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    src = my.create(
+        "dsenv_src",
+        "CREATE TABLE customers (id INT PRIMARY KEY, email VARCHAR(60) NOT NULL UNIQUE, name VARCHAR(80))",
+        "INSERT INTO customers SELECT seq, CONCAT('m', seq, '@shop.example.org'), CONCAT('N ', seq) "
+        "FROM seq_1_to_150000",
+    )
+    target = my.create("dsenv_qa", "CREATE TABLE customers (id INT PRIMARY KEY)", "INSERT INTO customers VALUES (7)")
+    rules = "version: 1\ntables:\n  customers:\n    columns: {email: {email: {unique: true}}, name: name}\n" \
+            "    keep: [id]\n"
+    cfg = _server_config(tmp_path, str(src), str(target), rules)
+    assert run_cli(storage_dir, "backup", "bank", config=cfg).exit_code == 0
+    env = {**os.environ, "DATASAFE_MASKING_KEY": KEY}
+    proc = subprocess.Popen([sys.executable, "-m", "datasafe.cli", "--quiet", "--config", str(cfg), "refresh", "qa",
+                             "--storage", str(storage_dir)], env=env, stderr=subprocess.PIPE, text=True)
+    temp_like = f"{target.database}__ds_new_%"
+    deadline = time.monotonic() + 60
+    try:
+        while not my.query(my.url(""), f"SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE "
+                                        f"'{temp_like}'"):
+            if proc.poll() is not None:
+                pytest.fail(f"refresh ended before it could be killed: {proc.stderr.read() if proc.stderr else ''}")
+            assert time.monotonic() < deadline, "the temporary schema never appeared"
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert proc.poll() is None, "the refresh finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert my.query(target, "SELECT id FROM customers") == [(7,)]  # untouched
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        for (name,) in my.query(my.url(""), f"SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE "
+                                            f"SCHEMA_NAME LIKE '{target.database}__ds_%'"):
+            my.names.append(name)

@@ -262,3 +262,43 @@ def test_object_lock_without_a_time_bound_is_a_config_error(tmp_path: Path) -> N
         lock_days(load_config(str(cfg)), "s3://bucket/prefix", "shop")
     explicit = config(tmp_path, s3={"object_lock_mode": "COMPLIANCE", "object_lock_days": 40})
     assert lock_days(load_config(str(explicit)), "s3://bucket/prefix", "shop") == 40
+
+
+# -- pings from the backup command -----------------------------------------------------------------------
+def test_backup_pings_healthcheck_and_webhook(tmp_path: Path, storage_dir: Path, source: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_ops_metrics import _Recorder
+
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    from http.server import ThreadingHTTPServer
+
+    received: list[tuple[str, str, str, bytes]] = []
+    handler = type("Handler", (_Recorder,), {"received": received, "status": 200})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        monkeypatch.setenv("HC_URL", f"{base}/hc/secret-uuid")
+        cfg = config(tmp_path, notify={"healthcheck_url": "${HC_URL}", "webhook_url": f"{base}/hook",
+                                       "timeout": "5s"})
+        ok = backup(storage_dir, source, cfg=cfg)
+        assert ok.exit_code == 0, ok.output
+        failed = run_cli(storage_dir, "backup", sqlite_url(tmp_path / "missing.db"), "--name", "shop", config=cfg)
+        assert failed.exit_code == ExitCode.NOT_FOUND
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    paths = [p for _, p, _, _ in received]
+    assert paths == ["/hc/secret-uuid/start", "/hc/secret-uuid", "/hook",
+                     "/hc/secret-uuid/start", "/hc/secret-uuid/fail", "/hook"]
+    hooks = [json.loads(body) for _, p, _, body in received if p == "/hook"]
+    assert hooks[0]["status"] == "success" and hooks[0]["snapshot"] == complete_ids(storage_dir)[0]
+    assert hooks[1]["status"] == "failure" and hooks[1]["exit_code"] == ExitCode.NOT_FOUND
+    assert "secret-uuid" not in ok.output + failed.output  # ping URLs are secrets
+
+
+def test_an_unreachable_ping_never_fails_the_backup(tmp_path: Path, storage_dir: Path, source: Path) -> None:
+    cfg = config(tmp_path, notify={"healthcheck_url": "http://127.0.0.1:9/hc/x", "timeout": "1s"})
+    result = backup(storage_dir, source, cfg=cfg)
+    assert result.exit_code == 0, result.output
