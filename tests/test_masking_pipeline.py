@@ -321,3 +321,25 @@ def test_mariadb_masked_restore_keeps_keys(tmp_path: Path, storage_dir: Path, my
     emails = [r[0] for r in my.query(target, "SELECT email FROM customers")]
     assert len(set(emails)) == 300 and not any(e.endswith("@shop.example.org") and e.startswith("m") and
                                                e[1:].split("@")[0].isdigit() for e in emails)
+
+
+def test_rules_init_from_a_database_url(tmp_path: Path, storage_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = tmp_path / "live.db"
+    create_shop(db, 20)
+    result = run_cli(storage_dir, "rules", "init", f"sqlite:///{db}")
+    assert result.exit_code == 0, result.output
+    for column in ("first_name", "email", "card_number", "total_cents"):
+        assert column in result.stdout
+    rules = write(tmp_path / "live.yml", result.stdout)
+    repo = api.open_repository(str(storage_dir))
+    manifest = api.backup(resolve_source(LoadedConfig(Config(), None), f"sqlite:///{db}", "live"), repo)
+    checked = run_cli(storage_dir, "rules", "check", str(rules), "--snapshot", manifest.snapshot_id)
+    assert checked.exit_code == 0, checked.output  # the starter file covers every column
+
+
+@pytest.mark.postgres
+def test_rules_init_from_a_postgres_url(storage_dir: Path, pg: Any) -> None:
+    src = pg.create("dsinit", PG_SCHEMA)
+    result = run_cli(storage_dir, "rules", "init", str(src))
+    assert result.exit_code == 0, result.output
+    assert "public.customers:" in result.stdout and "ssn:" in result.stdout and "owner_email" in result.stdout

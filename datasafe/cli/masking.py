@@ -124,15 +124,21 @@ def rules() -> None:
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file (must not exist) instead of standard output.")
 def rules_init(snapshot: str, source: str | None, output: Path | None) -> None:
-    """Print a starter rules file for SNAPSHOT's schema.
+    """Print a starter rules file for SNAPSHOT's schema (or a database URL's).
 
     Every column is listed: a suggested transformer where its name suggests personal
-    data, 'keep' elsewhere. Review it: names are only a hint.
+    data, 'keep' elsewhere. Review it: names are only a hint. Given a database URL
+    (postgresql://..., mysql://..., sqlite:///...), only the catalog is read, no rows.
     """
+    from datasafe.engines import get_engine
     from datasafe.masking.api import rules_init as make_rules
+    from datasafe.urls import DatabaseURL
 
-    repo = _state().repository()
-    text = make_rules(repo.resolve(snapshot, source))
+    if "://" in snapshot:
+        url = DatabaseURL.parse(snapshot)
+        text = make_rules(get_engine(url.engine).describe(url))
+    else:
+        text = make_rules(_state().repository().resolve(snapshot, source))
     if output is None:
         click.echo(text, nl=False)
         return

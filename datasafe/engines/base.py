@@ -160,3 +160,7 @@ class Engine(ABC):
     @abstractmethod
     def table_digests(self, url: DatabaseURL, manifest: Manifest) -> Iterator[tuple[str, str]]:
         """(table name, SHA-256 of its data re-read in snapshot encoding) for each manifest table."""
+
+    @abstractmethod
+    def describe(self, url: DatabaseURL) -> list[TableEntry]:
+        """The tables of a live database as a backup would record them (columns, keys), without rows."""

@@ -330,6 +330,16 @@ class SqliteEngine(Engine):
         with tempfile.TemporaryDirectory(prefix="datasafe-verify-") as tmp:
             yield DatabaseURL.parse(f"sqlite:///{tmp}/scratch.db")
 
+    def describe(self, url: DatabaseURL) -> list[TableEntry]:
+        conn = _open_ro(_path_of(url))
+        try:
+            cat = _Catalog(conn)
+            return [cat.entry(name)[0] for name, _sql in cat.tables()]
+        except sqlite3.DatabaseError as exc:
+            raise DatabaseError(f"reading {url}: {exc}") from exc
+        finally:
+            conn.close()
+
     def table_digests(self, url: DatabaseURL, manifest: Manifest) -> Iterator[tuple[str, str]]:
         conn = _open_ro(_path_of(url))
         try:

@@ -18,7 +18,7 @@ from datasafe.masking.suggest import suggest_rules
 from datasafe.progress import NullProgress, Progress
 from datasafe.snapshot import verification
 from datasafe.snapshot.chunks import Compression
-from datasafe.snapshot.manifest import Manifest
+from datasafe.snapshot.manifest import Manifest, TableEntry
 from datasafe.snapshot.repository import Repository, SnapshotObjects, SnapshotWriter, check_source_name
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,8 @@ def _write(repo: Repository, manifest: Manifest, plan: MaskPlan, objects: Snapsh
     return masked
 
 
-def rules_init(manifest: Manifest) -> str:
-    """A starter rules file for the tables of ``manifest``: every column listed."""
-    return suggest_rules([(t.name, column_infos(t)) for t in manifest.tables])
+def rules_init(source: Manifest | list[TableEntry]) -> str:
+    """A starter rules file for the tables of a snapshot (or of a live database's
+    :meth:`~datasafe.engines.base.Engine.describe`): every column listed."""
+    tables = source.tables if isinstance(source, Manifest) else source
+    return suggest_rules([(t.name, column_infos(t)) for t in tables])

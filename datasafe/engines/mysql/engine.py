@@ -19,7 +19,7 @@ from datasafe.engines.mysql import backup as my_backup
 from datasafe.engines.mysql import restore as my_restore
 from datasafe.engines.mysql.connection import Error, connect, db_error, execute, q
 from datasafe.snapshot.chunks import digester
-from datasafe.snapshot.manifest import Manifest
+from datasafe.snapshot.manifest import Manifest, TableEntry
 from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.storage.base import StorageBackend
 from datasafe.urls import DatabaseURL
@@ -56,6 +56,18 @@ class MySQLEngine(Engine):
                     conn.close()
             except Exception as exc:
                 log.error("could not drop scratch database %s: %s", name, exc)
+
+    def describe(self, url: DatabaseURL) -> list[TableEntry]:
+        from datasafe.engines.mysql import catalog
+
+        conn = connect(url)
+        try:
+            names = [name for name, _engine, _size in catalog.tables(conn, url.database)]
+            return [catalog.entry(conn, url.database, name) for name in names]
+        except Error as exc:
+            raise db_error(f"reading the catalog of {url}", exc) from exc
+        finally:
+            conn.close()
 
     def table_digests(self, url: DatabaseURL, manifest: Manifest) -> Iterator[tuple[str, str]]:
         conn = connect(url)

@@ -22,7 +22,7 @@ from datasafe.engines.postgres import backup as pg_backup
 from datasafe.engines.postgres import restore as pg_restore
 from datasafe.engines.postgres.connection import column_list, connect, copy_out, db_error, qualified
 from datasafe.snapshot.chunks import digester
-from datasafe.snapshot.manifest import Manifest
+from datasafe.snapshot.manifest import Manifest, TableEntry
 from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.storage.base import StorageBackend
 from datasafe.urls import DatabaseURL
@@ -56,6 +56,15 @@ class PostgresEngine(Engine):
                     conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             except Exception as exc:
                 log.error("could not drop scratch database %s: %s", name, exc)
+
+    def describe(self, url: DatabaseURL) -> list[TableEntry]:
+        from datasafe.engines.postgres import catalog
+
+        with connect(url) as conn:
+            try:
+                return [t.entry for t in catalog.tables(conn.cursor())]
+            except psycopg.Error as exc:
+                raise db_error(f"reading the catalog of {url}", exc) from exc
 
     def table_digests(self, url: DatabaseURL, manifest: Manifest) -> Iterator[tuple[str, str]]:
         with connect(url) as conn:
