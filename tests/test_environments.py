@@ -238,6 +238,33 @@ def _server_config(tmp_path: Path, source_url: str, target_url: str, rules: str)
     return cfg
 
 
+def _refresh_then_kill(cfg: Path, storage_dir: Path, temporary_exists: Any, settle: float) -> Any:
+    """Start `datasafe refresh qa` in a process and SIGKILL it once its temporary database exists."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DATASAFE_MASKING_KEY": KEY}
+    proc = subprocess.Popen([sys.executable, "-m", "datasafe.cli", "--quiet", "--config", str(cfg), "refresh", "qa",
+                             "--storage", str(storage_dir)], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not temporary_exists():
+            if proc.poll() is not None:
+                pytest.fail(f"refresh ended before it could be killed: {proc.stderr.read() if proc.stderr else ''}")
+            assert time.monotonic() < deadline, "the temporary database never appeared"
+            time.sleep(0.01)
+        time.sleep(settle)
+        assert proc.poll() is None, "the refresh finished before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc
+
+
 @pytest.mark.postgres
 def test_postgres_policy_refresh_and_reader(tmp_path: Path, storage_dir: Path, pg: Any,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
@@ -287,10 +314,6 @@ def test_postgres_policy_refresh_and_reader(tmp_path: Path, storage_dir: Path, p
 @pytest.mark.postgres
 def test_postgres_refresh_killed_midway_leaves_the_old_database(tmp_path: Path, storage_dir: Path, pg: Any,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
 
     from tests.test_masking_pipeline import PG_RULES
     from tests.test_pg_roundtrip import query_all
@@ -307,20 +330,9 @@ def test_postgres_refresh_killed_midway_leaves_the_old_database(tmp_path: Path, 
     target = pg.create("dsenv_qa", "CREATE TABLE customers (id int); INSERT INTO customers VALUES (1), (2), (3);")
     cfg = _server_config(tmp_path, str(src), str(target), PG_RULES)
     assert run_cli(storage_dir, "backup", "bank", config=cfg).exit_code == 0
-    env = {**os.environ, "DATASAFE_MASKING_KEY": KEY}
-    proc = subprocess.Popen([sys.executable, "-m", "datasafe.cli", "--quiet", "--config", str(cfg), "refresh", "qa",
-                             "--storage", str(storage_dir)], env=env, stderr=subprocess.PIPE, text=True)
     maint = pg.url("postgres")
-    deadline = time.monotonic() + 60
-    while not query_all(maint, "SELECT 1 FROM pg_database WHERE datname LIKE 'dsenv_qa%__ds_new_%'"):
-        if proc.poll() is not None:
-            pytest.fail(f"refresh ended before it could be killed: {proc.stderr.read() if proc.stderr else ''}")
-        assert time.monotonic() < deadline, "the temporary database never appeared"
-        time.sleep(0.02)
-    time.sleep(0.3)
-    assert proc.poll() is None, "the refresh finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    _refresh_then_kill(cfg, storage_dir, lambda: query_all(
+        maint, "SELECT 1 FROM pg_database WHERE datname LIKE 'dsenv_qa%__ds_new_%'"), settle=0.3)
     try:
         assert query_all(target, "SELECT count(*) FROM customers") == [(3,)]  # untouched
     finally:
@@ -356,10 +368,6 @@ def test_mariadb_policy_and_refresh(tmp_path: Path, storage_dir: Path, my: Any,
 
 @pytest.mark.mysql
 def test_mariadb_refresh_killed_midway_leaves_the_old_database(tmp_path: Path, storage_dir: Path, my: Any) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
 
     src = my.create(
         "dsenv_src",
@@ -372,26 +380,12 @@ def test_mariadb_refresh_killed_midway_leaves_the_old_database(tmp_path: Path, s
             "    keep: [id]\n"
     cfg = _server_config(tmp_path, str(src), str(target), rules)
     assert run_cli(storage_dir, "backup", "bank", config=cfg).exit_code == 0
-    env = {**os.environ, "DATASAFE_MASKING_KEY": KEY}
-    proc = subprocess.Popen([sys.executable, "-m", "datasafe.cli", "--quiet", "--config", str(cfg), "refresh", "qa",
-                             "--storage", str(storage_dir)], env=env, stderr=subprocess.PIPE, text=True)
     temp_like = f"{target.database}__ds_new_%"
-    deadline = time.monotonic() + 60
     try:
-        while not my.query(my.url(""), f"SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE "
-                                        f"'{temp_like}'"):
-            if proc.poll() is not None:
-                pytest.fail(f"refresh ended before it could be killed: {proc.stderr.read() if proc.stderr else ''}")
-            assert time.monotonic() < deadline, "the temporary schema never appeared"
-            time.sleep(0.01)
-        time.sleep(0.2)
-        assert proc.poll() is None, "the refresh finished before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+        _refresh_then_kill(cfg, storage_dir, lambda: my.query(
+            my.url(""), f"SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '{temp_like}'"), settle=0.2)
         assert my.query(target, "SELECT id FROM customers") == [(7,)]  # untouched
     finally:
-        if proc.poll() is None:
-            proc.kill()
         for (name,) in my.query(my.url(""), f"SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE "
                                             f"SCHEMA_NAME LIKE '{target.database}__ds_%'"):
             my.names.append(name)

@@ -161,15 +161,13 @@ def rules_check(rules_file: Path, snapshot: str | None, source: str | None) -> N
     With --snapshot, also check coverage, columns and transformer fit against that
     snapshot's schema, as every mask run does (no key is needed for this).
     """
-    import secrets
-
-    from datasafe.masking.plan import plan_masking
+    from datasafe.masking.plan import check_rules
     from datasafe.masking.rules import load_rules
 
     r = load_rules(rules_file)
     if snapshot:
         manifest = _state().repository().resolve(snapshot, source)
-        plan_masking(manifest, r, secrets.token_bytes(32))
+        check_rules(manifest, r)
         click.echo(f"{rules_file}: ok for snapshot {manifest.snapshot_id} of {manifest.source} "
                    f"({len(manifest.tables)} tables)")
         return

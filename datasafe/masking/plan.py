@@ -253,3 +253,12 @@ def _parents_first(plans: list[TablePlan], by_name: dict[str, TablePlan]) -> lis
             order.append(o)
             del pending[o]
     return order
+
+
+def check_rules(manifest: Manifest, rules: Rules) -> MaskPlan:
+    """Check ``rules`` against a snapshot (coverage, columns, rule fit) without the masking key.
+
+    Transformers need a key to be built; a throwaway one serves, as nothing is masked."""
+    import secrets
+
+    return plan_masking(manifest, rules, secrets.token_bytes(32))
