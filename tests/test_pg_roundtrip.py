@@ -541,3 +541,51 @@ def test_restore_into_non_empty_target_needs_clean(snap: Snap, pg: Any) -> None:
     for name, value in source.items():
         assert restored[name] == value, f"table {name} differs after restore --clean"
     assert sequence_values(target) == sequence_values(snap.source)
+
+
+def test_foreign_keys_validated_as_tables_finish(pg: Any, storage_dir: Path) -> None:
+    """Foreign keys are validated during the load, as soon as both of their tables are ready:
+    every one of them comes back, validated, with the source's definition, whatever the order."""
+    source = pg.create("dsrt_fks", """
+        CREATE TABLE parent (id integer PRIMARY KEY, code text NOT NULL, UNIQUE (id, code));
+        CREATE TABLE child_a (id integer PRIMARY KEY, parent_id integer NOT NULL REFERENCES parent (id),
+                              pad text);
+        CREATE TABLE child_b (id integer PRIMARY KEY, parent_id integer REFERENCES parent (id)
+                                ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+                              parent_code text, FOREIGN KEY (parent_id, parent_code) REFERENCES parent (id, code));
+        CREATE TABLE grandchild (id integer PRIMARY KEY, a_id integer REFERENCES child_a (id),
+                                 up integer REFERENCES grandchild (id));
+        CREATE INDEX ON child_a (parent_id);
+        INSERT INTO parent SELECT i, 'c' || i FROM generate_series(1, 300) i;
+        INSERT INTO child_a SELECT i, 1 + i % 300, repeat('x', 200) FROM generate_series(1, 20000) i;
+        INSERT INTO child_b SELECT i, 1 + i % 300, 'c' || (1 + i % 300) FROM generate_series(1, 5000) i;
+        INSERT INTO grandchild SELECT i, 1 + i % 20000, CASE WHEN i > 1 THEN i - 1 END
+          FROM generate_series(1, 3000) i;""")
+    manifest = api.backup(Source("fks", source), api.open_repository(str(storage_dir)))
+    target = pg.url(pg.new_name("dsrt_fks_copy"))
+    restore_ok(Snap(pg.server, source, storage_dir, manifest), target, "--jobs", "2")
+    assert digests(target) == digests(source)
+    query = """SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated, condeferrable
+               FROM pg_constraint WHERE connamespace = 'public'::regnamespace ORDER BY 1, 2"""
+    restored = query_all(target, query)
+    assert restored == query_all(source, query)
+    fks = [row for row in restored if row[2].startswith("FOREIGN KEY")]
+    assert len(fks) == 5 and all(row[3] for row in fks)
+
+
+def test_load_order_puts_the_largest_table_then_referenced_tables_first() -> None:
+    from datasafe.engines.postgres.restore import load_order
+    from datasafe.snapshot.manifest import ForeignKey, TableEntry
+
+    def table(name: str, size: int, refs: tuple[str, ...] = ()) -> TableEntry:
+        return TableEntry(name=name, table=name.split(".")[1], encoding="pg-copy-text", columns=[], raw_size=size,
+                          content_blake3="", foreign_keys=[ForeignKey(name=f"fk_{r}", columns=["x"], ref_table=r,
+                                                                      ref_columns=["id"]) for r in refs])
+
+    tables = [table("public.customers", 10), table("public.orders", 50, ("public.customers",)),
+              table("public.events", 90, ("public.customers",)), table("public.notes", 5),
+              table("public.tags", 20), table("public.kinds", 1)]
+    tables[3].foreign_keys = [ForeignKey(name="fk", columns=["k"], ref_table="public.kinds", ref_columns=["id"])]
+    assert [t.name for t in load_order(tables)] == [
+        "public.events", "public.customers", "public.kinds", "public.orders", "public.tags", "public.notes"]
+    assert load_order([]) == []

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 FEED_SIZE = 1 << 20
 #: Read size when streaming a stored chunk back.
 READ_SIZE = 1 << 20
+#: output buffer of a chunk's decompressor: whole blocks of about a read's size, fewer joins
+DECOMPRESS_SIZE = 1 << 20
 
 
 #: zstd job size when zstd's own threads are on: small jobs keep memory low (about 7 MiB per
@@ -263,7 +265,7 @@ def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = Non
     stored = [0]
     raw_hash = blake3()
     raw = 0
-    dobj = zstandard.ZstdDecompressor().decompressobj()
+    dobj = zstandard.ZstdDecompressor().decompressobj(write_size=DECOMPRESS_SIZE)
     blocks: Iterator[bytes] = stored_blocks(storage, chunk, name, stored_hash, stored)
     cipher: SnapshotCipher | None = getattr(storage, "cipher", None)
     if cipher is not None:

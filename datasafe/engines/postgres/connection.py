@@ -101,24 +101,21 @@ def copy_out(conn: psycopg.Connection[Any], statement: str, write: Callable[[byt
             pass
         _raise_for(conn, res)
     get = pgconn.get_copy_data
-    join = b"".join
-    parts: list[bytes] = []
-    append = parts.append
-    size = 0
+    # one growing buffer: appending a row's memoryview is a copy in C, cheaper than collecting
+    # the views in a list and joining them (each view pins a libpq buffer until then)
+    buf = bytearray()
     while True:
         nbytes, data = get(0)
         if nbytes <= 0:
             break
-        append(data)  # type: ignore[arg-type]
-        size += nbytes
-        if size >= BATCH_BYTES:
-            write(join(parts))
-            parts.clear()
-            size = 0
+        buf += data
+        if len(buf) >= BATCH_BYTES:
+            write(bytes(buf))
+            buf = bytearray()
             if should_stop is not None and should_stop():
                 raise Interrupted("copy stopped")
-    if parts:
-        write(join(parts))
+    if buf:
+        write(bytes(buf))
     if nbytes == -2:
         raise psycopg.OperationalError(pgconn.get_error_message())
     final = pgconn.get_result()

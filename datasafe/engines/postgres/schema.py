@@ -2,8 +2,11 @@
 
 Post-data (indexes, keys, constraints, triggers) is what makes a restore slow after the rows
 are in. A table's own indexes and primary/unique keys are built as soon as its rows are loaded,
-in the background while other tables still load, as ``pg_restore -j`` does; the rest of
-post-data (foreign keys and everything else) follows once every table is loaded.
+in the background while other tables still load, as ``pg_restore -j`` does. A foreign key is
+validated as soon as both of its tables are loaded and their keys built, rather than after every
+table: validations of keys that reference the same table wait for each other (each locks the
+referenced table), so starting them early keeps them from piling up at the end. The rest of
+post-data follows once every table is loaded.
 """
 
 from __future__ import annotations
@@ -47,6 +50,22 @@ class SchemaRestorer:
         self._pool = ThreadPoolExecutor(max(1, plan.options.jobs), thread_name_prefix="datasafe-index")
         self._early: list[Future[None]] = []
         self._count = 0
+        self._built: set[str] = set()  # tables whose rows are in and whose own keys are built
+        self._foreign_keys = self._foreign_key_entries()
+
+    def _foreign_key_entries(self) -> list[tuple[str, str, str]]:
+        """(entry, table, referenced table) of each foreign key the manifest can place."""
+        toc = self.plan.manifest.extra.get("toc", {})
+        objects: dict[str, str] = toc.get("objects", {})
+        refs: dict[str, str] = toc.get("fk_refs", {})
+        found = []
+        for line in self.entries:
+            m = _ENTRY.match(line)
+            if m and m[3].startswith("FK CONSTRAINT "):
+                key = f"{m[1]}:{m[2]}"
+                if key in objects and key in refs:
+                    found.append((line, objects[key], refs[key]))
+        return found
 
     def pre_data(self) -> None:
         self._run("pre-data", self.entries, jobs=1)
@@ -61,16 +80,37 @@ class SchemaRestorer:
             m = _ENTRY.match(line)
             if m and objects.get(f"{m[1]}:{m[2]}") == table.name and m[3].startswith(("INDEX ", "CONSTRAINT ")):
                 mine.append(line)
-        if not mine:
-            return
         with self._lock:
             self._done.update(mine)
-            self._early.append(self._pool.submit(self._run, "post-data", mine, 1))
+            if mine:
+                self._early.append(self._pool.submit(self._build, table.name, mine))
+            else:
+                self._keys_built(table.name)
+
+    def _build(self, table: str, entries: list[str]) -> None:
+        self._run("post-data", entries, 1)
+        with self._lock:
+            self._keys_built(table)
+
+    def _keys_built(self, table: str) -> None:
+        """Queue the foreign keys whose tables are both ready now (called holding the lock)."""
+        self._built.add(table)
+        for line, child, parent in self._foreign_keys:
+            if line not in self._done and child in self._built and parent in self._built:
+                self._done.add(line)
+                # queued before this build's future completes, so post_data() sees it
+                self._early.append(self._pool.submit(self._run, "post-data", [line], 1))
 
     def post_data(self) -> None:
-        """Wait for the early builds, then restore the rest of post-data in parallel."""
-        for future in self._early:
+        """Wait for the early builds and validations, then restore the rest of post-data in parallel."""
+        waited = 0
+        while True:
+            with self._lock:
+                if waited == len(self._early):
+                    break
+                future = self._early[waited]
             future.result()
+            waited += 1
         rest = [line for line in self.entries if line not in self._done]
         self._run("post-data", rest, jobs=self.plan.options.jobs)
 
