@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 #: Index builds of a restore sort in memory up to this much (per build; sessions of the restore
 #: only). A maintenance_work_mem in the user's PGOPTIONS still wins.
 MAINTENANCE_WORK_MEM = "256MB"
+#: Settings of the builds that run while tables are still loading: the loading sessions keep the
+#: CPUs busy, so parallel workers inside a build would only compete with them (and cost the
+#: coordination on top). Builds after the last load get the server's default.
+WHILE_LOADING = "-c max_parallel_maintenance_workers=0"
 _ENTRY = re.compile(r"^\d+;\s+(\d+)\s+(\d+)\s+(.*)$")
 
 
@@ -50,6 +54,7 @@ class SchemaRestorer:
         self._pool = ThreadPoolExecutor(max(1, plan.options.jobs), thread_name_prefix="datasafe-index")
         self._early: list[Future[None]] = []
         self._count = 0
+        self._loading = True  # until post_data(): tables are still being loaded
         self._built: set[str] = set()  # tables whose rows are in and whose own keys are built
         self._foreign_keys = self._foreign_key_entries()
 
@@ -103,6 +108,7 @@ class SchemaRestorer:
 
     def post_data(self) -> None:
         """Wait for the early builds and validations, then restore the rest of post-data in parallel."""
+        self._loading = False
         waited = 0
         while True:
             with self._lock:
@@ -132,5 +138,8 @@ class SchemaRestorer:
         if jobs > 1:
             args.append(f"--jobs={jobs}")
         args.append(self.archive)
-        pgoptions = f"-c maintenance_work_mem={MAINTENANCE_WORK_MEM} {os.environ.get('PGOPTIONS', '')}".strip()
+        ours = f"-c maintenance_work_mem={MAINTENANCE_WORK_MEM}"
+        if self._loading:
+            ours += f" {WHILE_LOADING}"
+        pgoptions = f"{ours} {os.environ.get('PGOPTIONS', '')}".strip()
         run_tool(args, p.target.password, f"pg_restore ({section})", env={"PGOPTIONS": pgoptions})
