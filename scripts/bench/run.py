@@ -39,6 +39,7 @@ from pgutil import (
     quote_ident,
     quote_literal,
     redact,
+    settle,
     with_dbname,
 )
 from report import (
@@ -387,8 +388,8 @@ class Bench:
 
     def timed(self, key: str, label: str, commands: list[list[str]],
               stdout: Path | None = None) -> Measurement:
-        """CHECKPOINT, then run and measure one step."""
-        psql(self.cfg.pg_url, sql="CHECKPOINT")
+        """CHECKPOINT and sync, then run and measure one step."""
+        settle(self.cfg.pg_url)
         progress(f"{label} ...")
         measurement = run_measured(label, commands, self.cfg.log_dir, stdout, self.cfg.gnu_time)
         shown = display(commands, self.cfg, self.snapshot_id)
@@ -540,7 +541,8 @@ def rss_note(gnu_time: bool) -> str:
 def method_notes(cfg: Settings) -> list[str]:
     return [
         ("Steps run in this order, each as its own processes (pipeline members are spawned "
-         "directly, without a shell), each after a `CHECKPOINT`: datasafe backup, pg_dump -Fp | zstd, "
+         "directly, without a shell), each after a `CHECKPOINT` and a `sync` (so that no step pays "
+         "for writing back what the step before it wrote): datasafe backup, pg_dump -Fp | zstd, "
          "pg_dump -Fc, pg_dump -Fd, datasafe restore, pg_restore, datasafe verify. The OS page cache "
          "is not flushed, so every step reads a warm database; the source is `VACUUM (FREEZE, "
          "ANALYZE)`d after loading so that no step pays for setting hint bits."),

@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from measure import Measurement, run_measured
-from pgutil import create_database, drop_database, with_dbname
+from pgutil import create_database, drop_database, settle, with_dbname
 from report import publish, script_main
 from run import ensure_source, parse_args, parse_snapshot_id, remove, table_counts, validate
 
@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     def restore(label: str, snap: str, source: str, db: str) -> Measurement:
         drop_database(cfg.pg_url, db)
         create_database(cfg.pg_url, db)
+        settle(cfg.pg_url)
         m = run_measured(label, [[ds, "restore", snap, "--source", source, "--storage", str(repo),
                                   "--target", with_dbname(cfg.pg_url, db), "--jobs", args.jobs]],
                          cfg.log_dir, None, cfg.gnu_time)
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 
     plain = restore("datasafe restore (plain)", snapshot, "bench", PLAIN_DB)
     out = cfg.log_dir / "mask.stdout"
+    settle(cfg.pg_url)
     mask = run_measured("datasafe mask", [[ds, "mask", snapshot, "--source", "bench", "--rules", str(RULES),
                                            "--storage", str(repo)]], cfg.log_dir, out, cfg.gnu_time)
     progress(f"datasafe mask: {mask.wall_s:.2f} s, peak {mask.peak_kb / 1024:.0f} MB")
@@ -127,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         masked_dump = work / "masked.sql"
         remove(masked_dump)
         drop_database(cfg.pg_url, PYN_DB)
+        settle(cfg.pg_url)
         pyn = run_measured("pynonymizer", [[exe, "-i", str(dump), "-o", str(masked_dump), "-s", str(strategy),
                                             "-t", "postgres", "-d", "127.0.0.1", "-u", "postgres", "-n", PYN_DB]],
                            cfg.log_dir, None, cfg.gnu_time)
