@@ -555,8 +555,14 @@ def test_foreign_keys_validated_as_tables_finish(pg: Any, storage_dir: Path) -> 
                               parent_code text, FOREIGN KEY (parent_id, parent_code) REFERENCES parent (id, code));
         CREATE TABLE grandchild (id integer PRIMARY KEY, a_id integer REFERENCES child_a (id),
                                  up integer REFERENCES grandchild (id));
+        CREATE TABLE "Odd Child" (id integer PRIMARY KEY,
+                                  p integer CONSTRAINT "odd; fk" REFERENCES parent (id) ON UPDATE CASCADE);
+        CREATE TABLE parted (id integer, parent_id integer REFERENCES parent (id)) PARTITION BY RANGE (id);
+        CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (1000);
         CREATE INDEX ON child_a (parent_id);
         INSERT INTO parent SELECT i, 'c' || i FROM generate_series(1, 300) i;
+        INSERT INTO "Odd Child" SELECT i, 1 + i % 300 FROM generate_series(1, 500) i;
+        INSERT INTO parted SELECT i, 1 + i % 300 FROM generate_series(1, 999) i;
         INSERT INTO child_a SELECT i, 1 + i % 300, repeat('x', 200) FROM generate_series(1, 20000) i;
         INSERT INTO child_b SELECT i, 1 + i % 300, 'c' || (1 + i % 300) FROM generate_series(1, 5000) i;
         INSERT INTO grandchild SELECT i, 1 + i % 20000, CASE WHEN i > 1 THEN i - 1 END
@@ -570,7 +576,24 @@ def test_foreign_keys_validated_as_tables_finish(pg: Any, storage_dir: Path) -> 
     restored = query_all(target, query)
     assert restored == query_all(source, query)
     fks = [row for row in restored if row[2].startswith("FOREIGN KEY")]
-    assert len(fks) == 5 and all(row[3] for row in fks)
+    assert len(fks) == 8 and all(row[3] for row in fks)  # parted's key is on the table and its partition
+
+
+def test_foreign_key_statements_are_taken_apart_or_left_to_pg_restore() -> None:
+    from datasafe.engines.postgres import foreign_keys
+
+    head = "SET lock_timeout = 0;\n\\restrict abc\n\n--\n-- Name: x; Type: FK CONSTRAINT\n--\n\n"
+    plain = head + ('ALTER TABLE ONLY public."Odd Child"\n    ADD CONSTRAINT "odd; fk" FOREIGN KEY (p) '
+                    "REFERENCES public.parent(id) ON UPDATE CASCADE DEFERRABLE;\n\n\n--\n")
+    st = foreign_keys.parse(plain)
+    assert st is not None
+    assert st.add_not_valid() == ('ALTER TABLE ONLY public."Odd Child" ADD CONSTRAINT "odd; fk" FOREIGN KEY (p) '
+                                  "REFERENCES public.parent(id) ON UPDATE CASCADE DEFERRABLE NOT VALID")
+    assert st.validate() == 'ALTER TABLE ONLY public."Odd Child" VALIDATE CONSTRAINT "odd; fk"'
+    # a partitioned table (no ONLY), two statements, or anything else: pg_restore runs the entry as it is
+    assert foreign_keys.parse(plain.replace("ALTER TABLE ONLY", "ALTER TABLE")) is None
+    assert foreign_keys.parse(plain + plain) is None
+    assert foreign_keys.parse(head) is None
 
 
 def test_load_order_puts_the_largest_table_then_referenced_tables_first() -> None:

@@ -4,9 +4,8 @@ Post-data (indexes, keys, constraints, triggers) is what makes a restore slow af
 are in. A table's own indexes and primary/unique keys are built as soon as its rows are loaded,
 in the background while other tables still load, as ``pg_restore -j`` does. A foreign key is
 validated as soon as both of its tables are loaded and their keys built, rather than after every
-table: validations of keys that reference the same table wait for each other (each locks the
-referenced table), so starting them early keeps them from piling up at the end. The rest of
-post-data follows once every table is loaded.
+table, and in a way that lets keys referencing the same table be validated side by side
+(:mod:`.foreign_keys`). The rest of post-data follows once every table is loaded.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from datasafe.engines.base import RestorePlan
+from datasafe.engines.postgres import foreign_keys
 from datasafe.engines.postgres.connection import conninfo
 from datasafe.engines.postgres.toc import filter_toc
 from datasafe.engines.postgres.tools import run_tool
@@ -104,7 +104,7 @@ class SchemaRestorer:
             if line not in self._done and child in self._built and parent in self._built:
                 self._done.add(line)
                 # queued before this build's future completes, so post_data() sees it
-                self._early.append(self._pool.submit(self._run, "post-data", [line], 1))
+                self._early.append(self._pool.submit(self._foreign_key, line))
 
     def post_data(self) -> None:
         """Wait for the early builds and validations, then restore the rest of post-data in parallel."""
@@ -124,12 +124,31 @@ class SchemaRestorer:
         """Stop queued builds and wait for a running one (before a failed restore is undone)."""
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _run(self, section: str, entries: list[str], jobs: int) -> None:
+    def _foreign_key(self, line: str) -> None:
+        """Add one foreign key NOT VALID and validate it (see :mod:`.foreign_keys`), or let pg_restore."""
+        p = self.plan
+        script = run_tool([p.state["pg_restore"], "--file=-", f"--use-list={self._list_file('fk', [line])}",
+                           self.archive], None, "pg_restore (foreign key)")
+        statement = foreign_keys.parse(script)
+        if statement is None:
+            log.debug("foreign key entry %r: restored by pg_restore as it is", line)
+            self._run("post-data", [line], 1)
+            return
+        log.debug("foreign key %s of %s: added NOT VALID, then validated", statement.name, statement.table)
+        settings = {} if "maintenance_work_mem" in os.environ.get("PGOPTIONS", "") else {
+            "maintenance_work_mem": MAINTENANCE_WORK_MEM}  # the validation query's work_mem
+        foreign_keys.add_and_validate(p.target, statement, settings)
+
+    def _list_file(self, label: str, entries: list[str]) -> str:
         with self._lock:
             self._count += 1
-            list_file = os.path.join(self.folder, f"{section}-{self._count}.list")
+            list_file = os.path.join(self.folder, f"{label}-{self._count}.list")
         with open(list_file, "w") as fh:
             fh.write("\n".join(entries) + "\n")
+        return list_file
+
+    def _run(self, section: str, entries: list[str], jobs: int) -> None:
+        list_file = self._list_file(section, entries)
         p = self.plan
         args = [p.state["pg_restore"], f"--section={section}", "--exit-on-error",
                 f"--dbname={conninfo(p.target)}", f"--use-list={list_file}"]
