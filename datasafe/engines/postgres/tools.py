@@ -32,10 +32,13 @@ def find_tool(name: str, pg_bin: str | None, server_major: int | None = None) ->
     if pg_bin:
         candidates.append(str(Path(pg_bin) / name))
     else:
+        versioned = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
         on_path = shutil.which(name)
-        if on_path:
+        # Debian's pg_wrapper (a Perl script) only picks one of the versioned binaries, at 20 ms
+        # or more a call: go to those directly
+        if on_path and not (versioned and os.path.realpath(on_path).endswith("/pg_wrapper")):
             candidates.append(on_path)
-        candidates += sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+        candidates += versioned
     tools = [t for t in (_probe(c) for c in candidates) if t is not None]
     if not tools:
         where = f"in {pg_bin}" if pg_bin else "on PATH or in /usr/lib/postgresql/*/bin"
