@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 from collections.abc import Callable
 from typing import Any
 
@@ -88,10 +89,11 @@ def copy_out(conn: psycopg.Connection[Any], statement: str, write: Callable[[byt
              should_stop: Callable[[], bool] | None = None) -> None:
     """Run ``COPY ... TO STDOUT`` and hand the rows to ``write`` in blocks of whole rows, unparsed.
 
-    Talks to psycopg's libpq layer (``psycopg.pq``) directly: a blocking ``PQgetCopyData`` per
-    row costs a fraction of ``Cursor.copy()`` iteration and releases the GIL while the server
-    produces rows, so parallel workers overlap. ``should_stop`` is polled per block. On an
-    exception the connection is left mid-COPY: the caller must close it.
+    Talks to psycopg's libpq layer (``psycopg.pq``) directly: a non-blocking ``PQgetCopyData``
+    per row costs a fraction of ``Cursor.copy()`` iteration, and waiting for the server happens
+    in ``poll()``, without the GIL, so parallel workers and the compressor threads overlap.
+    ``should_stop`` is polled per block. On an exception the connection is left mid-COPY: the
+    caller must close it.
     """
     pgconn = conn.pgconn
     pgconn.send_query(statement.encode())
@@ -100,13 +102,21 @@ def copy_out(conn: psycopg.Connection[Any], statement: str, write: Callable[[byt
         while pgconn.get_result() is not None:
             pass
         _raise_for(conn, res)
-    get = pgconn.get_copy_data
+    get, consume = pgconn.get_copy_data, pgconn.consume_input
+    poller = select.poll()  # no FD_SETSIZE limit, unlike select()
+    poller.register(pgconn.socket, select.POLLIN)
     # one growing buffer: appending a row's memoryview is a copy in C, cheaper than collecting
     # the views in a list and joining them (each view pins a libpq buffer until then)
     buf = bytearray()
     while True:
-        nbytes, data = get(0)
-        if nbytes <= 0:
+        # non-blocking: a blocking PQgetCopyData would wait for the server holding the GIL and
+        # stall every other thread; poll() waits without it
+        nbytes, data = get(1)
+        if nbytes == 0:
+            poller.poll()
+            consume()
+            continue
+        if nbytes < 0:
             break
         buf += data
         if len(buf) >= BATCH_BYTES:
