@@ -58,7 +58,9 @@ def add_and_validate(target: DatabaseURL, statement: ForeignKeyStatement, settin
     """Add the key NOT VALID (committed at once), then validate it in a transaction of its own."""
     try:
         with connect(target) as conn:
+            # as pg_restore does: qualified names only, and wait for locks however long it takes
             conn.execute("SELECT pg_catalog.set_config('search_path', '', false)")
+            conn.execute("SET lock_timeout = 0")
             for name, value in settings.items():
                 conn.execute("SELECT pg_catalog.set_config(%s, %s, false)", (name, value))
             conn.execute(statement.add_not_valid())
