@@ -394,3 +394,34 @@ def test_sigterm_during_backup(pg: Any, tmp_path: Path, storage_dir: Path) -> No
     # the interrupted backup removed its own folder
     assert list(storage_dir.glob("big/*")) == []
     assert list_json(storage_dir, "--all") == []
+
+
+def test_copy_out_stops_while_the_server_sends_nothing(postgres_server: DatabaseURL) -> None:
+    """A stop (Ctrl-C, a failed worker) is noticed within about a second even when no row comes."""
+    from datasafe.engines.postgres.connection import copy_out
+    from datasafe.errors import Interrupted
+
+    # rows, then 30 s of silence (the first rows fill the server's send buffer, so they do arrive)
+    stall = ("COPY (SELECT CASE WHEN i = 50000 THEN pg_sleep(30)::text ELSE i::text END "
+             "FROM generate_series(1, 60000) i) TO STDOUT")
+    received: list[bytes] = []
+    conn = connect(postgres_server)
+    try:
+        started = time.monotonic()
+        with pytest.raises(Interrupted):
+            copy_out(conn, stall, received.append, lambda: True)
+        assert time.monotonic() - started < 10
+    finally:
+        conn.close()  # left mid-COPY, as documented: closing ends the server's query too
+
+
+def test_copy_out_hands_over_every_row_in_whole_row_blocks(postgres_server: DatabaseURL) -> None:
+    from datasafe.engines.postgres.connection import copy_out
+
+    blocks: list[bytes] = []
+    with connect(postgres_server) as conn:
+        copy_out(conn, "COPY (SELECT i, repeat('x', i % 500) FROM generate_series(1, 20000) i) TO STDOUT",
+                 blocks.append)
+    data = b"".join(blocks)
+    assert all(block.endswith(b"\n") for block in blocks) and len(blocks) > 1
+    assert data.splitlines() == [f"{i}\t{'x' * (i % 500)}".encode() for i in range(1, 20001)]

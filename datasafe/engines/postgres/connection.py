@@ -113,7 +113,8 @@ def copy_out(conn: psycopg.Connection[Any], statement: str, write: Callable[[byt
         # stall every other thread; poll() waits without it
         nbytes, data = get(1)
         if nbytes == 0:
-            poller.poll()
+            if not poller.poll(1000) and should_stop is not None and should_stop():
+                raise Interrupted("copy stopped")  # a stalled server does not delay a stop
             consume()
             continue
         if nbytes < 0:
