@@ -237,11 +237,9 @@ def load_order(tables: list[TableEntry]) -> list[TableEntry]:
     reference, then the rest; largest first within each group. Referenced tables early let their
     keys be built, and the foreign keys pointing at them validated, while other tables load."""
     by_size = sorted(tables, key=lambda t: -t.raw_size)
-    if not by_size:
-        return by_size
     referenced = {fk.ref_table for t in tables for fk in t.foreign_keys}
-    first, rest = by_size[0], by_size[1:]
-    return [first] + [t for t in rest if t.name in referenced] + [t for t in rest if t.name not in referenced]
+    first, rest = by_size[:1], by_size[1:]
+    return first + [t for t in rest if t.name in referenced] + [t for t in rest if t.name not in referenced]
 
 
 def _copy_in(conn: psycopg.Connection[Any], t: TableEntry, storage: StorageBackend, p: RestorePlan,

@@ -31,7 +31,7 @@ MAINTENANCE_WORK_MEM = "256MB"
 #: Settings of the builds that run while tables are still loading: the loading sessions keep the
 #: CPUs busy, so parallel workers inside a build would only compete with them (and cost the
 #: coordination on top). Builds after the last load get the server's default.
-WHILE_LOADING = "-c max_parallel_maintenance_workers=0"
+WHILE_LOADING = {"max_parallel_maintenance_workers": "0"}
 _ENTRY = re.compile(r"^\d+;\s+(\d+)\s+(\d+)\s+(.*)$")
 
 
@@ -135,9 +135,14 @@ class SchemaRestorer:
             self._run("post-data", [line], 1)
             return
         log.debug("foreign key %s of %s: added NOT VALID, then validated", statement.name, statement.table)
-        settings = {} if "maintenance_work_mem" in os.environ.get("PGOPTIONS", "") else {
-            "maintenance_work_mem": MAINTENANCE_WORK_MEM}  # the validation query's work_mem
-        foreign_keys.add_and_validate(p.target, statement, settings)
+        # maintenance_work_mem is also the validation query's work_mem
+        foreign_keys.add_and_validate(p.target, statement, self._settings())
+
+    def _settings(self) -> dict[str, str]:
+        """The restore's own settings for its sessions, less those the user's PGOPTIONS sets."""
+        ours = {"maintenance_work_mem": MAINTENANCE_WORK_MEM, **(WHILE_LOADING if self._loading else {})}
+        user = os.environ.get("PGOPTIONS", "")
+        return {name: value for name, value in ours.items() if name not in user}
 
     def _list_file(self, label: str, entries: list[str]) -> str:
         with self._lock:
@@ -157,8 +162,6 @@ class SchemaRestorer:
         if jobs > 1:
             args.append(f"--jobs={jobs}")
         args.append(self.archive)
-        ours = f"-c maintenance_work_mem={MAINTENANCE_WORK_MEM}"
-        if self._loading:
-            ours += f" {WHILE_LOADING}"
+        ours = " ".join(f"-c {name}={value}" for name, value in self._settings().items())
         pgoptions = f"{ours} {os.environ.get('PGOPTIONS', '')}".strip()
         run_tool(args, p.target.password, f"pg_restore ({section})", env={"PGOPTIONS": pgoptions})
