@@ -20,12 +20,19 @@ SERVER_ENV = {"postgresql": "DATASAFE_TEST_POSTGRES_URL", "mysql": "DATASAFE_TES
 _KEEP_ENV = {"DATASAFE_TEST_POSTGRES_URL", "DATASAFE_TEST_MYSQL_URL", "DATASAFE_TEST_S3_URL"}
 
 
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The cache folder of this test session (Faker pools), instead of the user's."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, session_cache: Path) -> None:
     """No DATASAFE_* settings leak in from the developer's shell; run in a scratch folder."""
     for key in list(os.environ):
         if key.startswith("DATASAFE_") and key not in _KEEP_ENV:
             monkeypatch.delenv(key)
+    monkeypatch.setenv("DATASAFE_CACHE_DIR", str(session_cache))
     monkeypatch.chdir(tmp_path)
 
 

@@ -13,6 +13,7 @@ import os
 import random
 import re
 import sqlite3
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import pytest
 from datasafe import api
 from datasafe.config import Config, LoadedConfig, resolve_source
 from datasafe.errors import DatasafeError, Refused
-from datasafe.masking import parallel, pipeline
+from datasafe.masking import native, parallel, pipeline
 from datasafe.masking.api import mask
 from datasafe.masking.batch import BatchMasker
 from datasafe.masking.codecs import MysqlTsv, PgCopyText, TabText
@@ -137,14 +138,32 @@ def _mask_all(plan: MaskPlan, raw: dict[str, bytes], how: str) -> tuple[dict[str
     return out, state
 
 
-@pytest.mark.parametrize(("encoding", "shared"), [("pg-copy-text", True), ("mysql-tsv", True),
-                                                  ("pg-copy-text", False)])
-def test_blocks_and_workers_write_what_rows_write(encoding: str, shared: bool,
+@pytest.fixture(params=["c", "python"])
+def twins(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs a test with the C module (where it was built) and with its Python twins."""
+    if not native.use_native(request.param == "c") and request.param == "c":
+        pytest.skip("the C module datasafe.masking._native was not built")
+    yield request.param
+    native.use_native()
+
+
+@pytest.mark.parametrize(("encoding", "shared", "multi_key"), [
+    ("pg-copy-text", True, True), ("mysql-tsv", True, True), ("pg-copy-text", False, True),
+    ("pg-copy-text", True, False), ("mysql-tsv", True, False)])
+def test_blocks_and_workers_write_what_rows_write(encoding: str, shared: bool, multi_key: bool, twins: str,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     if not shared:  # blocks and results too large for the shared slots go through the pipes
         monkeypatch.setattr(parallel, "IN_SIZE", 100)
         monkeypatch.setattr(parallel, "OUT_SIZE", 100)
     manifest, raw = _manifest(encoding)
+    if not multi_key:  # unique keys of one column each: blocks are masked a column at a time
+        manifest.tables[0].unique = [u for u in manifest.tables[0].unique if len(u) == 1]
+        assert plan_masking(manifest, parse_rules(RULES), KEY).tables[0].unique
+
+        def no_rows(self: BatchMasker, block: bytes) -> Any:
+            raise AssertionError("a block was masked row by row")
+
+        monkeypatch.setattr(BatchMasker, "_mask_by_rows", no_rows)
     plan = plan_masking(manifest, parse_rules(RULES), KEY)
     by_rows, rows_state = _mask_all(plan, raw, "rows")
     # the data makes unique values collide: alternatives were needed, and the child followed them

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from datasafe.masking import jsonpath, keyed
+from datasafe.masking import jsonpath, keyed, native
 from datasafe.masking.errors import RulesError, UnmaskableValue
 from datasafe.masking.spec import expand_rule
 from datasafe.masking.transformers import TRANSFORMERS, Transformer, build_transformer
@@ -573,6 +573,7 @@ def test_first_choice_is_the_transformers_answer(name: str, variant: dict[str, A
     t = build_transformer(name, options, column, KEY)
     first = t.first_choice()
     table = t.first_choice_table()
+    digested = t.first_choice_digested()
     inputs = [value, value + "x", value.upper(), "", "a", "+1 (555) 010-9999", "ÅÉ 12-34", "{0} 1234-5678"]
     for v in inputs:
         try:
@@ -582,4 +583,7 @@ def test_first_choice_is_the_transformers_answer(name: str, variant: dict[str, A
         assert first(v) == expected, (name, v)
         if table is not None:
             assert table[int.from_bytes(keyed.digest(KEY, v)[:8], "big") % len(table)] == expected, (name, v)
+            assert native.pick(KEY, [v.encode()], table) == [expected], (name, v)
+        if digested is not None:
+            assert digested(v, keyed.digest(KEY, v)) == expected, (name, v)
     assert t.null_choice() == t(None)

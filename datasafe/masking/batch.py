@@ -6,6 +6,12 @@ MiB of whole rows) at a time by a :class:`BatchMasker`, in this process or in a 
 (:mod:`datasafe.masking.parallel`): each masked column is one function of its stored field, and
 fields that are not masked are never decoded.
 
+Tab-separated blocks are masked a column at a time: the masked fields of every row are taken
+out of the block at once, masked as a list, and put back (:mod:`datasafe.masking.native`);
+pooled rules (names, streets) and the HMACs of digest-based rules (e-mail, cards, text) are
+computed for the whole list in C where it was built. Should anything in a block go wrong that
+way, the block is masked again row by row, which finds the row and the error to report.
+
 Uniqueness needs every earlier row, so it is not decided here: for each unique key the batch
 reports an 8-byte hash of each row's key values, and the table's masker checks them in row
 order (:meth:`datasafe.masking.masker.TableMasker.accept`).
@@ -15,12 +21,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from datasafe.errors import IntegrityError
-from datasafe.masking import keyed
+from datasafe.masking import keyed, native
 from datasafe.masking.codecs import Cell, RowCodec, TabText
 from datasafe.masking.plan import MaskedColumn, TablePlan
 from datasafe.masking.transformers.base import MEMO_MAX_VALUE, MEMO_SIZE, Transformer
@@ -87,14 +93,13 @@ class _Column:
         self.hits = (info.hits, info.misses)
 
 
-def _stored_function(t: Transformer[Any], codec: TabText, override: Mapping[str, Cell] | None
-                     ) -> Callable[[bytes], bytes]:
+def _stored_function(t: Transformer[Any], codec: TabText, override: Mapping[str, Cell] | None,
+                     table: list[Cell] | None) -> Callable[[bytes], bytes]:
     """Stored field -> masked stored field, for the tab-separated encodings."""
     null = codec.null
     encode = codec.encode_cell
     unescape = codec.unescape_bytes
     null_out = encode(t.null_choice())
-    table = t.first_choice_table() if not override else None
     if table is not None:
         return _pool_function([encode(cell) for cell in table], null_out, t.key, codec)
     first = t.first_choice()
@@ -134,6 +139,72 @@ def _pool_function(table: list[bytes], null_out: bytes, key: bytes, codec: TabTe
     return masked
 
 
+ColumnFunc = Callable[[list[bytes]], list[bytes]]
+
+
+def _column_function(t: Transformer[Any], codec: TabText, override: Mapping[str, Cell] | None,
+                     table: list[Cell] | None) -> ColumnFunc | None:
+    """Stored fields -> masked stored fields, a list at a time, for pooled and digest-based rules.
+
+    ``table`` is the rule's :meth:`~Transformer.first_choice_table` (when no override applies).
+    None for the other rules: their columns are masked value by value (with a memo).
+    """
+    digested = t.first_choice_digested() if table is None else None
+    if table is None and digested is None:
+        return None
+    null, unescape, encode, key = codec.null, codec.unescape_bytes, codec.encode_cell, t.key
+    null_out = encode(t.null_choice())
+    if table is not None:
+        pool = [encode(cell) for cell in table]
+
+        def pooled(values: list[bytes]) -> list[bytes]:
+            return native.pick(key, values, pool)
+
+        return _with_escapes(pooled, null, null_out, unescape)
+    assert digested is not None
+
+    def digest_based(values: list[bytes]) -> list[bytes]:
+        texts = list(map(bytes.decode, values))
+        outs = list(map(digested, texts, native.hmac_sha256(key, values)))
+        if override and not override.keys().isdisjoint(texts):
+            # a parent value that needed an alternative keeps it in every referencing column
+            outs = [override.get(text, out) for text, out in zip(texts, outs, strict=True)]
+        return _encode_all(outs, encode)
+
+    return _with_escapes(digest_based, null, null_out, unescape)
+
+
+def _with_escapes(masked: ColumnFunc, null: bytes, null_out: bytes, unescape: Callable[[bytes], bytes]
+                  ) -> ColumnFunc:
+    """``masked`` (of fields without escapes) for any stored fields: NULLs and escapes handled here."""
+
+    def column(values: list[bytes]) -> list[bytes]:
+        if b"\\" not in b"".join(values):
+            return masked(values)
+        nulls = [k for k, f in enumerate(values) if f == null]
+        present = [unescape(f) if b"\\" in f else f for f in values if f != null] if nulls else [
+            unescape(f) if b"\\" in f else f for f in values]
+        outs = masked(present)
+        if not nulls:
+            return outs
+        it = iter(outs)
+        null_at = set(nulls)
+        return [null_out if k in null_at else next(it) for k in range(len(values))]
+
+    return column
+
+
+def _encode_all(cells: Sequence[Cell], encode: Callable[[Cell], bytes]) -> list[bytes]:
+    """``[encode(cell) for cell in cells]``, at C speed when no cell needs escaping (the usual case)."""
+    try:
+        joined = "".join(cells)  # type: ignore[arg-type]
+    except TypeError:  # a None (NULL) among them
+        return [encode(cell) for cell in cells]
+    if "\\" in joined or not joined.isprintable():
+        return [encode(cell) for cell in cells]
+    return list(map(str.encode, cells))  # type: ignore[arg-type]
+
+
 def _cell_function(t: Transformer[Any], override: Mapping[str, Cell] | None) -> Callable[[Cell], Cell]:
     """Decoded cell -> masked cell, for the other encodings."""
     null_out = t.null_choice()
@@ -160,11 +231,22 @@ class BatchMasker:
         self.keys = list(table.unique)
         self.tab = codec if isinstance(codec, TabText) else None
         self.columns: list[_Column] = []
+        #: per masked column (tab-separated text): its function of a list of fields, or None (value by value)
+        self.column_functions: list[ColumnFunc | None] = []
         for m in table.masked:
             override = overrides.get(m.inherited_from) if m.inherited_from else None
-            fn: Callable[[Any], Any] = (_stored_function(m.transformer, self.tab, override) if self.tab is not None
-                                        else _cell_function(m.transformer, override))
+            if self.tab is not None:
+                outputs = m.transformer.first_choice_table() if not override else None
+                fn: Callable[[Any], Any] = _stored_function(m.transformer, self.tab, override, outputs)
+                self.column_functions.append(_column_function(m.transformer, self.tab, override, outputs))
+            else:
+                fn = _cell_function(m.transformer, override)
             self.columns.append(_Column(m.index, fn))
+        # a column at a time: tab-separated text, and unique keys of one column each
+        self.by_columns = self.tab is not None and all(len(key) == 1 for key in self.keys)
+        masked = sorted(c.index for c in self.columns)
+        self.masked_indexes = tuple(masked)
+        self.wanted = tuple(sorted(set(masked) | {key[0] for key in self.keys}))
 
     @staticmethod
     def qualifies(table: TablePlan) -> bool:
@@ -181,6 +263,50 @@ class BatchMasker:
 
     def mask(self, block: bytes) -> BatchResult:
         """Mask ``block``: whole rows, each ending with a line end."""
+        result = self._mask_by_columns(block) if self.by_columns else None
+        if result is None:
+            result = self._mask_by_rows(block)
+        for c in self.columns:
+            c.after_block()
+        return result
+
+    def _mask_by_columns(self, block: bytes) -> BatchResult | None:
+        """The block masked a column at a time; None when anything went wrong (rows will tell what)."""
+        assert self.tab is not None
+        try:
+            fields = dict(zip(self.wanted, native.fields(block, self.ncols, self.wanted), strict=True))
+            for c, column in zip(self.columns, self.column_functions, strict=True):
+                values = fields[c.index]
+                fields[c.index] = column(values) if column is not None else list(map(c.function(), values))
+            hashes: list[bytes] = []
+            nulls: list[list[int]] = []
+            for (i,) in self.keys:
+                h, n = self._hash_column(fields[i])
+                hashes.append(h)
+                nulls.append(n)
+            data = native.replace(block, self.ncols, self.masked_indexes,
+                                  tuple(fields[i] for i in self.masked_indexes))
+        except Exception:
+            return None
+        rows = len(fields[self.wanted[0]]) if self.wanted else block.count(b"\n")
+        return BatchResult(data, rows, hashes, nulls)
+
+    def _hash_column(self, values: list[bytes]) -> tuple[bytes, list[int]]:
+        """The key hashes of a one-column unique key's stored fields, and the rows where it is NULL."""
+        assert self.tab is not None
+        if b"\\" not in b"".join(values):
+            return native.hash8(values), []
+        null, unescape = self.tab.null, self.tab.unescape_bytes
+        nulls = [k for k, f in enumerate(values) if f == null]
+        hashes = native.hash8([b"" if f == null else unescape(f) if b"\\" in f else f for f in values])
+        if nulls:
+            parts = bytearray(hashes)
+            for k in nulls:
+                parts[8 * k:8 * k + 8] = _NO_HASH
+            hashes = bytes(parts)
+        return hashes, nulls
+
+    def _mask_by_rows(self, block: bytes) -> BatchResult:
         lines = block.split(b"\n")
         lines.pop()  # after the last line end
         columns = [(c.index, c.function()) for c in self.columns]
@@ -195,14 +321,12 @@ class BatchMasker:
                 self._mask_cells(lines, columns, out, hashes, nulls)
         except Exception as exc:  # reported after the rows done before it
             error = exc
-        for c in self.columns:
-            c.after_block()
         return BatchResult(b"\n".join(out) + b"\n" if out else b"", len(out), [bytes(h) for h in hashes], nulls,
                            error)
 
     def _mask_tab(self, lines: list[bytes], columns: list[tuple[int, Callable[[bytes], bytes]]],
                   out: list[bytes], hashes: list[bytearray], nulls: list[list[int]]) -> None:
-        ncols, append, blake2b = self.ncols, out.append, hashlib.blake2b
+        ncols, append, sha256 = self.ncols, out.append, hashlib.sha256
         if len(columns) == 1 and not self.keys:  # a child table's foreign key, an address: the loop unrolled
             (i, fn), = columns
             for line in lines:
@@ -225,7 +349,7 @@ class BatchMasker:
                 if b"\\" in f:
                     self._hash_key(n, (i,), fields, len(out), hashes, nulls)
                 else:
-                    hashes[n] += blake2b(b"\x01" + f, digest_size=8).digest()
+                    hashes[n] += sha256(b"\x01" + f).digest()[:8]
             for n, key in multi:
                 self._hash_key(n, key, fields, len(out), hashes, nulls)
             append(b"\t".join(fields))
@@ -244,7 +368,7 @@ class BatchMasker:
                     return
                 f = self.tab.unescape_bytes(f)
             parts.append(b"\x01" + f)
-        hashes[n] += hashlib.blake2b(b"".join(parts), digest_size=8).digest()
+        hashes[n] += hashlib.sha256(b"".join(parts)).digest()[:8]
 
     def _mask_cells(self, lines: list[bytes], columns: list[tuple[int, Callable[[Cell], Cell]]],
                     out: list[bytes], hashes: list[bytearray], nulls: list[list[int]]) -> None:
@@ -264,8 +388,8 @@ class BatchMasker:
                     nulls[n].append(len(out))
                     hashes[n] += _NO_HASH
                 else:
-                    hashes[n] += hashlib.blake2b(b"".join(b"\x01" + v.encode() for v in values if v is not None),
-                                                 digest_size=8).digest()
+                    hashes[n] += hashlib.sha256(b"".join(b"\x01" + v.encode() for v in values
+                                                         if v is not None)).digest()[:8]
             out.append(codec.join(fields)[:-1])
 
 

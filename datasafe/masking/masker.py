@@ -50,10 +50,10 @@ class _Row:
 
 def key_hash(values: Iterable[Cell]) -> int:
     """The 8-byte hash of a unique key's values that collision checks compare (as a native integer)."""
-    digest = hashlib.blake2b(digest_size=8)
+    digest = hashlib.sha256()
     for v in values:
         digest.update(b"\x00N" if v is None else b"\x01" + v.encode())
-    return int.from_bytes(digest.digest(), sys.byteorder)
+    return int.from_bytes(digest.digest()[:8], sys.byteorder)
 
 
 @dataclass

@@ -17,7 +17,7 @@ import time
 from collections.abc import Generator, Iterator
 
 from datasafe.errors import IntegrityError
-from datasafe.masking import parallel
+from datasafe.masking import parallel, stages
 from datasafe.masking.batch import BatchResult
 from datasafe.masking.codecs import Cell
 from datasafe.masking.masker import RunState, TableMasker
@@ -141,11 +141,19 @@ def _mask_one(plan: MaskPlan, table: TablePlan, state: RunState, src: SnapshotOb
     started = time.monotonic()
     masker = TableMasker(plan, table, state)
     out = writer.table_writer(table.ordinal, compression, chunk_size)
+    # reading and writing run beside the masking when it has worker processes (see stages)
+    threaded = workers > 1 and masker.by_block and entry.raw_size >= PARALLEL_MIN_BYTES
+    blocks = stages.prefetched(_blocks(src, entry)) if threaded else _blocks(src, entry)
+    sink = stages.BackgroundWriter(out) if threaded else out
     try:
-        for data in _masked(masker, _blocks(src, entry), progress, workers):
-            out.write(data)
+        for data in _masked(masker, blocks, progress, workers):
+            sink.write(data)
+        if isinstance(sink, stages.BackgroundWriter):
+            sink.close()
         out.close()
     except BaseException:
+        if isinstance(sink, stages.BackgroundWriter):
+            sink.stop()
         out.abort()
         raise
     out.record(new)

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from datasafe.masking import keyed
 from datasafe.masking.errors import RulesError, UnmaskableValue
 from datasafe.masking.fakes import DEFAULT_LOCALE, check_locale
 from datasafe.masking.located import Loc, did_you_mean
@@ -148,7 +149,20 @@ class Transformer(ABC, Generic[OptionsT]):
         Transformers that mask millions of values return a closure with their options bound;
         the result must equal ``self(value)`` exactly.
         """
+        digested = self.first_choice_digested()
+        if digested is not None:
+            digest = keyed.hmac_sha256(self.key)
+            return lambda value: digested(value, digest(value, 0))
         return self._mask_first
+
+    def first_choice_digested(self) -> Callable[[str, bytes], str | None] | None:
+        """For rules whose first choice draws on the value's HMAC: ``(value, digest) -> first choice``.
+
+        ``digest`` is :func:`~datasafe.masking.keyed.digest` of (key, value); the result must
+        equal ``self(value)`` exactly. The pipeline then takes the HMACs of a whole block of
+        values at once (:mod:`datasafe.masking.native`). None for the other rules.
+        """
+        return None
 
     def null_choice(self) -> str | None:
         """What NULL becomes at attempt 0 (for a transformer that does not use the row)."""

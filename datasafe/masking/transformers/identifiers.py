@@ -104,15 +104,15 @@ class NationalId(Transformer[NationalIdOptions]):
                 return kept
         return canonical.format(*chars)
 
-    def first_choice(self) -> Callable[[str], str | None]:
+    def first_choice_digested(self) -> Callable[[str, bytes], str | None] | None:
         if self.options.country != "US":
-            return super().first_choice()
+            return None
         # what mask() does for US numbers, inlined: _us_ssn draws one number from 16 bytes
-        digest, fit, keep_format = self.digest, self._fit, self.options.keep_format
+        fit, keep_format = self._fit, self.options.keep_format
         canonical = _NATIONAL["US"][1]
 
-        def first(value: str) -> str | None:
-            chars = _ssn(int.from_bytes(digest(value, 0)[:16], "big") % _SSNS)
+        def first(value: str, digest: bytes) -> str | None:
+            chars = _ssn(int.from_bytes(digest[:16], "big") % _SSNS)
             if keep_format:
                 template, count, _ = alnum_layout(value)
                 if count == 9:
@@ -211,14 +211,14 @@ class CreditCard(Transformer[CreditCardOptions]):
             number[i:i + 4] for i in range(0, length, 4)]
         return sep.join(groups)
 
-    def first_choice(self) -> Callable[[str], str | None]:
+    def first_choice_digested(self) -> Callable[[str, bytes], str | None] | None:
         if self.options.brand != "keep":
-            return super().first_choice()
-        generic, digest, fit, prefix_of = self._mask_first, self.digest, self._fit, self._prefix
+            return None
+        generic, fit, prefix_of = self._mask_first, self._fit, self._prefix
         prefixes: dict[bytes, str] = {}
         powers = [10**n for n in range(20)]
 
-        def first(value: str) -> str | None:
+        def first(value: str, digest: bytes) -> str | None:
             # mask() for a card number whose letters and digits are all digits, inlined
             template, fields, _ = alnum_layout(value)
             digits = ascii_digits(value)
@@ -228,7 +228,7 @@ class CreditCard(Transformer[CreditCardOptions]):
             if prefix is None:
                 prefix = prefixes[digits[:4]] = prefix_of(digits.decode())
             count = fields - len(prefix) - 1
-            body = prefix + str(int.from_bytes(digest(value, 0)[:16], "big") % powers[count]).zfill(count)
+            body = prefix + str(int.from_bytes(digest[:16], "big") % powers[count]).zfill(count)
             backwards = body.encode()[::-1]  # luhn_check_digit, inlined
             check = (48 * len(backwards) - sum(backwards[0::2].translate(_LUHN_DOUBLE)) - sum(backwards[1::2])) % 10
             return fit(template.format(*body, check))

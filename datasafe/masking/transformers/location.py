@@ -145,17 +145,16 @@ class Phone(FakerTransformer[PhoneOptions]):
         drawn = str(number // 9 % _POWERS[rest]).zfill(rest) if rest < 20 else keyed.Draws(digest).digits(rest)
         return template.format(*value[start:start + keep], first, *drawn)
 
-    def first_choice(self) -> Callable[[str], str | None]:
+    def first_choice_digested(self) -> Callable[[str, bytes], str | None] | None:
         if not self.options.keep_format:
-            return super().first_choice()
-        other = super().first_choice()
-        digest, keep_format, fit = self.digest, self._keep_format, self._fit
+            return None
+        other, keep_format, fit = self._mask_first, self._keep_format, self._fit
 
-        def first(value: str) -> str | None:
+        def first(value: str, digest: bytes) -> str | None:
             layout = digit_layout(value)
             if layout.fields < 4:
                 return other(value)
-            return fit(keep_format(value, layout, digest(value, 0)))
+            return fit(keep_format(value, layout, digest))
 
         return first
 

@@ -172,17 +172,16 @@ class Email(FakerTransformer[EmailOptions]):
             local = local[: max(1, limit - len(domain) - 1)].strip(".") or "u"
         return f"{local}@{domain}"
 
-    def first_choice(self) -> Callable[[str], str | None]:
+    def first_choice_digested(self) -> Callable[[str, bytes], str | None] | None:
         firsts, lasts = self._name_slugs()
-        digest, address, fit = self.digest, self._address, self._fit
+        address, fit = self._address, self._fit
         if self.options.keep_domain or self.column.max_length is not None:
-            return lambda value: fit(address(value, digest(value, 0), firsts, lasts))
+            return lambda value, d: fit(address(value, d, firsts, lasts))
         # the common case, inlined: what _address does when neither the input nor the column matter
         unique, fixed, domains = self.options.unique, self.options.domain, SAFE_DOMAINS
         n_first, n_last, n_domains = len(firsts), len(lasts), len(SAFE_DOMAINS)
 
-        def first(value: str) -> str | None:
-            d = digest(value, 0)
+        def first(value: str, d: bytes) -> str | None:
             name = firsts[int.from_bytes(d[:8], "big") % n_first]
             surname = lasts[int.from_bytes(d[12:20], "big") % n_last]
             local = f"{name}.{surname}" if name and surname else name or surname or "user"

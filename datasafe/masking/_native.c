@@ -1,0 +1,438 @@
+/*
+ * datasafe.masking._native: the per-value work of masking, a block of rows at a time.
+ *
+ * Masking a column of a million rows in Python spends most of its time on things that are not
+ * the transformer's own logic: splitting every row into fields, the method calls of an HMAC per
+ * value, joining the row again. This module does those parts in C, over whole blocks:
+ *
+ *   fields(block, ncols, wanted)            the wanted fields of every row, as lists of bytes
+ *   replace(block, ncols, wanted, columns)  the block with those fields replaced
+ *   hmac_sha256(key, values)                HMAC-SHA256(key, value) of every value (32 bytes each)
+ *   pick(key, values, pool)                 pool[HMAC(key, value)[:8] as big-endian integer % len(pool)]
+ *   hash8(values)                           SHA-256(b"\x01" + value)[:8] of every value, concatenated
+ *
+ * A block is whole rows, each ending with "\n", fields separated by "\t" (the stored text of
+ * PostgreSQL COPY and MySQL LOAD DATA; escapes are left to the caller). datasafe/masking/native.py
+ * has a pure-Python twin of every function, with the same results; it is used where this module
+ * was not built.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* the SHA256_* functions: deprecated in OpenSSL 3 in favour of EVP, whose per-call overhead is
+ * what this module exists to avoid */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
+
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    SHA256_CTX inner;
+    SHA256_CTX outer;
+} hmac_key;
+
+/* HMAC-SHA256 (RFC 2104) with both padded keys hashed once */
+static void hmac_init(hmac_key *hk, const unsigned char *key, Py_ssize_t len) {
+    unsigned char k[64], pad[64];
+    memset(k, 0, sizeof k);
+    if (len > 64) {
+        SHA256(key, (size_t)len, k);
+    } else {
+        memcpy(k, key, (size_t)len);
+    }
+    for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x36;
+    SHA256_Init(&hk->inner);
+    SHA256_Update(&hk->inner, pad, 64);
+    for (int i = 0; i < 64; i++) pad[i] = k[i] ^ 0x5c;
+    SHA256_Init(&hk->outer);
+    SHA256_Update(&hk->outer, pad, 64);
+}
+
+static void hmac_one(const hmac_key *hk, const char *msg, Py_ssize_t len, unsigned char out[32]) {
+    unsigned char inner[32];
+    SHA256_CTX c = hk->inner;
+    SHA256_Update(&c, msg, (size_t)len);
+    SHA256_Final(inner, &c);
+    c = hk->outer;
+    SHA256_Update(&c, inner, 32);
+    SHA256_Final(out, &c);
+}
+
+/* The bytes objects of a list, as pointers and lengths (borrowed from the list). */
+typedef struct {
+    Py_ssize_t n;
+    const char **ptr;
+    Py_ssize_t *len;
+} byte_views;
+
+static void views_free(byte_views *v) {
+    PyMem_Free(v->ptr);
+    PyMem_Free(v->len);
+}
+
+static int views_of(PyObject *list, byte_views *v) {
+    v->n = PyList_GET_SIZE(list);
+    v->ptr = PyMem_Malloc(sizeof(char *) * (size_t)(v->n ? v->n : 1));
+    v->len = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(v->n ? v->n : 1));
+    if (v->ptr == NULL || v->len == NULL) {
+        views_free(v);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < v->n; i++) {
+        PyObject *item = PyList_GET_ITEM(list, i);
+        if (!PyBytes_Check(item)) {
+            views_free(v);
+            PyErr_Format(PyExc_TypeError, "value %zd is %.100s, not bytes", i, Py_TYPE(item)->tp_name);
+            return -1;
+        }
+        v->ptr[i] = PyBytes_AS_STRING(item);
+        v->len[i] = PyBytes_GET_SIZE(item);
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(hmac_sha256_doc,
+"hmac_sha256(key, values, /)\n--\n\n"
+"HMAC-SHA256(key, value) of every bytes value in the list, as a list of 32-byte digests.");
+
+static PyObject *hmac_sha256(PyObject *self, PyObject *args) {
+    Py_buffer key;
+    PyObject *values;
+    if (!PyArg_ParseTuple(args, "y*O!:hmac_sha256", &key, &PyList_Type, &values)) return NULL;
+    hmac_key hk;
+    hmac_init(&hk, key.buf, key.len);
+    PyBuffer_Release(&key);
+    byte_views v;
+    if (views_of(values, &v) < 0) return NULL;
+    unsigned char *digests = PyMem_Malloc(32 * (size_t)(v.n ? v.n : 1));
+    if (digests == NULL) {
+        views_free(&v);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < v.n; i++) hmac_one(&hk, v.ptr[i], v.len[i], digests + 32 * i);
+    Py_END_ALLOW_THREADS
+    PyObject *out = PyList_New(v.n);
+    for (Py_ssize_t i = 0; out != NULL && i < v.n; i++) {
+        PyObject *d = PyBytes_FromStringAndSize((const char *)digests + 32 * i, 32);
+        if (d == NULL) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, i, d);
+    }
+    PyMem_Free(digests);
+    views_free(&v);
+    return out;
+}
+
+PyDoc_STRVAR(pick_doc,
+"pick(key, values, pool, /)\n--\n\n"
+"For every bytes value: pool[int.from_bytes(HMAC-SHA256(key, value)[:8], 'big') % len(pool)].");
+
+static PyObject *pick(PyObject *self, PyObject *args) {
+    Py_buffer key;
+    PyObject *values, *pool;
+    if (!PyArg_ParseTuple(args, "y*O!O!:pick", &key, &PyList_Type, &values, &PyList_Type, &pool)) return NULL;
+    hmac_key hk;
+    hmac_init(&hk, key.buf, key.len);
+    PyBuffer_Release(&key);
+    uint64_t size = (uint64_t)PyList_GET_SIZE(pool);
+    if (size == 0) {
+        PyErr_SetString(PyExc_ValueError, "empty pool");
+        return NULL;
+    }
+    byte_views v;
+    if (views_of(values, &v) < 0) return NULL;
+    uint64_t *index = PyMem_Malloc(sizeof(uint64_t) * (size_t)(v.n ? v.n : 1));
+    if (index == NULL) {
+        views_free(&v);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    unsigned char d[32];
+    for (Py_ssize_t i = 0; i < v.n; i++) {
+        hmac_one(&hk, v.ptr[i], v.len[i], d);
+        uint64_t x = 0;
+        for (int b = 0; b < 8; b++) x = (x << 8) | d[b];
+        index[i] = x % size;
+    }
+    Py_END_ALLOW_THREADS
+    views_free(&v);
+    /* the pool may have changed size while the GIL was released: check again */
+    PyObject *out = NULL;
+    if ((uint64_t)PyList_GET_SIZE(pool) != size) {
+        PyErr_SetString(PyExc_RuntimeError, "pool changed size");
+    } else if ((out = PyList_New(v.n)) != NULL) {
+        for (Py_ssize_t i = 0; i < v.n; i++) {
+            PyObject *item = PyList_GET_ITEM(pool, (Py_ssize_t)index[i]);
+            Py_INCREF(item);
+            PyList_SET_ITEM(out, i, item);
+        }
+    }
+    PyMem_Free(index);
+    return out;
+}
+
+PyDoc_STRVAR(hash8_doc,
+"hash8(values, /)\n--\n\n"
+"SHA-256(b'\\x01' + value)[:8] of every bytes value in the list, concatenated.");
+
+static PyObject *hash8(PyObject *self, PyObject *args) {
+    PyObject *values;
+    if (!PyArg_ParseTuple(args, "O!:hash8", &PyList_Type, &values)) return NULL;
+    byte_views v;
+    if (views_of(values, &v) < 0) return NULL;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, 8 * v.n);
+    if (out == NULL) {
+        views_free(&v);
+        return NULL;
+    }
+    unsigned char *o = (unsigned char *)PyBytes_AS_STRING(out);
+    Py_BEGIN_ALLOW_THREADS
+    static const unsigned char one = 1;
+    unsigned char d[32];
+    for (Py_ssize_t i = 0; i < v.n; i++) {
+        SHA256_CTX c;
+        SHA256_Init(&c);
+        SHA256_Update(&c, &one, 1);
+        SHA256_Update(&c, v.ptr[i], (size_t)v.len[i]);
+        SHA256_Final(d, &c);
+        memcpy(o + 8 * i, d, 8);
+    }
+    Py_END_ALLOW_THREADS
+    views_free(&v);
+    return out;
+}
+
+/* --- fields of tab-separated rows ------------------------------------------------------------- */
+
+/* The wanted column indexes: ascending, distinct, each below ncols. */
+static Py_ssize_t *wanted_of(PyObject *wanted, Py_ssize_t ncols, Py_ssize_t *count) {
+    Py_ssize_t n = PyTuple_GET_SIZE(wanted);
+    Py_ssize_t *idx = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n ? n : 1));
+    if (idx == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t w = 0; w < n; w++) {
+        idx[w] = PyLong_AsSsize_t(PyTuple_GET_ITEM(wanted, w));
+        if (idx[w] == -1 && PyErr_Occurred()) {
+            PyMem_Free(idx);
+            return NULL;
+        }
+        if (idx[w] < 0 || idx[w] >= ncols || (w > 0 && idx[w] <= idx[w - 1])) {
+            PyMem_Free(idx);
+            PyErr_SetString(PyExc_ValueError, "wanted columns must be ascending indexes below ncols");
+            return NULL;
+        }
+    }
+    *count = n;
+    return idx;
+}
+
+static Py_ssize_t count_rows(const char *p, Py_ssize_t len) {
+    Py_ssize_t rows = 0;
+    const char *end = p + len;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        rows++;
+        p++;
+    }
+    return rows;
+}
+
+/* Raised for a row with the wrong number of fields: ValueError(row, fields). */
+static void width_error(Py_ssize_t row, Py_ssize_t found) {
+    PyObject *exc_args = Py_BuildValue("(nn)", row, found);
+    if (exc_args != NULL) {
+        PyErr_SetObject(PyExc_ValueError, exc_args);
+        Py_DECREF(exc_args);
+    }
+}
+
+/* Where a field is in the block. */
+typedef struct {
+    const char *start;
+    Py_ssize_t len;
+} span;
+
+/* Walks one row (from p to its line end): notes where the wanted fields are; returns the number of fields. */
+
+static Py_ssize_t split_row(const char *p, const char *line_end, const Py_ssize_t *idx, Py_ssize_t nw,
+                            span *found) {
+    Py_ssize_t col = 0, w = 0;
+    for (;;) {
+        const char *tab = memchr(p, '\t', (size_t)(line_end - p));
+        const char *field_end = tab ? tab : line_end;
+        if (w < nw && col == idx[w]) {
+            found[w].start = p;
+            found[w].len = field_end - p;
+            w++;
+        }
+        col++;
+        if (tab == NULL) return col;
+        p = tab + 1;
+    }
+}
+
+static int check_block(const char *data, Py_ssize_t len) {
+    if (len > 0 && data[len - 1] != '\n') {
+        PyErr_SetString(PyExc_ValueError, "a block must end with a line end");
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(fields_doc,
+"fields(block, ncols, wanted, /)\n--\n\n"
+"The fields at the indexes in `wanted` (a tuple, ascending) of every row of `block`, one list of\n"
+"bytes per wanted index. Raises ValueError(row, fields) for a row without `ncols` fields.");
+
+static PyObject *fields(PyObject *self, PyObject *args) {
+    Py_buffer block;
+    Py_ssize_t ncols;
+    PyObject *wanted;
+    if (!PyArg_ParseTuple(args, "y*nO!:fields", &block, &ncols, &PyTuple_Type, &wanted)) return NULL;
+    PyObject *out = NULL;
+    span *found = NULL;
+    Py_ssize_t nw = 0;
+    Py_ssize_t *idx = wanted_of(wanted, ncols, &nw);
+    if (idx == NULL || check_block(block.buf, block.len) < 0) goto done;
+    const char *p = block.buf, *end = p + block.len;
+    Py_ssize_t rows = count_rows(p, block.len);
+    found = PyMem_Malloc(sizeof(span) * (size_t)(nw ? nw : 1));
+    out = PyTuple_New(nw);
+    if (found == NULL || out == NULL) {
+        if (found == NULL) PyErr_NoMemory();
+        Py_CLEAR(out);
+        goto done;
+    }
+    for (Py_ssize_t w = 0; w < nw; w++) {
+        PyObject *list = PyList_New(rows);
+        if (list == NULL) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        PyTuple_SET_ITEM(out, w, list);
+    }
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const char *line_end = memchr(p, '\n', (size_t)(end - p));
+        Py_ssize_t cols = split_row(p, line_end, idx, nw, found);
+        if (cols != ncols) {
+            width_error(r, cols);
+            Py_CLEAR(out);
+            goto done;
+        }
+        for (Py_ssize_t w = 0; w < nw; w++) {
+            PyObject *item = PyBytes_FromStringAndSize(found[w].start, found[w].len);
+            if (item == NULL) {
+                Py_CLEAR(out);
+                goto done;
+            }
+            PyList_SET_ITEM(PyTuple_GET_ITEM(out, w), r, item);
+        }
+        p = line_end + 1;
+    }
+done:
+    PyMem_Free(found);
+    PyMem_Free(idx);
+    PyBuffer_Release(&block);
+    return out;
+}
+
+PyDoc_STRVAR(replace_doc,
+"replace(block, ncols, wanted, columns, /)\n--\n\n"
+"`block` with the fields at the indexes in `wanted` replaced: row r's field wanted[w] becomes\n"
+"columns[w][r] (bytes). Raises ValueError(row, fields) for a row without `ncols` fields.");
+
+static PyObject *replace(PyObject *self, PyObject *args) {
+    Py_buffer block;
+    Py_ssize_t ncols;
+    PyObject *wanted, *columns;
+    if (!PyArg_ParseTuple(args, "y*nO!O!:replace", &block, &ncols, &PyTuple_Type, &wanted, &PyTuple_Type, &columns))
+        return NULL;
+    PyObject *out = NULL;
+    span *found = NULL;
+    Py_ssize_t nw = 0;
+    Py_ssize_t *idx = wanted_of(wanted, ncols, &nw);
+    if (idx == NULL || check_block(block.buf, block.len) < 0) goto done;
+    const char *start = block.buf, *end = start + block.len;
+    Py_ssize_t rows = count_rows(start, block.len);
+    if (PyTuple_GET_SIZE(columns) != nw) {
+        PyErr_SetString(PyExc_ValueError, "one list of new fields per wanted column");
+        goto done;
+    }
+    /* the new size: the block, less the old fields, plus the new ones */
+    Py_ssize_t size = block.len;
+    for (Py_ssize_t w = 0; w < nw; w++) {
+        PyObject *list = PyTuple_GET_ITEM(columns, w);
+        if (!PyList_Check(list) || PyList_GET_SIZE(list) != rows) {
+            PyErr_SetString(PyExc_ValueError, "every list of new fields must have one item per row");
+            goto done;
+        }
+        for (Py_ssize_t r = 0; r < rows; r++) {
+            PyObject *item = PyList_GET_ITEM(list, r);
+            if (!PyBytes_Check(item)) {
+                PyErr_Format(PyExc_TypeError, "new field %zd of column %zd is %.100s, not bytes", r, idx[w],
+                             Py_TYPE(item)->tp_name);
+                goto done;
+            }
+            size += PyBytes_GET_SIZE(item);
+        }
+    }
+    found = PyMem_Malloc(sizeof(span) * (size_t)(nw ? nw : 1));
+    if (found == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    const char *p = start;
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const char *line_end = memchr(p, '\n', (size_t)(end - p));
+        Py_ssize_t cols = split_row(p, line_end, idx, nw, found);
+        if (cols != ncols) {
+            width_error(r, cols);
+            goto done;
+        }
+        for (Py_ssize_t w = 0; w < nw; w++) size -= found[w].len;
+        p = line_end + 1;
+    }
+    out = PyBytes_FromStringAndSize(NULL, size);
+    if (out == NULL) goto done;
+    char *o = PyBytes_AS_STRING(out);
+    p = start;
+    for (Py_ssize_t r = 0; r < rows; r++) {
+        const char *line_end = memchr(p, '\n', (size_t)(end - p));
+        split_row(p, line_end, idx, nw, found);
+        for (Py_ssize_t w = 0; w < nw; w++) {
+            memcpy(o, p, (size_t)(found[w].start - p));
+            o += found[w].start - p;
+            PyObject *item = PyList_GET_ITEM(PyTuple_GET_ITEM(columns, w), r);
+            memcpy(o, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item));
+            o += PyBytes_GET_SIZE(item);
+            p = found[w].start + found[w].len;
+        }
+        memcpy(o, p, (size_t)(line_end + 1 - p));
+        o += line_end + 1 - p;
+        p = line_end + 1;
+    }
+done:
+    PyMem_Free(found);
+    PyMem_Free(idx);
+    PyBuffer_Release(&block);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"hmac_sha256", hmac_sha256, METH_VARARGS, hmac_sha256_doc},
+    {"pick", pick, METH_VARARGS, pick_doc},
+    {"hash8", hash8, METH_VARARGS, hash8_doc},
+    {"fields", fields, METH_VARARGS, fields_doc},
+    {"replace", replace, METH_VARARGS, replace_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_native",
+    "The per-value work of masking in C (see datasafe/masking/native.py).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }

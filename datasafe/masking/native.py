@@ -1,0 +1,140 @@
+"""The per-value work of masking, a block of rows at a time: in C where it was built, else in Python.
+
+Splitting rows into fields, one HMAC per value and joining the rows again cost more than most
+transformers' own logic. :mod:`datasafe.masking._native` does them in C over whole blocks; this
+module exposes it, and a pure-Python twin of every function with the same results, which is
+used where the C module was not built (see ``setup.py``). :data:`NATIVE` tells which is in use.
+
+A block is whole rows, each ending with ``\\n``, fields separated by ``\\t`` (the stored text of
+PostgreSQL COPY and MySQL LOAD DATA); escapes are left to the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from datasafe.masking import keyed
+
+
+class WidthError(ValueError):
+    """A row of a block does not have the expected number of fields."""
+
+    def __init__(self, row: int, found: int) -> None:
+        super().__init__(row, found)
+        self.row = row
+        self.found = found
+
+
+def py_fields(block: bytes, ncols: int, wanted: tuple[int, ...]) -> tuple[list[bytes], ...]:
+    """The fields at the indexes ``wanted`` (ascending) of every row of ``block``, one list per index.
+
+    Raises:
+        WidthError: a row does not have ``ncols`` fields.
+    """
+    rows = _rows(block, ncols)
+    return tuple([row[i] for row in rows] for i in wanted)
+
+
+def py_replace(block: bytes, ncols: int, wanted: tuple[int, ...], columns: tuple[list[bytes], ...]) -> bytes:
+    """``block`` with row r's field ``wanted[w]`` replaced by ``columns[w][r]``.
+
+    Raises:
+        WidthError: a row does not have ``ncols`` fields.
+    """
+    rows = _rows(block, ncols)
+    for i, column in zip(wanted, columns, strict=True):
+        if len(column) != len(rows):
+            raise ValueError("every list of new fields must have one item per row")
+        for row, value in zip(rows, column, strict=True):
+            row[i] = value
+    return b"".join(b"\t".join(row) + b"\n" for row in rows)
+
+
+def _rows(block: bytes, ncols: int) -> list[list[bytes]]:
+    if block and not block.endswith(b"\n"):
+        raise ValueError("a block must end with a line end")
+    lines = bytes(block).split(b"\n")
+    lines.pop()
+    rows = [line.split(b"\t") for line in lines]
+    for r, row in enumerate(rows):
+        if len(row) != ncols:
+            raise WidthError(r, len(row))
+    return rows
+
+
+def py_hmac_sha256(key: bytes, values: list[bytes]) -> list[bytes]:
+    """HMAC-SHA256(key, value) of every value."""
+    inner_copy, outer_copy = keyed.hmac_states(key)
+    out = []
+    for value in values:
+        inner = inner_copy()
+        inner.update(value)
+        outer = outer_copy()
+        outer.update(inner.digest())
+        out.append(outer.digest())
+    return out
+
+
+def py_pick(key: bytes, values: list[bytes], pool: list[Any]) -> list[Any]:
+    """``pool[int.from_bytes(HMAC-SHA256(key, value)[:8], "big") % len(pool)]`` for every value."""
+    if not pool:
+        raise ValueError("empty pool")
+    size = len(pool)
+    return [pool[int.from_bytes(d[:8], "big") % size] for d in py_hmac_sha256(key, values)]
+
+
+def py_hash8(values: list[bytes]) -> bytes:
+    """SHA-256(b"\\x01" + value)[:8] of every value, concatenated (see masker.key_hash)."""
+    return b"".join(hashlib.sha256(b"\x01" + v).digest()[:8] for v in values)
+
+
+fields: Callable[[bytes, int, tuple[int, ...]], tuple[list[bytes], ...]] = py_fields
+replace: Callable[[bytes, int, tuple[int, ...], tuple[list[bytes], ...]], bytes] = py_replace
+hmac_sha256: Callable[[bytes, list[bytes]], list[bytes]] = py_hmac_sha256
+pick: Callable[[bytes, list[bytes], list[Any]], list[Any]] = py_pick
+hash8: Callable[[list[bytes]], bytes] = py_hash8
+NATIVE = False
+
+
+def use_native(enabled: bool = True) -> bool:
+    """Switch between the C module (when it was built) and the Python twins; returns whether C is in use."""
+    global fields, replace, hmac_sha256, pick, hash8, NATIVE
+    c: Any = None
+    if enabled:
+        try:
+            c = importlib.import_module("datasafe.masking._native")
+        except ImportError:
+            c = None
+    if c is None:
+        fields, replace, hmac_sha256, pick, hash8 = py_fields, py_replace, py_hmac_sha256, py_pick, py_hash8
+        NATIVE = False
+        return False
+
+    def c_fields(block: bytes, ncols: int, wanted: tuple[int, ...]) -> tuple[list[bytes], ...]:
+        try:
+            return c.fields(block, ncols, wanted)  # type: ignore[no-any-return]
+        except ValueError as exc:
+            raise _width_error(exc) from None
+
+    def c_replace(block: bytes, ncols: int, wanted: tuple[int, ...], columns: tuple[list[bytes], ...]) -> bytes:
+        try:
+            return c.replace(block, ncols, wanted, columns)  # type: ignore[no-any-return]
+        except ValueError as exc:
+            raise _width_error(exc) from None
+
+    fields, replace, hmac_sha256, pick, hash8 = c_fields, c_replace, c.hmac_sha256, c.pick, c.hash8
+    NATIVE = True
+    return True
+
+
+def _width_error(exc: ValueError) -> ValueError:
+    args: Sequence[Any] = exc.args
+    if len(args) == 2 and all(isinstance(a, int) for a in args):
+        return WidthError(args[0], args[1])
+    return exc
+
+
+use_native()

@@ -1,0 +1,20 @@
+"""Build of datasafe's optional C module; everything else is in pyproject.toml.
+
+datasafe.masking._native does the per-value work of masking in C (it links OpenSSL's libcrypto for
+SHA-256). It is optional: where it cannot be built, masking uses its pure-Python twin
+(datasafe/masking/native.py), with the same output, only slower.
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "datasafe.masking._native",
+            sources=["datasafe/masking/_native.c"],
+            libraries=["crypto"],
+            extra_compile_args=["-O2"],
+            optional=True,
+        )
+    ]
+)
