@@ -343,3 +343,20 @@ def test_rules_init_from_a_postgres_url(storage_dir: Path, pg: Any) -> None:
     result = run_cli(storage_dir, "rules", "init", str(src))
     assert result.exit_code == 0, result.output
     assert "public.customers:" in result.stdout and "ssn:" in result.stdout and "owner_email" in result.stdout
+
+
+def test_a_damaged_chunk_of_a_copied_table_stops_the_run_and_leaves_nothing(
+        tmp_path: Path, storage_dir: Path, shop: tuple[Path, Repository, Manifest],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # orders is copied chunk for chunk, by a helper thread while customers are masked
+    _db, _repo, manifest = shop
+    orders = next(t for t in manifest.tables if t.name == "orders")
+    stored = storage_dir / "shop" / manifest.snapshot_id / orders.chunks[0].path
+    data = bytearray(stored.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    rules = write(tmp_path / "shop.yml", SHOP_RULES)
+    result = mask_cli(storage_dir, manifest.snapshot_id, "--rules", str(rules), monkeypatch=monkeypatch)
+    assert result.exit_code == 6, result.output
+    assert "orders" in result.output and "SHA-256" in result.output
+    assert not list(storage_dir.glob("shop.masked/*/manifest.json"))

@@ -15,6 +15,7 @@ import itertools
 import logging
 import time
 from collections.abc import Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from datasafe.errors import IntegrityError
 from datasafe.masking import parallel, stages
@@ -112,11 +113,35 @@ def mask_tables(plan: MaskPlan, src: SnapshotObjects, writer: SnapshotWriter, co
     entries: dict[int, TableEntry] = {}
     total = sum(t.entry.raw_size for t in plan.tables)
     progress.start("mask", f"mask {plan.manifest.snapshot_id}", total)
-    for ordinal in plan.order:
-        table = plan.tables[ordinal]
-        entries[ordinal] = _mask_one(plan, table, state, src, writer, compression, chunk_size, progress, workers)
+    # tables copied chunk for chunk (reading, hashing, writing: no CPU-bound Python) are copied
+    # by a helper thread while the masked tables are masked
+    copies: dict[int, Future[TableEntry]] = {}
+    copier = ThreadPoolExecutor(max_workers=1, thread_name_prefix="datasafe-copy")
+    try:
+        for ordinal in plan.order:
+            table = plan.tables[ordinal]
+            if table.action == "copy" and not any(parent in state.reduced for _c, parent, _r in table.parents):
+                state.rows_in += table.entry.rows
+                state.rows_out += table.entry.rows
+                copies[ordinal] = copier.submit(_copy_table, src, writer, table.entry)
+                continue
+            entries[ordinal] = _mask_one(plan, table, state, src, writer, compression, chunk_size, progress,
+                                         workers)
+        for ordinal, copy in copies.items():
+            entries[ordinal] = copy.result()
+            progress.advance("mask", rows=entries[ordinal].rows, nbytes=entries[ordinal].raw_size)
+    finally:
+        copier.shutdown(cancel_futures=True)
     progress.finish("mask")
     return [entries[i] for i in range(len(plan.tables))], parts
+
+
+def _copy_table(src: SnapshotObjects, writer: SnapshotWriter, entry: TableEntry) -> TableEntry:
+    """The entry of a table whose chunks are copied as they are stored."""
+    new = entry.model_copy(deep=True)
+    new.chunks = [copy_object(src, writer.objects, c, f"{entry.name} {c.path}") for c in entry.chunks]
+    new.stored_size = sum(c.stored_size for c in new.chunks)
+    return new
 
 
 def _mask_one(plan: MaskPlan, table: TablePlan, state: RunState, src: SnapshotObjects, writer: SnapshotWriter,
@@ -129,13 +154,6 @@ def _mask_one(plan: MaskPlan, table: TablePlan, state: RunState, src: SnapshotOb
         new.content_blake3 = content_digest([])
         state.reduced.add(entry.name)
         state.kept_keys[entry.name] = {}
-        progress.advance("mask", rows=entry.rows, nbytes=entry.raw_size)
-        return new
-    parent_reduced = any(parent in state.reduced for _c, parent, _r in table.parents)
-    if table.action == "copy" and not parent_reduced:
-        new.chunks = [copy_object(src, writer.objects, c, f"{entry.name} {c.path}") for c in entry.chunks]
-        new.stored_size = sum(c.stored_size for c in new.chunks)
-        state.rows_out += entry.rows
         progress.advance("mask", rows=entry.rows, nbytes=entry.raw_size)
         return new
     started = time.monotonic()
