@@ -282,60 +282,80 @@ static int check_block(const char *data, Py_ssize_t len) {
     return 0;
 }
 
+/* A block and the wanted columns, checked, with room for one row's wanted fields. */
+typedef struct {
+    Py_buffer block;
+    Py_ssize_t ncols, nw, rows;
+    Py_ssize_t *idx;
+    span *found;
+} walk;
+
+/* Takes the block (already parsed into w->block); on failure releases it and sets an error. */
+static int walk_begin(walk *w, PyObject *wanted) {
+    w->found = NULL;
+    w->idx = wanted_of(wanted, w->ncols, &w->nw);
+    if (w->idx != NULL && check_block(w->block.buf, w->block.len) == 0) {
+        w->rows = count_rows(w->block.buf, w->block.len);
+        w->found = PyMem_Malloc(sizeof(span) * (size_t)(w->nw ? w->nw : 1));
+        if (w->found != NULL) return 0;
+        PyErr_NoMemory();
+    }
+    PyMem_Free(w->idx);
+    PyBuffer_Release(&w->block);
+    return -1;
+}
+
+static void walk_end(walk *w) {
+    PyMem_Free(w->found);
+    PyMem_Free(w->idx);
+    PyBuffer_Release(&w->block);
+}
+
+/* The row starting at *p: its wanted fields into w->found; moves *p past it. -1 (error set) for a wrong width. */
+static int walk_row(walk *w, const char **p, Py_ssize_t r) {
+    const char *end = (const char *)w->block.buf + w->block.len;
+    const char *line_end = memchr(*p, '\n', (size_t)(end - *p));
+    Py_ssize_t cols = split_row(*p, line_end, w->idx, w->nw, w->found);
+    if (cols != w->ncols) {
+        width_error(r, cols);
+        return -1;
+    }
+    *p = line_end + 1;
+    return 0;
+}
+
 PyDoc_STRVAR(fields_doc,
 "fields(block, ncols, wanted, /)\n--\n\n"
 "The fields at the indexes in `wanted` (a tuple, ascending) of every row of `block`, one list of\n"
 "bytes per wanted index. Raises ValueError(row, fields) for a row without `ncols` fields.");
 
 static PyObject *fields(PyObject *self, PyObject *args) {
-    Py_buffer block;
-    Py_ssize_t ncols;
+    walk w;
     PyObject *wanted;
-    if (!PyArg_ParseTuple(args, "y*nO!:fields", &block, &ncols, &PyTuple_Type, &wanted)) return NULL;
-    PyObject *out = NULL;
-    span *found = NULL;
-    Py_ssize_t nw = 0;
-    Py_ssize_t *idx = wanted_of(wanted, ncols, &nw);
-    if (idx == NULL || check_block(block.buf, block.len) < 0) goto done;
-    const char *p = block.buf, *end = p + block.len;
-    Py_ssize_t rows = count_rows(p, block.len);
-    found = PyMem_Malloc(sizeof(span) * (size_t)(nw ? nw : 1));
-    out = PyTuple_New(nw);
-    if (found == NULL || out == NULL) {
-        if (found == NULL) PyErr_NoMemory();
-        Py_CLEAR(out);
-        goto done;
+    if (!PyArg_ParseTuple(args, "y*nO!:fields", &w.block, &w.ncols, &PyTuple_Type, &wanted)) return NULL;
+    if (walk_begin(&w, wanted) < 0) return NULL;
+    PyObject *out = PyTuple_New(w.nw);
+    for (Py_ssize_t c = 0; out != NULL && c < w.nw; c++) {
+        PyObject *list = PyList_New(w.rows);
+        if (list == NULL) Py_CLEAR(out);
+        else PyTuple_SET_ITEM(out, c, list);
     }
-    for (Py_ssize_t w = 0; w < nw; w++) {
-        PyObject *list = PyList_New(rows);
-        if (list == NULL) {
+    const char *p = w.block.buf;
+    for (Py_ssize_t r = 0; out != NULL && r < w.rows; r++) {
+        if (walk_row(&w, &p, r) < 0) {
             Py_CLEAR(out);
-            goto done;
+            break;
         }
-        PyTuple_SET_ITEM(out, w, list);
-    }
-    for (Py_ssize_t r = 0; r < rows; r++) {
-        const char *line_end = memchr(p, '\n', (size_t)(end - p));
-        Py_ssize_t cols = split_row(p, line_end, idx, nw, found);
-        if (cols != ncols) {
-            width_error(r, cols);
-            Py_CLEAR(out);
-            goto done;
-        }
-        for (Py_ssize_t w = 0; w < nw; w++) {
-            PyObject *item = PyBytes_FromStringAndSize(found[w].start, found[w].len);
+        for (Py_ssize_t c = 0; c < w.nw; c++) {
+            PyObject *item = PyBytes_FromStringAndSize(w.found[c].start, w.found[c].len);
             if (item == NULL) {
                 Py_CLEAR(out);
-                goto done;
+                break;
             }
-            PyList_SET_ITEM(PyTuple_GET_ITEM(out, w), r, item);
+            PyList_SET_ITEM(PyTuple_GET_ITEM(out, c), r, item);
         }
-        p = line_end + 1;
     }
-done:
-    PyMem_Free(found);
-    PyMem_Free(idx);
-    PyBuffer_Release(&block);
+    walk_end(&w);
     return out;
 }
 
@@ -344,80 +364,66 @@ PyDoc_STRVAR(replace_doc,
 "`block` with the fields at the indexes in `wanted` replaced: row r's field wanted[w] becomes\n"
 "columns[w][r] (bytes). Raises ValueError(row, fields) for a row without `ncols` fields.");
 
-static PyObject *replace(PyObject *self, PyObject *args) {
-    Py_buffer block;
-    Py_ssize_t ncols;
-    PyObject *wanted, *columns;
-    if (!PyArg_ParseTuple(args, "y*nO!O!:replace", &block, &ncols, &PyTuple_Type, &wanted, &PyTuple_Type, &columns))
-        return NULL;
-    PyObject *out = NULL;
-    span *found = NULL;
-    Py_ssize_t nw = 0;
-    Py_ssize_t *idx = wanted_of(wanted, ncols, &nw);
-    if (idx == NULL || check_block(block.buf, block.len) < 0) goto done;
-    const char *start = block.buf, *end = start + block.len;
-    Py_ssize_t rows = count_rows(start, block.len);
-    if (PyTuple_GET_SIZE(columns) != nw) {
+/* The size of the replaced block (-1 with an error set): the block, less the old fields, plus the new ones. */
+static Py_ssize_t replaced_size(walk *w, PyObject *columns) {
+    if (PyTuple_GET_SIZE(columns) != w->nw) {
         PyErr_SetString(PyExc_ValueError, "one list of new fields per wanted column");
-        goto done;
+        return -1;
     }
-    /* the new size: the block, less the old fields, plus the new ones */
-    Py_ssize_t size = block.len;
-    for (Py_ssize_t w = 0; w < nw; w++) {
-        PyObject *list = PyTuple_GET_ITEM(columns, w);
-        if (!PyList_Check(list) || PyList_GET_SIZE(list) != rows) {
+    Py_ssize_t size = w->block.len;
+    for (Py_ssize_t c = 0; c < w->nw; c++) {
+        PyObject *list = PyTuple_GET_ITEM(columns, c);
+        if (!PyList_Check(list) || PyList_GET_SIZE(list) != w->rows) {
             PyErr_SetString(PyExc_ValueError, "every list of new fields must have one item per row");
-            goto done;
+            return -1;
         }
-        for (Py_ssize_t r = 0; r < rows; r++) {
+        for (Py_ssize_t r = 0; r < w->rows; r++) {
             PyObject *item = PyList_GET_ITEM(list, r);
             if (!PyBytes_Check(item)) {
-                PyErr_Format(PyExc_TypeError, "new field %zd of column %zd is %.100s, not bytes", r, idx[w],
+                PyErr_Format(PyExc_TypeError, "new field %zd of column %zd is %.100s, not bytes", r, w->idx[c],
                              Py_TYPE(item)->tp_name);
-                goto done;
+                return -1;
             }
             size += PyBytes_GET_SIZE(item);
         }
     }
-    found = PyMem_Malloc(sizeof(span) * (size_t)(nw ? nw : 1));
-    if (found == NULL) {
-        PyErr_NoMemory();
-        goto done;
+    const char *p = w->block.buf;
+    for (Py_ssize_t r = 0; r < w->rows; r++) {
+        if (walk_row(w, &p, r) < 0) return -1;
+        for (Py_ssize_t c = 0; c < w->nw; c++) size -= w->found[c].len;
     }
-    const char *p = start;
-    for (Py_ssize_t r = 0; r < rows; r++) {
-        const char *line_end = memchr(p, '\n', (size_t)(end - p));
-        Py_ssize_t cols = split_row(p, line_end, idx, nw, found);
-        if (cols != ncols) {
-            width_error(r, cols);
-            goto done;
+    return size;
+}
+
+static PyObject *replace(PyObject *self, PyObject *args) {
+    walk w;
+    PyObject *wanted, *columns;
+    if (!PyArg_ParseTuple(args, "y*nO!O!:replace", &w.block, &w.ncols, &PyTuple_Type, &wanted, &PyTuple_Type,
+                          &columns))
+        return NULL;
+    if (walk_begin(&w, wanted) < 0) return NULL;
+    PyObject *out = NULL;
+    Py_ssize_t size = replaced_size(&w, columns);
+    if (size >= 0) out = PyBytes_FromStringAndSize(NULL, size);
+    if (out != NULL) {
+        char *o = PyBytes_AS_STRING(out);
+        const char *p = w.block.buf;
+        for (Py_ssize_t r = 0; r < w.rows; r++) {
+            const char *row = p;
+            walk_row(&w, &p, r); /* checked by replaced_size */
+            for (Py_ssize_t c = 0; c < w.nw; c++) {
+                memcpy(o, row, (size_t)(w.found[c].start - row));
+                o += w.found[c].start - row;
+                PyObject *item = PyList_GET_ITEM(PyTuple_GET_ITEM(columns, c), r);
+                memcpy(o, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item));
+                o += PyBytes_GET_SIZE(item);
+                row = w.found[c].start + w.found[c].len;
+            }
+            memcpy(o, row, (size_t)(p - row));
+            o += p - row;
         }
-        for (Py_ssize_t w = 0; w < nw; w++) size -= found[w].len;
-        p = line_end + 1;
     }
-    out = PyBytes_FromStringAndSize(NULL, size);
-    if (out == NULL) goto done;
-    char *o = PyBytes_AS_STRING(out);
-    p = start;
-    for (Py_ssize_t r = 0; r < rows; r++) {
-        const char *line_end = memchr(p, '\n', (size_t)(end - p));
-        split_row(p, line_end, idx, nw, found);
-        for (Py_ssize_t w = 0; w < nw; w++) {
-            memcpy(o, p, (size_t)(found[w].start - p));
-            o += found[w].start - p;
-            PyObject *item = PyList_GET_ITEM(PyTuple_GET_ITEM(columns, w), r);
-            memcpy(o, PyBytes_AS_STRING(item), (size_t)PyBytes_GET_SIZE(item));
-            o += PyBytes_GET_SIZE(item);
-            p = found[w].start + found[w].len;
-        }
-        memcpy(o, p, (size_t)(line_end + 1 - p));
-        o += line_end + 1 - p;
-        p = line_end + 1;
-    }
-done:
-    PyMem_Free(found);
-    PyMem_Free(idx);
-    PyBuffer_Release(&block);
+    walk_end(&w);
     return out;
 }
 
