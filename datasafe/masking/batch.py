@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datasafe.errors import IntegrityError
-from datasafe.masking import keyed, native
+from datasafe.masking import native
 from datasafe.masking.codecs import Cell, RowCodec, TabText
 from datasafe.masking.plan import MaskedColumn, TablePlan
 from datasafe.masking.transformers.base import MEMO_MAX_VALUE, MEMO_SIZE, Transformer
@@ -122,19 +122,15 @@ def _stored_function(t: Transformer[Any], codec: TabText, override: Mapping[str,
 
 def _pool_function(table: list[bytes], null_out: bytes, key: bytes, codec: TabText) -> Callable[[bytes], bytes]:
     # the value's UTF-8 text is all the HMAC needs: a field without escapes is used as it is stored
-    null, unescape, size = codec.null, codec.unescape_bytes, len(table)
-    inner_copy, outer_copy = keyed.hmac_states(key)
+    null, unescape, pick = codec.null, codec.unescape_bytes, native.pick
 
     def masked(f: bytes) -> bytes:
         if b"\\" in f:
             if f == null:
                 return null_out
             f = unescape(f)
-        inner = inner_copy()
-        inner.update(f)
-        outer = outer_copy()
-        outer.update(inner.digest())
-        return table[int.from_bytes(outer.digest()[:8], "big") % size]
+        out: bytes = pick(key, [f], table)[0]
+        return out
 
     return masked
 
@@ -182,9 +178,7 @@ def _with_escapes(masked: ColumnFunc, null: bytes, null_out: bytes, unescape: Ca
         if b"\\" not in b"".join(values):
             return masked(values)
         nulls = [k for k, f in enumerate(values) if f == null]
-        present = [unescape(f) if b"\\" in f else f for f in values if f != null] if nulls else [
-            unescape(f) if b"\\" in f else f for f in values]
-        outs = masked(present)
+        outs = masked([unescape(f) if b"\\" in f else f for f in values if f != null])
         if not nulls:
             return outs
         it = iter(outs)
@@ -288,8 +282,7 @@ class BatchMasker:
                                   tuple(fields[i] for i in self.masked_indexes))
         except Exception:
             return None
-        rows = len(fields[self.wanted[0]]) if self.wanted else block.count(b"\n")
-        return BatchResult(data, rows, hashes, nulls)
+        return BatchResult(data, len(fields[self.masked_indexes[0]]), hashes, nulls)
 
     def _hash_column(self, values: list[bytes]) -> tuple[bytes, list[int]]:
         """The key hashes of a one-column unique key's stored fields, and the rows where it is NULL."""
