@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from datasafe.masking import fakes, native, stages
+from datasafe.masking import codecs, fakes, native, stages
 
 try:
     C: Any = importlib.import_module("datasafe.masking._native")
@@ -222,3 +222,23 @@ def test_a_failed_background_write_is_raised_and_nothing_after_it_is_written() -
         ok.write(str(i).encode())
     ok.close()
     assert written == [b"0", b"1", b"2"] * 2
+
+
+@pytest.mark.parametrize("encoding", ["pg-copy-text", "mysql-tsv"])
+@pytest.mark.parametrize("impl", ["c", "python"])
+def test_unescape_agrees_with_the_codec(encoding: str, impl: str) -> None:
+    if impl == "c" and C is None:
+        pytest.skip("the C module was not built")
+    codec = codecs.codec_for(encoding)
+    assert isinstance(codec, codecs.TabText)
+    unescape = C.unescape if impl == "c" else native.py_unescape
+    rnd = random.Random(encoding)
+    alphabet = ["a", "é", "€", "\\\\", "\\n", "\\t", "\\r", "\\b", "\\f", "\\v", "\\0", "\\Z", "\\x", "\\é", " "]
+    values = ["".join(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 12))) for _ in range(3000)]
+    values += ["ends with \\", "\\", "plain"]
+    stored = [v.encode() for v in values]
+    out = unescape(stored, codec.unescape_table)
+    assert out == [codec.unescape_bytes(f) if b"\\" in f else f for f in stored]
+    assert out[-1] is stored[-1]  # nothing to undo: the same object
+    with pytest.raises(ValueError, match="256"):
+        unescape([b"x"], b"short")

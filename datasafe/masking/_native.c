@@ -10,30 +10,22 @@
  *   hmac_sha256(key, values)                HMAC-SHA256(key, value) of every value (32 bytes each)
  *   pick(key, values, pool)                 pool[HMAC(key, value)[:8] as big-endian integer % len(pool)]
  *   hash8(values)                           SHA-256(b"\x01" + value)[:8] of every value, concatenated
+ *   unescape(values, table)                 every value with each backslash escape \c replaced by table[c]
+ *
+ * and, in _native_rules.c, the first choices of the transformers whose output is built from the
+ * value's HMAC and layout (card numbers, phone numbers, ...).
  *
  * A block is whole rows, each ending with "\n", fields separated by "\t" (the stored text of
  * PostgreSQL COPY and MySQL LOAD DATA; escapes are left to the caller). datasafe/masking/native.py
  * has a pure-Python twin of every function, with the same results; it is used where this module
  * was not built.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-
-/* the SHA256_* functions: deprecated in OpenSSL 3 in favour of EVP, whose per-call overhead is
- * what this module exists to avoid */
-#define OPENSSL_SUPPRESS_DEPRECATED
-#include <openssl/sha.h>
+#include "_native.h"
 
 #include <stdint.h>
 #include <string.h>
 
-typedef struct {
-    SHA256_CTX inner;
-    SHA256_CTX outer;
-} hmac_key;
-
-/* HMAC-SHA256 (RFC 2104) with both padded keys hashed once */
-static void hmac_init(hmac_key *hk, const unsigned char *key, Py_ssize_t len) {
+void ds_hmac_init(hmac_key *hk, const unsigned char *key, Py_ssize_t len) {
     unsigned char k[64], pad[64];
     memset(k, 0, sizeof k);
     if (len > 64) {
@@ -49,7 +41,7 @@ static void hmac_init(hmac_key *hk, const unsigned char *key, Py_ssize_t len) {
     SHA256_Update(&hk->outer, pad, 64);
 }
 
-static void hmac_one(const hmac_key *hk, const char *msg, Py_ssize_t len, unsigned char out[32]) {
+void ds_hmac_one(const hmac_key *hk, const char *msg, Py_ssize_t len, unsigned char out[32]) {
     unsigned char inner[32];
     SHA256_CTX c = hk->inner;
     SHA256_Update(&c, msg, (size_t)len);
@@ -59,31 +51,24 @@ static void hmac_one(const hmac_key *hk, const char *msg, Py_ssize_t len, unsign
     SHA256_Final(out, &c);
 }
 
-/* The bytes objects of a list, as pointers and lengths (borrowed from the list). */
-typedef struct {
-    Py_ssize_t n;
-    const char **ptr;
-    Py_ssize_t *len;
-} byte_views;
-
-static void views_free(byte_views *v) {
+void ds_views_free(byte_views *v) {
     PyMem_Free(v->ptr);
     PyMem_Free(v->len);
 }
 
-static int views_of(PyObject *list, byte_views *v) {
+int ds_views_of(PyObject *list, byte_views *v) {
     v->n = PyList_GET_SIZE(list);
     v->ptr = PyMem_Malloc(sizeof(char *) * (size_t)(v->n ? v->n : 1));
     v->len = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(v->n ? v->n : 1));
     if (v->ptr == NULL || v->len == NULL) {
-        views_free(v);
+        ds_views_free(v);
         PyErr_NoMemory();
         return -1;
     }
     for (Py_ssize_t i = 0; i < v->n; i++) {
         PyObject *item = PyList_GET_ITEM(list, i);
         if (!PyBytes_Check(item)) {
-            views_free(v);
+            ds_views_free(v);
             PyErr_Format(PyExc_TypeError, "value %zd is %.100s, not bytes", i, Py_TYPE(item)->tp_name);
             return -1;
         }
@@ -102,17 +87,17 @@ static PyObject *hmac_sha256(PyObject *self, PyObject *args) {
     PyObject *values;
     if (!PyArg_ParseTuple(args, "y*O!:hmac_sha256", &key, &PyList_Type, &values)) return NULL;
     hmac_key hk;
-    hmac_init(&hk, key.buf, key.len);
+    ds_hmac_init(&hk, key.buf, key.len);
     PyBuffer_Release(&key);
     byte_views v;
-    if (views_of(values, &v) < 0) return NULL;
+    if (ds_views_of(values, &v) < 0) return NULL;
     unsigned char *digests = PyMem_Malloc(32 * (size_t)(v.n ? v.n : 1));
     if (digests == NULL) {
-        views_free(&v);
+        ds_views_free(&v);
         return PyErr_NoMemory();
     }
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < v.n; i++) hmac_one(&hk, v.ptr[i], v.len[i], digests + 32 * i);
+    for (Py_ssize_t i = 0; i < v.n; i++) ds_hmac_one(&hk, v.ptr[i], v.len[i], digests + 32 * i);
     Py_END_ALLOW_THREADS
     PyObject *out = PyList_New(v.n);
     for (Py_ssize_t i = 0; out != NULL && i < v.n; i++) {
@@ -121,7 +106,7 @@ static PyObject *hmac_sha256(PyObject *self, PyObject *args) {
         else PyList_SET_ITEM(out, i, d);
     }
     PyMem_Free(digests);
-    views_free(&v);
+    ds_views_free(&v);
     return out;
 }
 
@@ -134,7 +119,7 @@ static PyObject *pick(PyObject *self, PyObject *args) {
     PyObject *values, *pool;
     if (!PyArg_ParseTuple(args, "y*O!O!:pick", &key, &PyList_Type, &values, &PyList_Type, &pool)) return NULL;
     hmac_key hk;
-    hmac_init(&hk, key.buf, key.len);
+    ds_hmac_init(&hk, key.buf, key.len);
     PyBuffer_Release(&key);
     uint64_t size = (uint64_t)PyList_GET_SIZE(pool);
     if (size == 0) {
@@ -142,22 +127,22 @@ static PyObject *pick(PyObject *self, PyObject *args) {
         return NULL;
     }
     byte_views v;
-    if (views_of(values, &v) < 0) return NULL;
+    if (ds_views_of(values, &v) < 0) return NULL;
     uint64_t *index = PyMem_Malloc(sizeof(uint64_t) * (size_t)(v.n ? v.n : 1));
     if (index == NULL) {
-        views_free(&v);
+        ds_views_free(&v);
         return PyErr_NoMemory();
     }
     Py_BEGIN_ALLOW_THREADS
     unsigned char d[32];
     for (Py_ssize_t i = 0; i < v.n; i++) {
-        hmac_one(&hk, v.ptr[i], v.len[i], d);
+        ds_hmac_one(&hk, v.ptr[i], v.len[i], d);
         uint64_t x = 0;
         for (int b = 0; b < 8; b++) x = (x << 8) | d[b];
         index[i] = x % size;
     }
     Py_END_ALLOW_THREADS
-    views_free(&v);
+    ds_views_free(&v);
     /* the pool may have changed size while the GIL was released: check again */
     PyObject *out = NULL;
     if ((uint64_t)PyList_GET_SIZE(pool) != size) {
@@ -181,10 +166,10 @@ static PyObject *hash8(PyObject *self, PyObject *args) {
     PyObject *values;
     if (!PyArg_ParseTuple(args, "O!:hash8", &PyList_Type, &values)) return NULL;
     byte_views v;
-    if (views_of(values, &v) < 0) return NULL;
+    if (ds_views_of(values, &v) < 0) return NULL;
     PyObject *out = PyBytes_FromStringAndSize(NULL, 8 * v.n);
     if (out == NULL) {
-        views_free(&v);
+        ds_views_free(&v);
         return NULL;
     }
     unsigned char *o = (unsigned char *)PyBytes_AS_STRING(out);
@@ -200,7 +185,60 @@ static PyObject *hash8(PyObject *self, PyObject *args) {
         memcpy(o + 8 * i, d, 8);
     }
     Py_END_ALLOW_THREADS
-    views_free(&v);
+    ds_views_free(&v);
+    return out;
+}
+
+PyDoc_STRVAR(unescape_doc,
+"unescape(values, table, /)\n--\n\n"
+"Every bytes value with each backslash and the byte c after it replaced by table[c] (table: 256\n"
+"bytes); a backslash at the end stays. Values without a backslash are returned as they are.");
+
+static PyObject *unescape(PyObject *self, PyObject *args) {
+    PyObject *values;
+    Py_buffer table;
+    if (!PyArg_ParseTuple(args, "O!y*:unescape", &PyList_Type, &values, &table)) return NULL;
+    PyObject *out = NULL;
+    if (table.len != 256) {
+        PyErr_SetString(PyExc_ValueError, "the table must have 256 bytes");
+    } else {
+        const unsigned char *map = table.buf;
+        Py_ssize_t n = PyList_GET_SIZE(values);
+        out = PyList_New(n);
+        for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
+            PyObject *item = PyList_GET_ITEM(values, i);
+            if (!PyBytes_Check(item)) {
+                PyErr_Format(PyExc_TypeError, "value %zd is %.100s, not bytes", i, Py_TYPE(item)->tp_name);
+                Py_CLEAR(out);
+                break;
+            }
+            const char *v = PyBytes_AS_STRING(item);
+            Py_ssize_t len = PyBytes_GET_SIZE(item);
+            const char *slash = memchr(v, '\\', (size_t)len);
+            if (slash == NULL) {
+                PyList_SET_ITEM(out, i, Py_NewRef(item));
+                continue;
+            }
+            PyObject *new = PyBytes_FromStringAndSize(NULL, len);
+            if (new == NULL) {
+                Py_CLEAR(out);
+                break;
+            }
+            char *o = PyBytes_AS_STRING(new);
+            Py_ssize_t k = slash - v;
+            memcpy(o, v, (size_t)k);
+            for (Py_ssize_t j = k; j < len; j++) {
+                if (v[j] == '\\' && j + 1 < len) o[k++] = (char)map[(unsigned char)v[++j]];
+                else o[k++] = v[j];
+            }
+            if (_PyBytes_Resize(&new, k) < 0) {
+                Py_CLEAR(out);
+                break;
+            }
+            PyList_SET_ITEM(out, i, new);
+        }
+    }
+    PyBuffer_Release(&table);
     return out;
 }
 
@@ -431,6 +469,7 @@ static PyMethodDef methods[] = {
     {"hmac_sha256", hmac_sha256, METH_VARARGS, hmac_sha256_doc},
     {"pick", pick, METH_VARARGS, pick_doc},
     {"hash8", hash8, METH_VARARGS, hash8_doc},
+    {"unescape", unescape, METH_VARARGS, unescape_doc},
     {"fields", fields, METH_VARARGS, fields_doc},
     {"replace", replace, METH_VARARGS, replace_doc},
     {NULL, NULL, 0, NULL},
@@ -441,4 +480,8 @@ static struct PyModuleDef module = {
     "The per-value work of masking in C (see datasafe/masking/native.py).", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__native(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddFunctions(m, ds_rule_methods) < 0) Py_CLEAR(m);
+    return m;
+}

@@ -23,7 +23,7 @@ import functools
 import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from datasafe.errors import IntegrityError
 from datasafe.masking import native
@@ -148,7 +148,7 @@ def _column_function(t: Transformer[Any], codec: TabText, override: Mapping[str,
     digested = t.first_choice_digested() if table is None else None
     if table is None and digested is None:
         return None
-    null, unescape, encode, key = codec.null, codec.unescape_bytes, codec.encode_cell, t.key
+    null, escapes, encode, key = codec.null, codec.unescape_table, codec.encode_cell, t.key
     null_out = encode(t.null_choice())
     if table is not None:
         pool = [encode(cell) for cell in table]
@@ -156,7 +156,7 @@ def _column_function(t: Transformer[Any], codec: TabText, override: Mapping[str,
         def pooled(values: list[bytes]) -> list[bytes]:
             return native.pick(key, values, pool)
 
-        return _with_escapes(pooled, null, null_out, unescape)
+        return _with_escapes(pooled, null, null_out, escapes)
     assert digested is not None
 
     def digest_based(values: list[bytes]) -> list[bytes]:
@@ -167,20 +167,37 @@ def _column_function(t: Transformer[Any], codec: TabText, override: Mapping[str,
             outs = [override.get(text, out) for text, out in zip(texts, outs, strict=True)]
         return _encode_all(outs, encode)
 
-    return _with_escapes(digest_based, null, null_out, unescape)
+    in_c = t.first_choice_native()
+    if in_c is None:
+        return _with_escapes(digest_based, null, null_out, escapes)
+
+    def c_based(values: list[bytes]) -> list[bytes]:
+        outs, missing = in_c(values)
+        if missing:  # values the C code leaves to Python (outputs to escape or cut, other layouts)
+            for k, out in zip(missing, digest_based([values[k] for k in missing]), strict=True):
+                outs[k] = out
+        done = cast("list[bytes]", outs)  # no None is left
+        if override:
+            # a parent value that needed an alternative keeps it in every referencing column
+            stored = {text.encode(): encode(cell) for text, cell in override.items()}
+            if not stored.keys().isdisjoint(values):
+                return [stored.get(v, out) for v, out in zip(values, done, strict=True)]
+        return done
+
+    return _with_escapes(c_based, null, null_out, escapes)
 
 
-def _with_escapes(masked: ColumnFunc, null: bytes, null_out: bytes, unescape: Callable[[bytes], bytes]
-                  ) -> ColumnFunc:
-    """``masked`` (of fields without escapes) for any stored fields: NULLs and escapes handled here."""
+def _with_escapes(masked: ColumnFunc, null: bytes, null_out: bytes, escapes: bytes) -> ColumnFunc:
+    """``masked`` (of fields without escapes) for any stored fields: NULLs and escapes handled here;
+    ``escapes`` is the codec's :attr:`~datasafe.masking.codecs.TabText.unescape_table`."""
 
     def column(values: list[bytes]) -> list[bytes]:
         if b"\\" not in b"".join(values):
             return masked(values)
+        if null not in values:
+            return masked(native.unescape(values, escapes))
         nulls = [k for k, f in enumerate(values) if f == null]
-        outs = masked([unescape(f) if b"\\" in f else f for f in values if f != null])
-        if not nulls:
-            return outs
+        outs = masked(native.unescape([f for f in values if f != null], escapes))
         it = iter(outs)
         null_at = set(nulls)
         return [null_out if k in null_at else next(it) for k in range(len(values))]
@@ -289,9 +306,9 @@ class BatchMasker:
         assert self.tab is not None
         if b"\\" not in b"".join(values):
             return native.hash8(values), []
-        null, unescape = self.tab.null, self.tab.unescape_bytes
+        null = self.tab.null
         nulls = [k for k, f in enumerate(values) if f == null]
-        hashes = native.hash8([b"" if f == null else unescape(f) if b"\\" in f else f for f in values])
+        hashes = native.hash8(native.unescape([b"" if f == null else f for f in values], self.tab.unescape_table))
         if nulls:
             parts = bytearray(hashes)
             for k in nulls:

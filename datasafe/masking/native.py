@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -91,17 +92,32 @@ def py_hash8(values: list[bytes]) -> bytes:
     return b"".join(hashlib.sha256(b"\x01" + v).digest()[:8] for v in values)
 
 
+def py_unescape(values: list[bytes], table: bytes) -> list[bytes]:
+    """Every value with each backslash and the byte ``c`` after it replaced by ``table[c]`` (a
+    backslash at the end stays); see :attr:`datasafe.masking.codecs.TabText.unescape_table`."""
+    if len(table) != 256:
+        raise ValueError("the table must have 256 bytes")
+    return [_ESCAPE.sub(lambda m: table[m[1][0]:m[1][0] + 1], v) if b"\\" in v else v for v in values]
+
+
+_ESCAPE = re.compile(rb"\\(.)", re.S)
+
 fields: Callable[[bytes, int, tuple[int, ...]], tuple[list[bytes], ...]] = py_fields
 replace: Callable[[bytes, int, tuple[int, ...], tuple[list[bytes], ...]], bytes] = py_replace
 hmac_sha256: Callable[[bytes, list[bytes]], list[bytes]] = py_hmac_sha256
 pick: Callable[[bytes, list[bytes], list[Any]], list[Any]] = py_pick
 hash8: Callable[[list[bytes]], bytes] = py_hash8
+unescape: Callable[[list[bytes], bytes], list[bytes]] = py_unescape
 NATIVE = False
+#: the C module, for its transformers' first choices (``ssn_us``, ``card``, ``phone``, ``email``,
+#: ``lorem``: see _native_rules.c); None where it is not in use. They have no Python twins here:
+#: each is the C form of a transformer's ``first_choice_digested``, which stays the reference.
+RULES: Any = None
 
 
 def use_native(enabled: bool = True) -> bool:
     """Switch between the C module (when it was built) and the Python twins; returns whether C is in use."""
-    global fields, replace, hmac_sha256, pick, hash8, NATIVE
+    global fields, replace, hmac_sha256, pick, hash8, unescape, NATIVE, RULES
     c: Any = None
     if enabled:
         try:
@@ -110,7 +126,9 @@ def use_native(enabled: bool = True) -> bool:
             c = None
     if c is None:
         fields, replace, hmac_sha256, pick, hash8 = py_fields, py_replace, py_hmac_sha256, py_pick, py_hash8
+        unescape = py_unescape
         NATIVE = False
+        RULES = None
         return False
 
     def c_fields(block: bytes, ncols: int, wanted: tuple[int, ...]) -> tuple[list[bytes], ...]:
@@ -126,7 +144,9 @@ def use_native(enabled: bool = True) -> bool:
             raise _width_error(exc) from None
 
     fields, replace, hmac_sha256, pick, hash8 = c_fields, c_replace, c.hmac_sha256, c.pick, c.hash8
+    unescape = c.unescape
     NATIVE = True
+    RULES = c
     return True
 
 

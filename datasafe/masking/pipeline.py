@@ -10,6 +10,7 @@ values seen (8-byte hashes for uniqueness; kept key values for subsetting).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import logging
@@ -107,6 +108,10 @@ def mask_tables(plan: MaskPlan, src: SnapshotObjects, writer: SnapshotWriter, co
     workers = min(parallel.usable_cpus(), MAX_WORKERS) if workers is None else workers
     if not parallel.can_fork():
         workers = 1
+    if 0 < compression.threads < workers:
+        # the masked rows arrive as fast as the workers mask them: compress them with as many of
+        # zstd's threads (its output is the same for any number of threads above zero)
+        compression = dataclasses.replace(compression, threads=workers)
     state = RunState()
     parts = [SchemaPart.model_validate(copy_object(src, writer.objects, p, f"schema {p.name}").model_dump())
              for p in plan.manifest.schema_parts]

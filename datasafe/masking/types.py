@@ -245,6 +245,14 @@ def fitter(column: ColumnInfo) -> Callable[[str | None], str | None]:
     return lambda value: fit(value, column)
 
 
+def cut_limit(column: ColumnInfo) -> int | None:
+    """For a non-NULL text value, what :func:`fit` does in ``column``: cut it to this many characters
+    (-1: leave it as it is); None where it may do more (decimals, integers)."""
+    if column.kind == "text":
+        return -1 if column.max_length is None else column.max_length
+    return None if column.kind in ("decimal", "int") else -1
+
+
 def _same(value: str | None) -> str | None:
     return value
 

@@ -26,6 +26,8 @@ TEXT_KINDS = frozenset({"text", "other"})
 NUMBER_KINDS = frozenset({"int", "decimal", "float"})
 MEMO_SIZE = 16_384  # outputs remembered per transformer (values longer than MEMO_MAX_VALUE are not)
 MEMO_MAX_VALUE = 256
+#: see Transformer.first_choice_native
+NativeFirst = Callable[[list[bytes]], tuple[list[bytes | None], list[int]]]
 
 
 class Options(BaseModel):
@@ -161,6 +163,15 @@ class Transformer(ABC, Generic[OptionsT]):
         ``digest`` is :func:`~datasafe.masking.keyed.digest` of (key, value); the result must
         equal ``self(value)`` exactly. The pipeline then takes the HMACs of a whole block of
         values at once (:mod:`datasafe.masking.native`). None for the other rules.
+        """
+        return None
+
+    def first_choice_native(self) -> NativeFirst | None:
+        """The C form of :meth:`first_choice_digested`, where the C module is in use and has one.
+
+        It takes the UTF-8 text of a list of values and returns ``(outputs, missing)``: for every
+        value its first choice in stored form (printable ASCII, needing no escapes), or None at the
+        indexes listed in ``missing``, which are left to :meth:`first_choice_digested`.
         """
         return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Callable, Mapping
@@ -9,11 +10,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from datasafe.masking import keyed
+from datasafe.masking import keyed, native
 from datasafe.masking.fakes import slot, to_text
 from datasafe.masking.layout import alnum_layout, ascii_alnum, ascii_digits
-from datasafe.masking.transformers.base import LocaleOptions, Options, Transformer, register
-from datasafe.masking.types import ColumnInfo, RowView
+from datasafe.masking.transformers.base import LocaleOptions, NativeFirst, Options, Transformer, register
+from datasafe.masking.types import ColumnInfo, RowView, cut_limit
 
 
 def with_layout(layout: str, chars: str) -> str | None:
@@ -123,6 +124,13 @@ class NationalId(Transformer[NationalIdOptions]):
 
         return first
 
+    def first_choice_native(self) -> NativeFirst | None:
+        c, limit = native.RULES, cut_limit(self.column)
+        if c is None or limit is None or self.options.country != "US":
+            return None
+        key, keep_format = self.key, self.options.keep_format
+        return lambda values: c.ssn_us(key, values, keep_format, limit)
+
 
 # --- payment cards --------------------------------------------------------------------------------
 
@@ -142,6 +150,17 @@ _BRANDS = (
     (re.compile(r"4"), 1, "visa"),
 )
 _BRAND_NEW = {"visa": ("4", 16), "mastercard": ("5", 16), "amex": ("37", 15), "discover": ("6011", 16)}
+
+
+def _brand_prefix(lead: str) -> str:
+    """The leading digits of a card number (its first four digits at most) that identify the brand."""
+    return next((lead[:n] for pattern, n, _ in _BRANDS if pattern.match(lead)), lead[:1])
+
+
+@functools.cache
+def _prefix_lengths() -> bytes:
+    """The brand prefix's length for every four leading digits ``0000``-``9999`` (for the C module)."""
+    return bytes(len(_brand_prefix(f"{lead:04d}")) for lead in range(10_000))
 
 
 _LUHN_DOUBLE = bytes.maketrans(b"0123456789", b"0246813579")  # d -> digit sum of 2d
@@ -187,7 +206,7 @@ class CreditCard(Transformer[CreditCardOptions]):
         lead = digits[:4]
         prefix = self._prefixes.get(lead)
         if prefix is None:
-            prefix = next((lead[:n] for pattern, n, _ in _BRANDS if pattern.match(lead)), lead[:1])
+            prefix = _brand_prefix(lead)
             if len(self._prefixes) < 20_000:
                 self._prefixes[lead] = prefix
         return prefix
@@ -210,6 +229,13 @@ class CreditCard(Transformer[CreditCardOptions]):
         groups = [number[0:4], number[4:10], number[10:]] if length == 15 else [
             number[i:i + 4] for i in range(0, length, 4)]
         return sep.join(groups)
+
+    def first_choice_native(self) -> NativeFirst | None:
+        c, limit = native.RULES, cut_limit(self.column)
+        if c is None or limit is None or self.options.brand != "keep":
+            return None
+        key, prefixes = self.key, _prefix_lengths()
+        return lambda values: c.card(key, values, prefixes, limit)
 
     def first_choice_digested(self) -> Callable[[str, bytes], str | None] | None:
         if self.options.brand != "keep":

@@ -8,12 +8,12 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from datasafe.masking import keyed
+from datasafe.masking import keyed, native
 from datasafe.masking.fakes import to_text
 from datasafe.masking.layout import Layout, digit_layout
-from datasafe.masking.transformers.base import LocaleOptions, Options, Transformer, register
+from datasafe.masking.transformers.base import LocaleOptions, NativeFirst, Options, Transformer, register
 from datasafe.masking.transformers.person import FakerTransformer
-from datasafe.masking.types import ColumnInfo, RowView
+from datasafe.masking.types import ColumnInfo, RowView, cut_limit
 
 _POWERS = [10**n for n in range(20)]
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -157,6 +157,13 @@ class Phone(FakerTransformer[PhoneOptions]):
             return fit(keep_format(value, layout, digest))
 
         return first
+
+    def first_choice_native(self) -> NativeFirst | None:
+        c, limit = native.RULES, cut_limit(self.column)
+        if c is None or limit is None or not self.options.keep_format:
+            return None
+        key, keep_code = self.key, self.options.keep_country_code
+        return lambda values: c.phone(key, values, keep_code, limit)
 
 
 class IpOptions(Options):

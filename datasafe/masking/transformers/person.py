@@ -8,11 +8,11 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, Field, model_validator
 
-from datasafe.masking import keyed
+from datasafe.masking import keyed, native
 from datasafe.masking.fakes import FakerSlot, slot, slug, to_text
 from datasafe.masking.located import did_you_mean
-from datasafe.masking.transformers.base import LocaleOptions, Transformer, register
-from datasafe.masking.types import ColumnInfo, RowView
+from datasafe.masking.transformers.base import LocaleOptions, NativeFirst, Transformer, register
+from datasafe.masking.types import ColumnInfo, RowView, cut_limit
 
 LocaleT = TypeVar("LocaleT", bound=LocaleOptions)
 
@@ -189,6 +189,15 @@ class Email(FakerTransformer[EmailOptions]):
             return fit(f"{local}.{d[8:11].hex()}@{domain}" if unique else f"{local}@{domain}")
 
         return first
+
+    def first_choice_native(self) -> NativeFirst | None:
+        c, limit = native.RULES, cut_limit(self.column)
+        if c is None or limit is None or self.options.keep_domain or self.column.max_length is not None:
+            return None  # the case first_choice_digested inlines only
+        firsts, lasts = ([name.encode() for name in names] for names in self._name_slugs())
+        domains = [d.encode() for d in ([self.options.domain] if self.options.domain else SAFE_DOMAINS)]
+        key, unique = self.key, self.options.unique
+        return lambda values: c.email(key, values, firsts, lasts, domains, unique, limit)
 
 
 class UsernameOptions(LocaleOptions):

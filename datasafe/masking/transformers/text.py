@@ -12,9 +12,9 @@ from typing import Any
 from faker.providers.lorem.la import Provider as LatinLorem
 from pydantic import BaseModel, Field
 
-from datasafe.masking import keyed
-from datasafe.masking.transformers.base import Options, Transformer, register
-from datasafe.masking.types import ColumnInfo, RowView
+from datasafe.masking import keyed, native
+from datasafe.masking.transformers.base import NativeFirst, Options, Transformer, register
+from datasafe.masking.types import ColumnInfo, RowView, cut_limit
 
 WORDS: tuple[str, ...] = tuple(LatinLorem.word_list)
 #: characters of lorem ipsum generated once per word list; a masked text is a keyed slice of it
@@ -97,3 +97,15 @@ class Text(Transformer[TextOptions]):
         lorem, fit = self._lorem, self._fit
         limit = self.options.max_length or sys.maxsize
         return lambda value, digest: fit(lorem(min(len(value), limit), digest)) if value else fit("")
+
+    def first_choice_native(self) -> NativeFirst | None:
+        c, limit = native.RULES, cut_limit(self.column)
+        if self._corpus is None:
+            self._corpus = corpus(self.words)
+        text, starts = self._corpus
+        if c is None or limit is None or starts.itemsize != 4 or not text.isascii() or not text.isprintable() \
+                or "\\" in text:
+            return None
+        stored, offsets = text.encode(), starts.tobytes()
+        key, max_length = self.key, self.options.max_length or -1
+        return lambda values: c.lorem(key, values, stored, offsets, max_length, limit)
