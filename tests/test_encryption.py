@@ -246,3 +246,32 @@ def test_key_generate_and_show(tmp_path: Path, storage_dir: Path) -> None:
     assert json.loads(shown.stdout) == [info]
     again = run_cli(storage_dir, "key", "generate", "-o", str(out))
     assert_one_error_line(again, ExitCode.REFUSED, "already exists")
+
+
+def test_masking_an_encrypted_snapshot_writes_an_encrypted_one(
+        tmp_path: Path, storage_dir: Path, source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copied tables are re-encrypted for the masked snapshot (never linked), masked ones encrypted."""
+    cfg = write_config(tmp_path, passphrase_env="SHOP_BACKUP_PASSPHRASE")
+    monkeypatch.setenv("SHOP_BACKUP_PASSPHRASE", "correct horse battery staple")
+    monkeypatch.setenv("DATASAFE_MASKING_KEY", "a masking key for the encryption test")
+    sid = backup(storage_dir, source, cfg)
+    starter = run_cli(storage_dir, "rules", "init", sid, "--source", "shop", config=cfg)
+    assert starter.exit_code == 0, starter.output
+    rules = tmp_path / "rules.yml"
+    rules.write_text(starter.stdout)
+    masked = run_cli(storage_dir, "mask", sid, "--source", "shop", "--rules", str(rules), config=cfg)
+    assert masked.exit_code == 0, masked.output
+    mid = masked.stdout.strip()
+    folder = storage_dir / "shop.masked" / mid
+    stored = all_stored_bytes(folder)
+    assert SECRET_TEXT.encode() not in stored and b"secrets_tbl" not in stored
+    chunks = list(folder.rglob("*.zst"))
+    assert chunks
+    for chunk in chunks:
+        assert chunk.read_bytes().startswith(b"age-encryption.org/v1\n")
+        assert chunk.stat().st_nlink == 1  # its own file, sealed with the masked snapshot's key
+    target = tmp_path / "masked.db"
+    restored = run_cli(storage_dir, "restore", mid, "--source", "shop.masked", "--target", sqlite_url(target),
+                       config=cfg)
+    assert restored.exit_code == 0, restored.output
+    assert table_contents(target)["bulk"] == table_contents(source)["bulk"]  # every column kept: copied

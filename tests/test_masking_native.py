@@ -205,7 +205,7 @@ def test_a_failed_background_write_is_raised_and_nothing_after_it_is_written() -
     written: list[bytes] = []
 
     class Sink:
-        def write(self, data: bytes) -> None:
+        def write(self, data: bytes, rows: int | None = None) -> None:
             if data == b"3":
                 raise OSError("disk full")
             written.append(data)

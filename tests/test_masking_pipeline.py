@@ -360,3 +360,26 @@ def test_a_damaged_chunk_of_a_copied_table_stops_the_run_and_leaves_nothing(
     assert result.exit_code == 6, result.output
     assert "orders" in result.output and "SHA-256" in result.output
     assert not list(storage_dir.glob("shop.masked/*/manifest.json"))
+
+
+def test_a_copied_table_shares_the_stored_files_of_its_source(
+        tmp_path: Path, storage_dir: Path, shop: tuple[Path, Repository, Manifest],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a local repository, a table copied chunk for chunk is a hard link per chunk, and each
+    snapshot keeps its files when the other is deleted."""
+    _db, repo, manifest = shop
+    orders = next(t for t in manifest.tables if t.name == "orders")
+    rules = write(tmp_path / "shop.yml", SHOP_RULES)
+    result = mask_cli(storage_dir, manifest.snapshot_id, "--rules", str(rules), monkeypatch=monkeypatch)
+    assert result.exit_code == 0, result.output
+    (masked_manifest,) = storage_dir.glob("shop.masked/*/manifest.json")
+    for chunk in orders.chunks:
+        source = storage_dir / "shop" / manifest.snapshot_id / chunk.path
+        copy = masked_manifest.parent / chunk.path
+        assert source.stat().st_ino == copy.stat().st_ino and copy.stat().st_nlink == 2
+    customers = next(t for t in manifest.tables if t.name == "customers")
+    masked_file = masked_manifest.parent / customers.chunks[0].path
+    assert masked_file.stat().st_nlink == 1  # masked: a file of its own
+    repo.storage.delete_prefix(f"shop/{manifest.snapshot_id}")
+    verify = run_cli(storage_dir, "verify", masked_manifest.parent.name, "--source", "shop.masked")
+    assert verify.exit_code == 0, verify.output

@@ -224,6 +224,27 @@ def test_concurrent_create_exclusive_has_one_winner(backend: StorageBackend) -> 
     assert backend.read_bytes("lease") == f"writer {winners[0]}".encode()
 
 
+def test_link_shares_the_bytes_or_says_it_cannot(backend: StorageBackend) -> None:
+    backend.write_bytes("a/x", b"stored bytes")
+    linked = backend.link("a/x", "b/y")
+    if isinstance(backend, LocalStorage):  # a hard link: same file, no bytes written
+        assert linked
+        assert (backend.root / "a/x").stat().st_ino == (backend.root / "b/y").stat().st_ino
+        backend.delete("a/x")
+        assert backend.read_bytes("b/y") == b"stored bytes"
+        assert list(backend.list("")) == ["b/y"]  # no temporary name left
+        with pytest.raises(NotFound):
+            backend.link("a/x", "c/z")
+    else:  # the caller copies
+        assert not linked
+        assert not backend.exists("b/y")
+    backend.write_bytes("a/w", b"more")
+    view = PrefixedStorage(backend, "b")
+    assert view.link_from(PrefixedStorage(backend, "a"), "w") == linked
+    assert view.exists("w") == linked
+    assert not view.link_from(PrefixedStorage(LocalStorage("elsewhere"), "a"), "w")  # another backend
+
+
 def test_write_bytes_replaces(backend: StorageBackend) -> None:
     backend.write_bytes("manifest.json", b'{"v": 1, "long": "' + b"x" * 1000 + b'"}')
     backend.write_bytes("manifest.json", b'{"v": 2}')

@@ -243,6 +243,26 @@ def write_stream(storage: LocalStorage, data: bytes, chunk_size: int, piece: int
     return writer
 
 
+def test_chunk_writer_takes_known_row_counts(storage_dir: Path) -> None:
+    """Whole-row pieces with their row counts give the chunks that counting gives, also across chunk ends."""
+    storage = LocalStorage(str(storage_dir))
+    data = lines_stream(600_000)
+    pieces: list[bytes] = []
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start + 9_000) + 1 or len(data)
+        pieces.append(data[start:end])
+        start = end
+    told = ChunkWriter(storage, "told", Compression(level=1), 64 << 10)
+    for piece in pieces:
+        told.write(piece, piece.count(b"\n"))
+    told.close()
+    counted = write_stream(storage, data, 64 << 10, 9_000, prefix="counted")
+    assert [(c.rows, c.raw_size, c.raw_blake3) for c in told.chunks] == [
+        (c.rows, c.raw_size, c.raw_blake3) for c in counted.chunks]
+    assert [raw.count(b"\n") for raw in read_all(storage, told.chunks)] == [c.rows for c in told.chunks]
+
+
 def content_digest(chunks: list[Chunk]) -> str:
     """A table's content digest as the manifest defines it: SHA-256 over the chunks' raw SHA-256s."""
     return blake3("".join(c.raw_blake3 for c in chunks).encode()).hexdigest()

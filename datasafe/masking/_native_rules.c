@@ -268,7 +268,11 @@ static Py_ssize_t lorem_first(const rule *r, const unsigned char *v, Py_ssize_t 
         return length;
     }
     Py_ssize_t piece = length - 1;
-    for (Py_ssize_t i = 0; i < piece; i++) out[i] = text[(start + i) % r->text_len];
+    for (Py_ssize_t i = 0, at = start; i < piece; at = 0) { /* read on from the text's start when it ends */
+        Py_ssize_t n = r->text_len - at < piece - i ? r->text_len - at : piece - i;
+        memcpy(out + i, text + at, (size_t)n);
+        i += n;
+    }
     while (piece > 0 && (out[piece - 1] == ' ' || out[piece - 1] == '.')) piece--;
     if (piece > 0 && out[0] >= 'a' && out[0] <= 'z') out[0] = (char)(out[0] - 32);
     memset(out + piece, 'a', (size_t)(length - 1 - piece));

@@ -42,9 +42,20 @@ MAX_WORKERS = 8
 
 # -- whole chunks ------------------------------------------------------------------------------------
 def copy_object(src: SnapshotObjects, dst: SnapshotObjects, chunk: Chunk, label: str) -> Chunk:
-    """Copy one stored object without decompressing it (re-encrypting when the keys differ)."""
+    """Copy one stored object without decompressing it (re-encrypting when the keys differ).
+
+    Plaintext objects are linked where the storage can (a hard link in a local repository): the
+    source's bytes are then only read, to check their SHA-256, and never written again.
+    """
     digest = hashlib.sha256()
     size = [0]
+    if src.cipher is None and dst.cipher is None and dst.link_from(src, chunk.path):
+        for _ in stored_blocks(src, chunk, label, digest, size):
+            pass
+        if size[0] != chunk.stored_size or digest.hexdigest() != chunk.sha256:
+            dst.delete(chunk.path)
+            raise IntegrityError(f"chunk {label} does not match its SHA-256 (stored bytes changed)")
+        return chunk.model_copy()
     blocks: Iterator[bytes] = stored_blocks(src, chunk, label, digest, size)
     if src.cipher is not None:
         blocks = src.cipher.decrypt(blocks, f"chunk {label}")
@@ -169,8 +180,8 @@ def _mask_one(plan: MaskPlan, table: TablePlan, state: RunState, src: SnapshotOb
     blocks = stages.prefetched(_blocks(src, entry)) if threaded else _blocks(src, entry)
     sink = stages.BackgroundWriter(out) if threaded else out
     try:
-        for data in _masked(masker, blocks, progress, workers):
-            sink.write(data)
+        for data, rows in _masked(masker, blocks, progress, workers):
+            sink.write(data, rows)
         if isinstance(sink, stages.BackgroundWriter):
             sink.close()
         out.close()
@@ -189,12 +200,13 @@ def _mask_one(plan: MaskPlan, table: TablePlan, state: RunState, src: SnapshotOb
     return new
 
 
-def _masked(masker: TableMasker, blocks: Iterator[bytes], progress: Progress, workers: int) -> Iterator[bytes]:
-    """The masked rows of ``blocks``, a block at a time."""
+def _masked(masker: TableMasker, blocks: Iterator[bytes], progress: Progress, workers: int
+            ) -> Iterator[tuple[bytes, int | None]]:
+    """The masked rows of ``blocks``, a block at a time, with their number where it is known."""
     if not masker.by_block:
         for block in blocks:
             progress.advance("mask", rows=block.count(b"\n"), nbytes=len(block))
-            yield b"".join(masker.rows(iter(_split_lines(block))))
+            yield b"".join(masker.rows(iter(_split_lines(block)))), None
         return
     batch = masker.batch()
     first = next(blocks, None)
@@ -210,7 +222,7 @@ def _masked(masker: TableMasker, blocks: Iterator[bytes], progress: Progress, wo
     try:
         for block, result in results:
             progress.advance("mask", rows=result.rows, nbytes=len(block))
-            yield masker.accept(block, result)
+            yield masker.accept(block, result), result.rows
     finally:
         results.close()  # when accept() raises, the workers stop now, not when the traceback goes
 

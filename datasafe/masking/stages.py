@@ -68,7 +68,7 @@ def prefetched(items: Iterable[bytes], depth: int = DEPTH) -> Iterator[bytes]:
 
 
 class Sink(Protocol):
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: bytes, rows: int | None = None) -> None: ...
 
 
 class BackgroundWriter:
@@ -88,7 +88,7 @@ class BackgroundWriter:
                 return
             if self._error is None:
                 try:
-                    self._sink.write(item)  # type: ignore[arg-type]
+                    self._sink.write(*item)  # type: ignore[misc]
                 except BaseException as exc:  # raised in the main thread by the next call
                     self._error = exc
 
@@ -96,9 +96,9 @@ class BackgroundWriter:
         if self._error is not None:
             raise self._error
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, rows: int | None = None) -> None:
         self._check()
-        self._q.put(data)
+        self._q.put((data, rows))
 
     def close(self) -> None:
         """Wait until everything is written; raises what a write raised."""

@@ -157,9 +157,11 @@ class ChunkWriter:
         self.rows = 0
         self.raw_size = 0
 
-    def write(self, data: bytes | bytearray | memoryview) -> None:
+    def write(self, data: bytes | bytearray | memoryview, rows: int | None = None) -> None:
+        """Add ``data`` to the stream; ``rows``, when the caller knows it, is the number of line ends
+        in ``data`` (it saves counting them)."""
         if not self._buf and isinstance(data, bytes) and data.endswith(b"\n") and self._line_based:
-            self._feed_rows(data)  # whole rows already: no copy into the buffer
+            self._feed_rows(data, rows)  # whole rows already: no copy into the buffer
             return
         self._buf += data
         if len(self._buf) >= FEED_SIZE:
@@ -179,7 +181,7 @@ class ChunkWriter:
         del buf[:cut]
         self._feed_rows(data)
 
-    def _feed_rows(self, data: bytes) -> None:
+    def _feed_rows(self, data: bytes, known_rows: int | None = None) -> None:
         pos, n = 0, len(data)
         while pos < n:
             current = self._current or self._open()
@@ -189,7 +191,12 @@ class ChunkWriter:
                 newline = data.find(b"\n", pos + need - 1)
                 if newline != -1:
                     end = newline + 1
-            rows = data.count(b"\n", pos, end) if self._line_based else 0
+            if not self._line_based:
+                rows = 0
+            elif known_rows is not None and pos == 0 and end == n:
+                rows = known_rows
+            else:
+                rows = data.count(b"\n", pos, end)
             current.feed(memoryview(data)[pos:end], rows)
             self.rows += rows
             self.raw_size += end - pos

@@ -112,6 +112,11 @@ class StorageBackend(ABC):
     def check_writable(self) -> None:
         """Raise StorageError unless objects can be created here."""
 
+    def link(self, src_key: str, dst_key: str) -> bool:
+        """Make ``dst_key`` an object with the bytes of ``src_key`` without reading or writing them,
+        where this backend can (a hard link in a local folder); False where it cannot."""
+        return False
+
     def read_bytes(self, key: str) -> bytes:
         """The whole content of ``key``."""
         with self.open_read(key) as fh:

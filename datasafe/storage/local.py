@@ -209,6 +209,27 @@ class LocalStorage(StorageBackend):
             os.close(fd)
         return True
 
+    def link(self, src_key: str, dst_key: str) -> bool:
+        # objects are never changed once written (a new version is a new file renamed into place),
+        # so two keys may share one file; the source was made durable when it was written
+        src, final = self._path(src_key), self._path(dst_key)
+        tmp = final.with_name(f"{final.name}{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.link(src, tmp)
+        except FileNotFoundError as exc:
+            raise NotFound(f"{src} does not exist") from exc
+        except OSError:  # no hard links here (another file system, a share): the caller copies
+            return False
+        try:
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise _storage_error("write", final, exc) from exc
+        return True
+
     def check_writable(self) -> None:
         probe = self._path(f".datasafe-probe{TMP_MARK}{os.getpid()}")
         try:

@@ -57,5 +57,12 @@ class PrefixedStorage(StorageBackend):
     def create_exclusive(self, key: str, data: bytes) -> bool:
         return self.inner.create_exclusive(self._k(key), data)
 
+    def link(self, src_key: str, dst_key: str) -> bool:
+        return self.inner.link(self._k(src_key), self._k(dst_key))
+
+    def link_from(self, other: PrefixedStorage, key: str) -> bool:
+        """:meth:`link` ``key`` of ``other`` (a view of the same backend) to ``key`` here."""
+        return other.inner is self.inner and self.inner.link(other._k(key), self._k(key))
+
     def check_writable(self) -> None:
         self.inner.check_writable()
