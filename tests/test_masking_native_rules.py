@@ -34,6 +34,7 @@ RULES: list[tuple[str, dict[str, Any], str]] = [
     ("email", {"domain": "corp.example"}, "text"),
     ("text", {}, "text"),
     ("text", {"max_length": 7}, "varchar(5)"),
+    ("text", {"words": ["alpha", "beta", "gamma", "delta"]}, "text"),
 ]
 
 
@@ -137,6 +138,7 @@ def test_without_c_no_rule_offers_a_c_first_choice() -> None:
     ("phone", {"keep_format": False}, "text"),
     ("email", {"keep_domain": True}, "text"),
     ("email", {}, "varchar(30)"),
+    ("text", {"words": ["über", "straße"]}, "text"),
 ])
 def test_options_the_c_code_does_not_cover_stay_in_python(rule: str, options: dict[str, Any], type_name: str
                                                           ) -> None:
@@ -163,3 +165,19 @@ def test_a_column_masked_with_c_equals_the_column_masked_in_python() -> None:
             t.first_choice_native = python  # type: ignore[method-assign]
         assert with_c is not None and without_c is not None
         assert with_c(fields) == without_c(fields), (rule, options)
+
+
+@needs_c
+def test_the_c_rules_check_their_arguments() -> None:
+    c = native.RULES
+    with pytest.raises(ValueError, match="prefixes"):
+        c.card(KEY, [b"4111 1111 1111 1111"], b"\x01" * 10, -1)
+    with pytest.raises(ValueError, match="empty"):
+        c.email(KEY, [b"a@b.c"], [], [b"lee"], [b"example.com"], False, -1)
+    with pytest.raises(ValueError, match="ASCII"):
+        c.lorem(KEY, [b"text"], "lorem ipsüm ".encode(), b"\x00\x00\x00\x00", -1, -1)
+    with pytest.raises(ValueError, match="ASCII"):
+        c.lorem(KEY, [b"text"], b"lorem ipsum ", b"\xff\x00\x00\x00", -1, -1)  # a start past the end
+    with pytest.raises(TypeError, match="not bytes"):
+        c.ssn_us(KEY, ["123-45-6789"], True, -1)
+    assert c.phone(KEY, [], True, -1) == ([], [])

@@ -360,6 +360,7 @@ def test_a_damaged_chunk_of_a_copied_table_stops_the_run_and_leaves_nothing(
     assert result.exit_code == 6, result.output
     assert "orders" in result.output and "SHA-256" in result.output
     assert not list(storage_dir.glob("shop.masked/*/manifest.json"))
+    assert not [p for p in storage_dir.glob("shop.masked/**/*") if p.is_file()]  # no link left behind
 
 
 def test_a_copied_table_shares_the_stored_files_of_its_source(
@@ -383,3 +384,16 @@ def test_a_copied_table_shares_the_stored_files_of_its_source(
     repo.storage.delete_prefix(f"shop/{manifest.snapshot_id}")
     verify = run_cli(storage_dir, "verify", masked_manifest.parent.name, "--source", "shop.masked")
     assert verify.exit_code == 0, verify.output
+
+
+def test_a_missing_chunk_of_a_copied_table_is_an_integrity_error(
+        tmp_path: Path, storage_dir: Path, shop: tuple[Path, Repository, Manifest],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _db, _repo, manifest = shop
+    orders = next(t for t in manifest.tables if t.name == "orders")
+    (storage_dir / "shop" / manifest.snapshot_id / orders.chunks[0].path).unlink()
+    rules = write(tmp_path / "shop.yml", SHOP_RULES)
+    result = mask_cli(storage_dir, manifest.snapshot_id, "--rules", str(rules), monkeypatch=monkeypatch)
+    assert result.exit_code == 6, result.output
+    assert "orders" in result.output and "missing" in result.output
+    assert not list(storage_dir.glob("shop.masked/*/manifest.json"))

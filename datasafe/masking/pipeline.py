@@ -18,7 +18,7 @@ import time
 from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from datasafe.errors import IntegrityError
+from datasafe.errors import IntegrityError, NotFound
 from datasafe.masking import parallel, stages
 from datasafe.masking.batch import BatchResult
 from datasafe.masking.codecs import Cell
@@ -49,12 +49,19 @@ def copy_object(src: SnapshotObjects, dst: SnapshotObjects, chunk: Chunk, label:
     """
     digest = hashlib.sha256()
     size = [0]
-    if src.cipher is None and dst.cipher is None and dst.link_from(src, chunk.path):
-        for _ in stored_blocks(src, chunk, label, digest, size):
-            pass
-        if size[0] != chunk.stored_size or digest.hexdigest() != chunk.sha256:
+    try:
+        linked = src.cipher is None and dst.cipher is None and dst.link_from(src, chunk.path)
+    except NotFound as exc:
+        raise IntegrityError(f"chunk {label} is missing") from exc
+    if linked:
+        try:
+            for _ in stored_blocks(src, chunk, label, digest, size):
+                pass
+            if size[0] != chunk.stored_size or digest.hexdigest() != chunk.sha256:
+                raise IntegrityError(f"chunk {label} does not match its SHA-256 (stored bytes changed)")
+        except BaseException:
             dst.delete(chunk.path)
-            raise IntegrityError(f"chunk {label} does not match its SHA-256 (stored bytes changed)")
+            raise
         return chunk.model_copy()
     blocks: Iterator[bytes] = stored_blocks(src, chunk, label, digest, size)
     if src.cipher is not None:

@@ -100,12 +100,13 @@ class Text(Transformer[TextOptions]):
 
     def first_choice_native(self) -> NativeFirst | None:
         c, limit = native.RULES, cut_limit(self.column)
+        if c is None or limit is None:
+            return None
         if self._corpus is None:
             self._corpus = corpus(self.words)
         text, starts = self._corpus
-        if c is None or limit is None or starts.itemsize != 4 or not text.isascii() or not text.isprintable() \
-                or "\\" in text:
-            return None
+        if starts.itemsize != 4 or not text.isascii() or not text.isprintable() or "\\" in text:
+            return None  # words of the rule's own that the C code does not take
         stored, offsets = text.encode(), starts.tobytes()
         key, max_length = self.key, self.options.max_length or -1
         return lambda values: c.lorem(key, values, stored, offsets, max_length, limit)
