@@ -11,7 +11,8 @@ setup(
     ext_modules=[
         Extension(
             "datasafe.masking._native",
-            sources=["datasafe/masking/_native.c", "datasafe/masking/_native_rules.c"],
+            sources=["datasafe/masking/_native.c", "datasafe/masking/_native_fields.c",
+                     "datasafe/masking/_native_rules.c"],
             depends=["datasafe/masking/_native.h"],
             libraries=["crypto"],
             extra_compile_args=["-O2"],

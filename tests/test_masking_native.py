@@ -242,3 +242,17 @@ def test_unescape_agrees_with_the_codec(encoding: str, impl: str) -> None:
     assert out[-1] is stored[-1]  # nothing to undo: the same object
     with pytest.raises(ValueError, match="256"):
         unescape([b"x"], b"short")
+
+
+@needs_c
+def test_pick_remembers_repeated_values_without_mixing_up_others() -> None:
+    """C's pick reuses the pick of a value seen shortly before; values that share a slot (same
+    length, same first and last 8 bytes) must still each get their own."""
+    key = b"pick test key"
+    pool = [f"out-{i}".encode() for i in range(997)]
+    rnd = random.Random(11)
+    alike = [b"prefix12" + bytes([65 + i % 26, 65 + i // 26]) + b"suffix12" for i in range(300)]
+    names = [b"", b"Ana", b"Bo", "Søren".encode(), b"Olivia"]
+    values = [rnd.choice(names) if rnd.random() < 0.5 else rnd.choice(alike) for _ in range(5000)]
+    values += [str(i).encode() for i in range(3000)]  # more distinct values than slots
+    assert C.pick(key, values, pool) == native.py_pick(key, values, pool)

@@ -1,6 +1,6 @@
 /*
- * What the two source files of datasafe.masking._native share: the keyed hash and views of lists
- * of bytes (defined in _native.c), and the transformers' functions (defined in _native_rules.c).
+ * What the source files of datasafe.masking._native share: the keyed hash and views of lists of
+ * bytes (defined in _native.c), and the functions of _native_fields.c and _native_rules.c.
  */
 #ifndef DATASAFE_NATIVE_H
 #define DATASAFE_NATIVE_H
@@ -33,7 +33,8 @@ typedef struct {
 int ds_views_of(PyObject *list, byte_views *v);
 void ds_views_free(byte_views *v);
 
-/* the functions of _native_rules.c */
+/* the functions of _native_fields.c and _native_rules.c */
+extern PyMethodDef ds_field_methods[];
 extern PyMethodDef ds_rule_methods[];
 
 #endif
