@@ -106,8 +106,9 @@ static PyObject *hmac_sha256(PyObject *self, PyObject *args) {
     return out;
 }
 
-/* The last value seen in each of PICK_SEEN slots (a pointer into the call's list) and its pick. */
-#define PICK_SEEN 1024
+/* The last value seen in each of up to 2**PICK_SEEN_BITS slots (a pointer into the call's list)
+ * and its pick; a short list gets as many slots as it has values, a one-value call one. */
+#define PICK_SEEN_BITS 10
 typedef struct {
     const char *ptr;
     Py_ssize_t len;
@@ -116,12 +117,12 @@ typedef struct {
 
 /* A slot from the length and the first and last 8 bytes: cheap next to an HMAC; equal values
  * always meet in one slot, other values may share it (they are told apart by their bytes). */
-static size_t seen_slot(const char *p, Py_ssize_t len) {
+static size_t seen_slot(const char *p, Py_ssize_t len, int bits) {
     uint64_t head = 0, tail = 0;
     memcpy(&head, p, (size_t)(len < 8 ? len : 8));
     if (len > 8) memcpy(&tail, p + len - 8, 8);
     uint64_t h = (head ^ (tail * 0x9E3779B97F4A7C15ULL) ^ (uint64_t)len) * 0xff51afd7ed558ccdULL;
-    return (size_t)(h >> 54); /* the top 10 bits: 0 to PICK_SEEN - 1 */
+    return bits ? (size_t)(h >> (64 - bits)) : 0; /* the top bits */
 }
 
 PyDoc_STRVAR(pick_doc,
@@ -143,7 +144,9 @@ static PyObject *pick(PyObject *self, PyObject *args) {
     byte_views v;
     if (ds_views_of(values, &v) < 0) return NULL;
     uint64_t *index = PyMem_Malloc(sizeof(uint64_t) * (size_t)(v.n ? v.n : 1));
-    pick_seen *seen = PyMem_Calloc(PICK_SEEN, sizeof(pick_seen));
+    int bits = 0;
+    while (bits < PICK_SEEN_BITS && ((Py_ssize_t)1 << bits) < v.n) bits++;
+    pick_seen *seen = PyMem_Calloc((size_t)1 << bits, sizeof(pick_seen));
     if (index == NULL || seen == NULL) {
         PyMem_Free(index);
         PyMem_Free(seen);
@@ -154,7 +157,7 @@ static PyObject *pick(PyObject *self, PyObject *args) {
     unsigned char d[32];
     for (Py_ssize_t i = 0; i < v.n; i++) {
         /* a value met shortly before (names repeat) takes the pick remembered for it */
-        pick_seen *s = &seen[seen_slot(v.ptr[i], v.len[i])];
+        pick_seen *s = &seen[seen_slot(v.ptr[i], v.len[i], bits)];
         if (s->ptr != NULL && s->len == v.len[i] && memcmp(s->ptr, v.ptr[i], (size_t)v.len[i]) == 0) {
             index[i] = s->index;
             continue;

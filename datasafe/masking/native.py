@@ -92,15 +92,15 @@ def py_hash8(values: list[bytes]) -> bytes:
     return b"".join(hashlib.sha256(b"\x01" + v).digest()[:8] for v in values)
 
 
+_ESCAPE = re.compile(rb"\\(.)", re.S)
+
+
 def py_unescape(values: list[bytes], table: bytes) -> list[bytes]:
     """Every value with each backslash and the byte ``c`` after it replaced by ``table[c]`` (a
     backslash at the end stays); see :attr:`datasafe.masking.codecs.TabText.unescape_table`."""
     if len(table) != 256:
         raise ValueError("the table must have 256 bytes")
     return [_ESCAPE.sub(lambda m: table[m[1][0]:m[1][0] + 1], v) if b"\\" in v else v for v in values]
-
-
-_ESCAPE = re.compile(rb"\\(.)", re.S)
 
 fields: Callable[[bytes, int, tuple[int, ...]], tuple[list[bytes], ...]] = py_fields
 replace: Callable[[bytes, int, tuple[int, ...], tuple[list[bytes], ...]], bytes] = py_replace
