@@ -17,12 +17,12 @@ import psycopg
 from psycopg import sql
 
 from datasafe.engines.base import RestoreOptions, RestorePlan
-from datasafe.engines.postgres import catalog
+from datasafe.engines.postgres import catalog, usercode
 from datasafe.engines.postgres.backup import SCHEMA_FORMAT
 from datasafe.engines.postgres.connection import column_list, connect, db_error, qualified, quote_ident
 from datasafe.engines.postgres.schema import SchemaRestorer
 from datasafe.engines.postgres.toc import skipped_foreign_keys
-from datasafe.engines.postgres.tools import find_tool
+from datasafe.engines.postgres.tools import PgTool, find_tool, run_tool
 from datasafe.engines.workers import run_workers
 from datasafe.errors import ConfigError, IntegrityError, Interrupted, NotFound, Refused
 from datasafe.snapshot.chunks import check_stored, read_chunk
@@ -36,7 +36,15 @@ log = logging.getLogger(__name__)
 CLEAN_LOCK_TIMEOUT = "30s"
 
 
-def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions) -> RestorePlan:
+def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions,
+         storage: StorageBackend | None = None) -> RestorePlan:
+    """Decide and check a restore without changing anything.
+
+    With ``storage`` (the snapshot's objects) the schema archive is read too, so the plan can say
+    which materialized views will be left unpopulated because of their owners (see
+    :mod:`.usercode`); without it only ``--no-owner`` decides that here, and the restore decides
+    the rest once the schema is in.
+    """
     if not target.database:
         raise ConfigError(f"target {target} names no database")
     tables = manifest.select_tables(options.tables)
@@ -69,16 +77,43 @@ def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions) -> Re
         steps.append(f"create the schema (pg_restore {tool.version}, pre-data)")
     if not options.schema_only:
         steps.append(f"load {len(tables)} tables, {sum(t.rows for t in tables):,} rows with {options.jobs} jobs")
+    refresh: list[usercode.Decision] | None = None
     if not options.data_only:
         steps.append("create indexes, constraints and triggers (post-data)")
-        steps.append("set sequence values; refresh materialized views")
+        matviews = _refreshed_matviews(manifest, options)
+        if matviews and options.no_owner:
+            refresh = usercode.decide(matviews, None, no_owner=True)
+        elif matviews and storage is not None:
+            refresh = _predict_refresh(manifest, target, exists, tool, storage, matviews)
+        steps.append(usercode.plan_step(matviews, refresh))
     result = RestorePlan(manifest, target, tables, steps, options, exists, objects)
+    result.notes += [d.note for d in refresh or [] if d.owner is None]
     result.state["pg_restore"] = tool.path
     if options.tables:
         result.notes += skipped_foreign_keys(manifest, tables)
     if target.database == manifest.database and str(target).split("/")[2:3] == manifest.source_url.split("/")[2:3]:
         result.notes.append("the target is the database this snapshot was taken from")
     return result
+
+
+def _refreshed_matviews(manifest: Manifest, options: RestoreOptions) -> list[str]:
+    """The materialized views a restore refreshes: those populated at backup time, on a full restore."""
+    if options.tables or options.schema_only or options.data_only:
+        return []
+    return list(manifest.extra.get("matviews", []))
+
+
+def _predict_refresh(manifest: Manifest, target: DatabaseURL, exists: bool, tool: PgTool,
+                     storage: StorageBackend, matviews: list[str]) -> list[usercode.Decision]:
+    """Which materialized views the restore will refresh, as whom: owners from the archive, roles
+    from the target server."""
+    with tempfile.TemporaryDirectory(prefix="datasafe-plan-") as folder:
+        listing = run_tool([tool.path, "--list", _schema_file(manifest, storage, folder)], None, "pg_restore --list")
+    try:
+        with connect(target, database=None if exists else "postgres") as conn, conn.cursor() as cur:
+            return usercode.predict(listing, matviews, cur)
+    except psycopg.Error as exc:
+        raise db_error(f"reading the roles of {target}", exc) from exc
 
 
 def _check_data_only_targets(cur: psycopg.Cursor[Any], tables: list[TableEntry], options: RestoreOptions
@@ -293,21 +328,8 @@ def _finish(p: RestorePlan) -> None:
             if found is None or found[0] is None:  # --data-only into a schema without it
                 continue
             cur.execute("SELECT setval(%s::regclass, %s, %s)", (qualified(nsp, rel), seq.value, seq.is_called))
-        if not p.options.tables and not p.options.schema_only and not p.options.data_only:
-            _refresh_matviews(cur, list(p.manifest.extra.get("matviews", [])))
-
-
-def _refresh_matviews(cur: psycopg.Cursor[Any], names: list[str]) -> None:
-    """Refresh what was populated at backup time; retry passes cover matviews built on matviews."""
-    pending = names
-    while pending:
-        failed: list[str] = []
-        for name in pending:
-            nsp, rel = name.split(".", 1)
-            try:
-                cur.execute(f"REFRESH MATERIALIZED VIEW {qualified(nsp, rel)}")
-            except psycopg.errors.ObjectNotInPrerequisiteState:
-                failed.append(name)
-        if len(failed) == len(pending):
-            raise db_error("refreshing materialized views", psycopg.Error(f"cannot refresh {', '.join(failed)}"))
-        pending = failed
+        matviews = _refreshed_matviews(p.manifest, p.options)
+        if matviews:
+            # each as its owner, decided again from the restored catalogs (the plan only predicted)
+            notes = usercode.refresh(cur, matviews, no_owner=p.options.no_owner)
+            p.notes += [n for n in notes if n not in p.notes]
