@@ -68,19 +68,45 @@ def refresh(environment: str, snapshot: str | None, keep_previous: bool, key_fil
 
 @cli.command("audit")
 @common_options
-@click.option("--operation", type=click.Choice(["backup", "restore", "mask", "refresh"]),
+@click.option("--operation", type=click.Choice(["backup", "restore", "mask", "refresh", "policy"]),
               help="Only this kind of operation.")
 @click.option("--limit", type=click.IntRange(1), metavar="N", help="Only the last N records.")
+@click.option("--verify", is_flag=True,
+              help="Check the hash chain and HMACs instead (docs/environments.md); exit 6 on a problem.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines (one record per line).")
-def audit_cmd(operation: str | None, limit: int | None, as_json: bool) -> None:
+def audit_cmd(operation: str | None, limit: int | None, verify: bool, as_json: bool) -> None:
     """Show the audit trail: every backup, restore, mask and refresh, oldest first.
 
     Each record says when, which operation, which snapshot, rules (SHA-256) and
     target (without password), the outcome and the operating-system user and host.
     """
     from datasafe import audit
+    from datasafe.errors import IntegrityError
+    from datasafe.policykey import load_policy_key
 
-    records = audit.read(_state().repository().storage, operation=operation, limit=limit)
+    state = _state()
+    if verify:
+        if operation or limit:
+            raise click.UsageError("--verify checks the whole trail: --operation and --limit do not apply")
+        policy_key = load_policy_key(state.config)
+        report = audit.verify(state.repository().storage, policy_key.secret if policy_key else None)
+        if as_json:
+            _emit_json(report.describe())
+        else:
+            for problem in report.problems:
+                click.echo(str(problem))
+            if report.ok:
+                legacy = f", {report.legacy} legacy" if report.legacy else ""
+                at = f"head {report.head} sha256 {report.head_sha256}" if report.head else "empty"
+                click.echo(f"audit trail: ok ({report.records} records{legacy}, {at})")
+            if report.key_id is None and report.signed:
+                click.echo(f"note: {report.signed} records carry an HMAC that was not checked: no policy key",
+                           err=True)
+        if not report.ok:
+            raise IntegrityError(f"audit trail: {len(report.problems)} problem(s) in {report.records} records")
+        return
+
+    records = audit.read(state.repository().storage, operation=operation, limit=limit)
     if as_json:
         for rec in records:
             click.echo(json.dumps(rec, sort_keys=True, ensure_ascii=False))
@@ -91,7 +117,10 @@ def audit_cmd(operation: str | None, limit: int | None, as_json: bool) -> None:
     for rec in records:
         what = rec.get("snapshot") or "-"
         target = f" -> {rec['target']}" if rec.get("target") else ""
-        outcome = rec["outcome"] if rec["outcome"] == "ok" else f"FAILED ({rec.get('error', '')})"
-        click.echo(f"{rec['time'][:19]}  {rec['operation']:<8} {what}{target}  {outcome}  "
+        outcome = str(rec.get("outcome"))
+        if outcome == "failed":
+            outcome = f"FAILED ({rec.get('error', '')})"
+        elif outcome == "refused":
+            outcome = f"REFUSED ({rec.get('reason') or rec.get('error', '')})"
+        click.echo(f"{str(rec.get('time', '?'))[:19]}  {rec.get('operation', '?'):<8} {what}{target}  {outcome}  "
                    f"by {rec.get('user')}@{rec.get('host')}")
-
