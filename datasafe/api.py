@@ -8,7 +8,7 @@ Example::
     cfg = load_config()
     storage = api.open_repository("./datasafe-backups")
     manifest = api.backup(resolve_source(cfg, "sqlite:///shop.db"), storage)
-    api.restore(storage, manifest.snapshot_id, "sqlite:///copy.db")
+    api.restore(storage, manifest.snapshot_id, "sqlite:///copy.db", config=cfg, confirm="copy.db")
 """
 
 from __future__ import annotations
@@ -25,9 +25,13 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from datasafe import __version__, audit
-from datasafe.config import Source
+from datasafe.config import Config, LoadedConfig, Source
 from datasafe.engines import BackupOptions, Engine, RestoreOptions, RestorePlan, get_engine
+from datasafe.environments import Environment, resolve_target
+from datasafe.environments.policy import Policy, PolicyDecision, PolicyRefused
 from datasafe.errors import ConfigError, IntegrityError, NotFound
+from datasafe.identity import DatabaseIdentity
+from datasafe.policykey import load_policy_key
 from datasafe.progress import NullProgress, Progress
 from datasafe.redact import redact
 from datasafe.snapshot import verification
@@ -50,9 +54,14 @@ READ_BACK_MODES = ("digest", "full", "none")
 VERIFY_MODES = ("full", "stored", "metadata")
 
 
-def open_repository(location: str, s3: S3Settings | None = None) -> Repository:
-    """The snapshots stored at a storage URL or path (``s3``: settings for ``s3://`` locations)."""
-    return Repository(open_storage(location, s3))
+def open_repository(location: str, s3: S3Settings | None = None, *, config: LoadedConfig | None = None
+                    ) -> Repository:
+    """The snapshots stored at a storage URL or path (``s3``: settings for ``s3://`` locations).
+
+    The repository carries the policy key of ``config`` (see :mod:`datasafe.policykey`; the
+    default key file is created on first use): it signs new manifests and audit records and
+    authenticates what the policy reads."""
+    return Repository(open_storage(location, s3), policy_key=load_policy_key(config, create=True))
 
 
 # -- backup --------------------------------------------------------------------------------------
@@ -90,14 +99,18 @@ def backup(
         pg_bin=source.pg_bin,
         progress=progress or NullProgress(),
     )
-    with audit.audited(repo.storage, "backup", source=source.name) as record:
+    with audit.audited(repo.storage, "backup", key=repo.audit_key, source=source.name) as record:
+        # the rows' origin, as the server says: the policy classifies the snapshot by it, never by its name
+        origin = engine.identity(source.url)
+        record["origin"] = origin.as_dict()
         writer = repo.new_snapshot(source.name)
         record["snapshot"] = writer.snapshot_id
-        return _backup(source, repo, engine, writer, options, tags, chunk_size, read_back, lease)
+        return _backup(source, repo, engine, writer, options, tags, chunk_size, read_back, lease, origin)
 
 
 def _backup(source: Source, repo: Repository, engine: Engine, writer: SnapshotWriter, options: BackupOptions,
-            tags: list[str], chunk_size: int, read_back: str, lease: Lease | None) -> Manifest:
+            tags: list[str], chunk_size: int, read_back: str, lease: Lease | None,
+            origin: DatabaseIdentity) -> Manifest:
     log.info("backup of %s (%s) started as snapshot %s", source.name, source.url, writer.snapshot_id)
     started = datetime.now(timezone.utc)
     try:
@@ -122,6 +135,7 @@ def _backup(source: Source, repo: Repository, engine: Engine, writer: SnapshotWr
             tables=result.tables,
             sequences=result.sequences,
             extra=result.extra,
+            origin=origin.as_dict(),
         )
         writer.attach(manifest)
         report = None
@@ -341,31 +355,74 @@ def _deep_compare(repo: Repository, manifest: Manifest, scratch: str | None, job
 
 
 # -- restore -------------------------------------------------------------------------------------
-def plan_restore(repo: Repository, ref: str, target: str, options: RestoreOptions,
+def plan_restore(repo: Repository, ref: str | Manifest, target: str, options: RestoreOptions,
                  source: str | None = None) -> RestorePlan:
-    """Decide and validate a restore without changing anything (what ``--dry-run`` shows)."""
-    manifest = repo.resolve(ref, source)
+    """Decide and validate a restore's steps without changing anything; no policy (see :func:`restore`)."""
+    manifest = repo.open(ref) if isinstance(ref, Manifest) else repo.resolve(ref, source)
+    url = DatabaseURL.parse(target)
+    _check_request(manifest, url, options)
+    return get_engine(manifest.engine).plan_restore(manifest, url, options)
+
+
+def _check_request(manifest: Manifest, url: DatabaseURL, options: RestoreOptions) -> None:
+    """What can be told wrong without asking any server."""
     if options.schema_only and options.data_only:
         raise ConfigError("--schema-only and --data-only exclude each other")
-    url = DatabaseURL.parse(target)
     if url.engine != manifest.engine:
         raise ConfigError(
             f"snapshot {manifest.snapshot_id} is a {manifest.engine} snapshot; "
             f"it cannot be restored into a {url.engine} target"
         )
-    return get_engine(manifest.engine).plan_restore(manifest, url, options)
 
 
-def restore(repo: Repository, ref: str, target: str, options: RestoreOptions | None = None, *,
-            source: str | None = None, dry_run: bool = False) -> RestorePlan:
-    """Restore a snapshot into ``target``; with ``dry_run`` only plan it."""
+def restore(repo: Repository, ref: str | Manifest, target: str, options: RestoreOptions | None = None, *,
+            config: LoadedConfig | None = None, confirm: str | None = None, source: str | None = None,
+            dry_run: bool = False, policy: Policy | None = None) -> RestorePlan:
+    """Restore a snapshot into ``target`` (an environment name of ``config``, or a database URL).
+
+    The policy (:mod:`datasafe.environments.policy`) is decided first, from the identities the
+    servers confirm: a refusal raises :class:`~datasafe.errors.Refused` (exit 8) and is recorded
+    in the audit trail. ``confirm`` is ``--confirm``. Then the target is checked (empty, or
+    ``clean``); with ``dry_run`` nothing is changed. Without ``config``, no environment is
+    configured and every snapshot's data counts as production: an unconfigured target then
+    needs ``confirm`` with its database name.
+    """
     options = options or RestoreOptions()
-    plan = plan_restore(repo, ref, target, options, source)
+    cfg = config or LoadedConfig(Config(), None)
+    manifest = repo.open(ref) if isinstance(ref, Manifest) else repo.resolve(ref, source)
+    url, env = resolve_target(cfg, target)
+    _check_request(manifest, url, options)
+    decision = decide(repo, policy or Policy(cfg, repo.policy_key), manifest, url, env, confirm, "restore")
+    plan = plan_restore(repo, manifest, url.render(hide_password=False), options)
+    plan.policy = decision.record()
+    plan.notes[:0] = decision.notes
+    if decision.environment is not None:
+        plan.environment = {"name": decision.environment, "class": str(decision.env_class)}
     if dry_run:
         return plan
+    return run_restore(repo, plan, operation="restore")
+
+
+def decide(repo: Repository, policy: Policy, manifest: Manifest, url: DatabaseURL, env: Environment | None,
+           confirm: str | None, operation: str, *, will_mask: bool | None = None) -> PolicyDecision:
+    """:meth:`Policy.decide`, with a refusal recorded in the audit trail before it is raised."""
+    try:
+        return policy.decide(manifest, url, env, confirm, will_mask=will_mask)
+    except PolicyRefused as exc:
+        audit.append(repo.storage, operation, "refused", key=repo.audit_key, snapshot=manifest.snapshot_id,
+                     source=manifest.source, target=str(url), error=str(exc), exit_code=int(exc.exit_code),
+                     decision=exc.decision.record())
+        if exc.exit_code == IntegrityError.exit_code:
+            raise IntegrityError(exc.message, hint=exc.hint) from None
+        raise
+
+
+def run_restore(repo: Repository, plan: RestorePlan, *, operation: str = "restore", **record: Any) -> RestorePlan:
+    """Carry out a planned restore whose policy was decided (its decision is in ``plan.policy``)."""
     m = plan.manifest
-    with audit.audited(repo.storage, "restore", snapshot=m.snapshot_id, source=m.source, target=str(plan.target),
-                       masked=bool(m.masking), rules_sha256=(m.masking or {}).get("rules_sha256")):
+    with audit.audited(repo.storage, operation, key=repo.audit_key, snapshot=m.snapshot_id, source=m.source,
+                       target=str(plan.target), masked=bool(m.masking),
+                       rules_sha256=(m.masking or {}).get("rules_sha256"), decision=plan.policy, **record):
         log.info("restoring snapshot %s of %s into %s", m.snapshot_id, m.source, plan.target)
         get_engine(m.engine).restore(plan, repo.snapshot_storage(m))
         log.info("restore of snapshot %s into %s complete", m.snapshot_id, plan.target)

@@ -141,6 +141,15 @@ class EnvironmentConfig(_Strict):
         return SourceConfig._valid_url(v)
 
 
+class PolicyConfig(_Strict):
+    """What the policy assumes and the key it authenticates manifests and audit records with."""
+
+    default_class: EnvironmentClass = Field(
+        "production", description="class of a snapshot whose origin is no configured source or environment")
+    key_file: str | None = Field(None, description="policy key file (relative to this file); default "
+                                                   "~/.config/datasafe/policy.key")
+
+
 class Config(_Strict):
     storage: str | None = None
     jobs: int = Field(2, ge=1, le=64)
@@ -154,6 +163,7 @@ class Config(_Strict):
     metrics_file: str | None = None
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
 
     @field_validator("chunk_size", mode="before")
     @classmethod

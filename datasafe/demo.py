@@ -97,8 +97,9 @@ def run_demo(workdir: Path, *, customers: int = 2000, progress: Progress | None 
     manifest = api.backup(source, repo, tags=["demo"], progress=progress)
     report = api.verify(repo, manifest, progress=progress)
     restored.unlink(missing_ok=True)
+    # an unconfigured target: the demo's (generated) data counts as production, so say which file
     api.restore(repo, manifest.snapshot_id, f"sqlite:///{restored.absolute()}",
-                RestoreOptions(progress=progress) if progress else None)
+                RestoreOptions(progress=progress) if progress else None, confirm=restored.name)
     engine = get_engine("sqlite")
     digests = dict(engine.table_digests(DatabaseURL.parse(f"sqlite:///{restored.absolute()}"), manifest))
     identical = all(digests.get(t.name) == t.content_blake3 for t in manifest.tables)
@@ -119,7 +120,8 @@ def run_demo(workdir: Path, *, customers: int = 2000, progress: Progress | None 
             f"datasafe list {st}",
             f"datasafe show latest --source shop {st}",
             f"datasafe verify latest --source shop --deep {st}",
-            f"datasafe restore latest --source shop --target sqlite:///{workdir}/copy.db --dry-run {st}",
+            f"datasafe restore latest --source shop --target sqlite:///{workdir}/copy.db --confirm copy.db "
+            f"--dry-run {st}",
             f"datasafe mask latest --source shop --rules {masking['rules']} --dry-run {st}",
         ],
     }

@@ -33,6 +33,8 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, session_cache: Pa
         if key.startswith("DATASAFE_") and key not in _KEEP_ENV:
             monkeypatch.delenv(key)
     monkeypatch.setenv("DATASAFE_CACHE_DIR", str(session_cache))
+    # the policy key (datasafe.policykey) of this test session, not the user's
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(session_cache / "config"))
     monkeypatch.chdir(tmp_path)
 
 

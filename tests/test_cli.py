@@ -321,7 +321,8 @@ def test_restore_dry_run_changes_nothing(tmp_path: Path, storage_dir: Path, two_
     target = tmp_path / "copy.db"
     before = sorted(p.name for p in tmp_path.iterdir())
 
-    result = run("restore", "latest", "--target", f"sqlite:///{target}", "--dry-run", "--storage", str(storage_dir))
+    result = run("restore", "latest", "--target", f"sqlite:///{target}", "--dry-run", "--confirm", "copy.db",
+                 "--storage", str(storage_dir))
 
     assert result.exit_code == 0, result.stderr
     assert not target.exists()
@@ -334,7 +335,7 @@ def test_restore_dry_run_changes_nothing(tmp_path: Path, storage_dir: Path, two_
 
 def test_restore_dry_run_json(tmp_path: Path, storage_dir: Path, two_snapshots: list[str]) -> None:
     target = tmp_path / "copy.db"
-    result = run("restore", "first", "--target", f"sqlite:///{target}", "--dry-run", "--json",
+    result = run("restore", "first", "--target", f"sqlite:///{target}", "--dry-run", "--json", "--confirm", "copy.db",
                  "--storage", str(storage_dir))
     assert result.exit_code == 0, result.stderr
     plan = json.loads(result.stdout)
@@ -350,13 +351,21 @@ def test_restore_dry_run_still_refuses(tmp_path: Path, shop: Path, storage_dir: 
                                        two_snapshots: list[str]) -> None:
     before = shop.read_bytes()
     result = run("restore", "latest", "--target", f"sqlite:///{shop}", "--dry-run", "--storage", str(storage_dir))
-    assert_one_error_line(result, ExitCode.REFUSED)
+    line = assert_one_error_line(result, ExitCode.REFUSED)
+    assert "--confirm shop.db" in line  # unmasked production data into a database that is no environment
+    assert shop.read_bytes() == before
+    # confirmed, the dry run still checks the target: not empty, so --clean is needed
+    confirmed = run("restore", "latest", "--target", f"sqlite:///{shop}", "--dry-run", "--confirm", "shop.db",
+                    "--storage", str(storage_dir))
+    line = assert_one_error_line(confirmed, ExitCode.REFUSED)
+    assert "not empty" in line and "--clean" in line
     assert shop.read_bytes() == before
 
 
 def test_restore(tmp_path: Path, storage_dir: Path, two_snapshots: list[str]) -> None:
     target = tmp_path / "copy.db"
-    result = run("restore", "first", "--target", f"sqlite:///{target}", "--storage", str(storage_dir))
+    result = run("restore", "first", "--target", f"sqlite:///{target}", "--confirm", "copy.db",
+                 "--storage", str(storage_dir))
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip() == f"restored snapshot {two_snapshots[0]} (shop) into sqlite:///{target}"
     with sqlite3.connect(target) as conn:

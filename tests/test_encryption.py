@@ -77,13 +77,14 @@ def test_encrypted_snapshot_reveals_nothing_and_restores_with_the_identity(
     assert listed.exit_code == 0 and json.loads(listed.stdout)[0]["rows"] > 500
     stored_check = run_cli(storage_dir, "verify", sid, "--mode", "stored", config=cfg)
     assert stored_check.exit_code == 0, stored_check.output
-    refused = run_cli(storage_dir, "restore", sid, "--target", sqlite_url(tmp_path / "x.db"), config=cfg)
+    refused = run_cli(storage_dir, "restore", sid, "--target", sqlite_url(tmp_path / "x.db"), "--confirm", "x.db",
+                      config=cfg)
     assert_one_error_line(refused, ExitCode.CONFIG, "is encrypted", fingerprint(recipient))
     assert not (tmp_path / "x.db").exists()
 
     target = tmp_path / "copy.db"
     ok = run_cli(storage_dir, "--identity", str(key_file), "restore", sid, "--target", sqlite_url(target),
-                 config=cfg)
+                 "--confirm", target.name, config=cfg)
     assert ok.exit_code == 0, ok.output
     assert table_contents(target) == table_contents(source)
     full = run_cli(storage_dir, "verify", sid, "--identity", str(key_file), config=cfg)
@@ -98,7 +99,9 @@ def test_passphrase_mode(tmp_path: Path, storage_dir: Path, source: Path, monkey
     sid = backup(storage_dir, source, cfg)
     assert SECRET_TEXT.encode() not in all_stored_bytes(snapshot_dir(storage_dir, sid))
     target = tmp_path / "copy.db"
-    assert run_cli(storage_dir, "restore", sid, "--target", sqlite_url(target), config=cfg).exit_code == 0
+    restored = run_cli(storage_dir, "restore", sid, "--target", sqlite_url(target), "--confirm", target.name,
+                       config=cfg)
+    assert restored.exit_code == 0, restored.output
     assert table_contents(target) == table_contents(source)
     monkeypatch.setenv("SHOP_BACKUP_PASSPHRASE", "wrong")
     wrong = run_cli(storage_dir, "show", sid, config=cfg)
@@ -144,7 +147,8 @@ def _verify_and_restore_fail(storage: Path, folder: Path, key: str, cfg: Path, t
     verify = run_cli(storage, "verify", sid, "--identity", key, config=cfg)
     assert_fails(verify, ExitCode.INTEGRITY, *needles)
     target = tmp_path / "tampered.db"
-    restore = run_cli(storage, "restore", sid, "--identity", key, "--target", sqlite_url(target), config=cfg)
+    restore = run_cli(storage, "restore", sid, "--identity", key, "--target", sqlite_url(target),
+                      "--confirm", target.name, config=cfg)
     assert restore.exit_code == ExitCode.INTEGRITY, restore.output
     assert not target.exists()
 
@@ -230,7 +234,7 @@ def test_encrypted_postgres_round_trip_with_deep_verify(tmp_path: Path, storage_
     assert deep.exit_code == 0, deep.output
     target = pg.url(pg.new_name("dsenc_copy"))
     restored = run_cli(storage_dir, "--identity", str(key_file), "restore", sid, "--target", str(target),
-                       config=cfg)
+                       "--confirm", target.database, config=cfg)
     assert restored.exit_code == 0, restored.output
     assert digests(target) == digests(src)
 

@@ -59,7 +59,7 @@ def test_unmasked_production_snapshot_is_refused_for_a_test_environment(
     cfg = setup["cfg"]
     for target in ("qa", f"sqlite:///{tmp_path / 'qa.db'}"):  # by name, and by a URL that is that environment
         result = run_cli(storage_dir, "restore", "latest", "--source", "shop", "--target", target, config=cfg)
-        line = assert_one_error_line(result, ExitCode.REFUSED, "holds production data", "is not masked",
+        line = assert_one_error_line(result, ExitCode.REFUSED, "holds production data (not masked)",
                                      "testing environment 'qa'")
         assert "allow_unmasked" in line
         assert not (tmp_path / "qa.db").exists()
@@ -124,7 +124,7 @@ def test_restore_by_tag_for_a_pre_deploy_rollback(tmp_path: Path, storage_dir: P
         conn.execute("DELETE FROM payments")
     target = tmp_path / "rollback.db"
     result = run_cli(storage_dir, "restore", "--tag", "pre-deploy-1.4.0", "--target", f"sqlite:///{target}",
-                     config=cfg)
+                     "--confirm", "rollback.db", config=cfg)
     assert result.exit_code == 0, result.output
     assert rows(target, "SELECT count(*) FROM payments")[0][0] > 0
     both = run_cli(storage_dir, "restore", "latest", "--tag", "x", "--target", f"sqlite:///{target}", config=cfg)
@@ -133,15 +133,22 @@ def test_restore_by_tag_for_a_pre_deploy_rollback(tmp_path: Path, storage_dir: P
 
 def test_audit_trail_records_every_operation(tmp_path: Path, storage_dir: Path, setup: dict[str, Any]) -> None:
     cfg = setup["cfg"]
-    run_cli(storage_dir, "restore", "latest", "--source", "shop", "--target", "qa", config=cfg)  # refused: no record
-    run_cli(storage_dir, "restore", "latest", "--source", "shop", "--target", f"sqlite:///{tmp_path / 'c.db'}",
-            config=cfg)
+    refused = run_cli(storage_dir, "restore", "latest", "--source", "shop", "--target", "qa", config=cfg)
+    assert refused.exit_code == ExitCode.REFUSED, refused.output  # refused: recorded as refused
+    assert not (tmp_path / "qa.db").exists()
+    ok = run_cli(storage_dir, "restore", "latest", "--source", "shop", "--target", f"sqlite:///{tmp_path / 'c.db'}",
+                 "--confirm", "c.db", config=cfg)
+    assert ok.exit_code == 0, ok.output
     out = run_cli(storage_dir, "audit", "--json", config=cfg)
     records = [json.loads(line) for line in out.stdout.splitlines()]
     ops = [(r["operation"], r["outcome"]) for r in records]
-    assert ops == [("backup", "ok"), ("restore", "ok")]
+    assert ops == [("backup", "ok"), ("restore", "refused"), ("restore", "ok")]
     assert records[0]["snapshot"] == setup["snapshot"] and records[0]["user"] and records[0]["host"]
-    assert records[1]["target"].endswith("c.db")
+    assert records[1]["target"].endswith("qa.db") and records[1]["exit_code"] == ExitCode.REFUSED
+    assert "holds production data" in records[1]["error"] and records[1]["user"] and records[1]["host"]
+    assert records[1]["decision"]["refused"] == records[1]["error"]
+    assert records[2]["target"].endswith("c.db")
+    assert records[2]["decision"]["confirmed"] == "c.db" and records[2]["decision"]["refused"] is None
     table = run_cli(storage_dir, "audit", config=cfg)
     assert table.exit_code == 0 and "restore" in table.stdout
 

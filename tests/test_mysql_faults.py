@@ -42,7 +42,10 @@ def snapshot_id(shop: str, storage_dir: Path) -> str:
 
 
 def restore(storage: Path, snapshot_id: str, target: str, *options: str) -> Result:
-    return run_cli(storage, "restore", snapshot_id, "--target", target, *options)
+    """``datasafe restore`` into ``target``, which is no configured environment: the (unmasked, so
+    production) snapshot goes there only with ``--confirm <database name>``."""
+    confirm = DatabaseURL.parse(target).database
+    return run_cli(storage, "restore", snapshot_id, "--target", target, *options, "--confirm", confirm)
 
 
 def test_unreachable_server(storage_dir: Path) -> None:

@@ -64,7 +64,8 @@ def test_restore_with_deferred_keys_keeps_every_key(my: MyDatabases, storage_dir
     backup = run_cli(storage_dir, "backup", str(source))
     assert backup.exit_code == 0, backup.output
     target = my.url(my.new_name("dsmykeys_tgt"))
-    restored = run_cli(storage_dir, "restore", backup.stdout.strip(), "--target", str(target))
+    restored = run_cli(storage_dir, "restore", backup.stdout.strip(), "--target", str(target),
+                       "--confirm", target.database)
     assert restored.exit_code == 0, restored.output
     keys = """SELECT table_name, index_name, non_unique, GROUP_CONCAT(column_name ORDER BY seq_in_index), index_type
               FROM information_schema.statistics WHERE table_schema = DATABASE()

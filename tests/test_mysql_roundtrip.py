@@ -129,8 +129,15 @@ def run_cli(storage: Path, *args: str) -> Result:
         logger.propagate = saved[2]
 
 
+def restore_cli(snap: Snap, target: DatabaseURL, *options: str) -> Result:
+    """``datasafe restore`` into ``target``, which is no configured environment: the (unmasked, so
+    production) snapshot goes there only with ``--confirm <database name>``."""
+    return run_cli(snap.storage, "restore", snap.manifest.snapshot_id, "--target", str(target), *options,
+                   "--confirm", target.database)
+
+
 def restore_ok(snap: Snap, target: DatabaseURL, *options: str) -> Result:
-    result = run_cli(snap.storage, "restore", snap.manifest.snapshot_id, "--target", str(target), *options)
+    result = restore_cli(snap, target, *options)
     assert result.exit_code == 0, f"restore {options} failed: {result.stderr}{result.exception!r}"
     return result
 
@@ -263,9 +270,10 @@ def test_tables_schema_only_and_data_only(snap: Snap, my: MyDatabases) -> None:
     source = digests(snap.source)
     got = digests(target)
     assert got["parent"] == source["parent"] and got["audit"] == source["audit"]  # the trigger did not fire
-    refused = run_cli(snap.storage, "restore", snap.manifest.snapshot_id, "--target", str(target),
-                      "--tables", "parent", "--data-only")
+    refused = restore_cli(snap, target, "--tables", "parent", "--data-only")
     assert refused.exit_code == 8
+    assert "parent" in refused.stderr and "not empty" in refused.stderr and "--clean" in refused.stderr
+    assert digests(target) == got
 
 
 def test_server_with_local_infile_off_uses_inserts(snap: Snap, my: MyDatabases) -> None:

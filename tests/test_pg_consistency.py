@@ -156,7 +156,7 @@ def test_backup_during_transfers_is_consistent(pg: Any, storage_dir: Path) -> No
     assert fetch_one(source, BALANCE_CHECK) == (0, ACCOUNTS, TOTAL)
 
     target = pg.url(pg.new_name("dscons_copy"))
-    api.restore(api.open_repository(str(storage_dir)), manifest.snapshot_id, str(target))
+    api.restore(api.open_repository(str(storage_dir)), manifest.snapshot_id, str(target), confirm=target.database)
 
     mismatched, accounts, total = fetch_one(target, BALANCE_CHECK)
     assert accounts == ACCOUNTS

@@ -55,6 +55,13 @@ def run_cli(storage: Path | str, *args: str, config: Path | None = None) -> Resu
         logger.propagate = saved[2]
 
 
+def restore(storage: Path, snapshot_id: str, target: DatabaseURL | str, *options: str) -> Result:
+    """``datasafe restore`` into ``target``, which is no configured environment: the (unmasked, so
+    production) snapshot goes there only with ``--confirm <database name>``."""
+    confirm = DatabaseURL.parse(str(target)).database
+    return run_cli(storage, "restore", snapshot_id, "--target", str(target), *options, "--confirm", confirm)
+
+
 def stderr_lines(result: Result) -> list[str]:
     return [line for line in result.stderr.splitlines() if line.strip()]
 
@@ -126,8 +133,12 @@ def test_unreachable_server(storage_dir: Path) -> None:
 
 
 def test_unreachable_restore_target(snapshot_id: str, storage_dir: Path) -> None:
-    result = run_cli(storage_dir, "restore", snapshot_id, "--target", "postgresql://postgres@127.0.0.1:1/copy")
-    assert_one_error_line(result, ExitCode.CONNECTION, "cannot connect", "127.0.0.1:1")
+    # the policy must ask the target who it is: one it cannot reach gets nothing, confirmed or not
+    for confirm in ((), ("--confirm", "copy")):
+        result = run_cli(storage_dir, "restore", snapshot_id, "--target", "postgresql://postgres@127.0.0.1:1/copy",
+                         *confirm)
+        assert_one_error_line(result, ExitCode.REFUSED, "cannot tell which database", "cannot connect",
+                              "127.0.0.1:1")
 
 
 def test_unreachable_server_names_the_cause(storage_dir: Path) -> None:
@@ -242,7 +253,7 @@ def test_corrupt_chunk_restore_leaves_nothing(target_kind: str, pg: Any, postgre
     else:
         target = pg.create("dsfault_empty")
         name = target.database
-    result = run_cli(storage_dir, "restore", snapshot_id, "--target", str(target))
+    result = restore(storage_dir, snapshot_id, target)
     assert_fails(result, ExitCode.INTEGRITY, chunk)
     if target_kind == "new database":
         assert not database_exists(postgres_server, name), "the database the restore created was not dropped"
@@ -259,7 +270,7 @@ def test_corrupt_chunk_error_is_one_line(command: str, pg: Any, snapshot_id: str
         assert_one_error_line(result, ExitCode.INTEGRITY, "failed verification")
     else:
         target = pg.url(pg.new_name("dsfault_oneline"))
-        result = run_cli(storage_dir, "restore", snapshot_id, "--target", str(target))
+        result = restore(storage_dir, snapshot_id, target)
         assert_one_error_line(result, ExitCode.INTEGRITY, chunk)
 
 
@@ -294,7 +305,7 @@ def test_unknown_snapshot(command: str, snapshot_id: str, storage_dir: Path, pg:
 
 def test_restore_into_non_empty_target(snapshot_id: str, storage_dir: Path, pg: Any) -> None:
     target = pg.create("dsfault_busy", "CREATE TABLE keep_me (x int); INSERT INTO keep_me VALUES (42);")
-    result = run_cli(storage_dir, "restore", snapshot_id, "--target", str(target))
+    result = restore(storage_dir, snapshot_id, target)
     assert_one_error_line(result, ExitCode.REFUSED, "not empty", "--clean")
     assert user_tables(target) == ["public.keep_me"]
 

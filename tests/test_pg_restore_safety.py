@@ -11,7 +11,7 @@ import pytest
 from datasafe.engines.postgres.connection import connect
 from datasafe.errors import ExitCode
 from datasafe.urls import DatabaseURL
-from tests.test_pg_faults import SHOP_SQL, assert_fails, run_cli
+from tests.test_pg_faults import SHOP_SQL, assert_fails, restore, run_cli
 
 pytestmark = pytest.mark.postgres
 
@@ -44,7 +44,7 @@ def test_clean_restore_of_a_corrupt_snapshot_leaves_the_target_untouched(pg: Any
     chunk.write_bytes(bytes(data))
     target = pg.create("dssafe_tgt", "CREATE TABLE precious (id int); INSERT INTO precious VALUES (42);")
 
-    assert_fails(run_cli(storage_dir, "restore", sid, "--target", str(target), "--clean"), ExitCode.INTEGRITY,
+    assert_fails(restore(storage_dir, sid, target, "--clean"), ExitCode.INTEGRITY,
                  "does not match its SHA-256")
     assert _tables(target) == {"precious"}  # nothing was dropped
     assert _scalar(target, "SELECT id FROM precious") == 42
@@ -54,15 +54,15 @@ def test_data_only_sets_sequences_and_clean_handles_foreign_keys(pg: Any, storag
     source = pg.create("dssafe_seq", SHOP_SQL)
     sid = _backup(storage_dir, source)
     target = pg.url(pg.new_name("dssafe_seq_tgt"))
-    assert run_cli(storage_dir, "restore", sid, "--target", str(target), "--schema-only").exit_code == 0
-    first = run_cli(storage_dir, "restore", sid, "--target", str(target), "--data-only")
+    assert restore(storage_dir, sid, target, "--schema-only").exit_code == 0
+    first = restore(storage_dir, sid, target, "--data-only")
     assert first.exit_code == 0, first.output
     # sequences follow the data: new rows get fresh ids
     assert _scalar(target, "SELECT last_value FROM orders_id_seq") == 5000
     with connect(target) as conn:
         conn.execute("INSERT INTO orders (customer_id, total) VALUES (1, 1)")
     # orders references customers: --clean empties both in one TRUNCATE and loads again
-    again = run_cli(storage_dir, "restore", sid, "--target", str(target), "--data-only", "--clean")
+    again = restore(storage_dir, sid, target, "--data-only", "--clean")
     assert again.exit_code == 0, again.output
     assert _scalar(target, "SELECT count(*) FROM orders") == 5000
     assert _scalar(target, "SELECT count(*) FROM customers") == 2000
@@ -78,7 +78,7 @@ def test_role_without_createdb_is_refused_before_anything_changes(pg: Any, stora
     try:
         target = postgres_server.replace(username=role, database=pg.new_name("dssafe_new"))
         for extra in (["--dry-run"], []):
-            assert_fails(run_cli(storage_dir, "restore", sid, "--target", str(target), *extra), ExitCode.REFUSED,
+            assert_fails(restore(storage_dir, sid, target, *extra), ExitCode.REFUSED,
                          "may not create databases")
     finally:
         with connect(postgres_server, database="postgres") as conn:

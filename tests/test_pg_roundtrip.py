@@ -231,8 +231,14 @@ def run_cli(storage: Path, *args: str) -> Result:
         logger.propagate = saved[2]
 
 
+def restore_cli(storage: Path, snapshot_id: str, target: DatabaseURL, *options: str) -> Result:
+    """``datasafe restore`` into ``target``, which is no configured environment: the (unmasked, so
+    production) snapshot goes there only with ``--confirm <database name>``."""
+    return run_cli(storage, "restore", snapshot_id, "--target", str(target), *options, "--confirm", target.database)
+
+
 def restore_ok(snap: Snap, target: DatabaseURL, *options: str) -> Result:
-    result = run_cli(snap.storage, "restore", snap.snapshot_id, "--target", str(target), *options)
+    result = restore_cli(snap.storage, snap.snapshot_id, target, *options)
     assert result.exit_code == 0, f"restore {options} failed: {result.stderr}{result.exception!r}"
     return result
 
@@ -435,7 +441,7 @@ def test_restore_tables_only_restores_those(snap: Snap, pg: Any) -> None:
 
 def test_restore_tables_skips_identity_of_other_tables(snap: Snap, pg: Any) -> None:
     target = pg.url(pg.new_name("dsrt_items"))
-    result = run_cli(snap.storage, "restore", snap.snapshot_id, "--target", str(target), "--tables", "other.items")
+    result = restore_cli(snap.storage, snap.snapshot_id, target, "--tables", "other.items")
     assert result.exit_code == 0, result.stderr
     with connect(target) as conn:
         assert relations(conn, "rpvm") == [("other", "items")]
@@ -452,8 +458,7 @@ def test_restore_tables_of_a_partition(pg: Any, storage_dir: Path) -> None:
         INSERT INTO events SELECT i, date '2023-06-01' + i FROM generate_series(1, 300) i;""")
     manifest = api.backup(Source("part", source), api.open_repository(str(storage_dir)))
     target = pg.url(pg.new_name("dsrt_part_copy"))
-    result = run_cli(storage_dir, "restore", manifest.snapshot_id, "--target", str(target),
-                     "--tables", "public.events_2023")
+    result = restore_cli(storage_dir, manifest.snapshot_id, target, "--tables", "public.events_2023")
     assert result.exit_code == 0, result.stderr
     assert digests(target, "r")["public.events_2023"] == digests(source, "r")["public.events_2023"]
 
@@ -525,7 +530,7 @@ def test_restore_into_non_empty_target_needs_clean(snap: Snap, pg: Any) -> None:
     target = pg.create("dsrt_busy", """
         CREATE TABLE stray (x int); INSERT INTO stray VALUES (1), (2);
         CREATE SCHEMA other; CREATE TABLE other.items (junk text); INSERT INTO other.items VALUES ('old');""")
-    refused = run_cli(snap.storage, "restore", snap.snapshot_id, "--target", str(target))
+    refused = restore_cli(snap.storage, snap.snapshot_id, target)
     assert refused.exit_code == ExitCode.REFUSED
     assert refused.stderr.startswith("datasafe: error: ") and "not empty" in refused.stderr
     assert "--clean" in refused.stderr

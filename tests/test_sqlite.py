@@ -181,6 +181,12 @@ def run_cli(storage: Path, *args: str) -> Result:
     return CliRunner().invoke(cli, ["-q", *args, "--storage", str(storage)])
 
 
+def restore_cli(storage: Path, ref: str, target: Path, *args: str) -> Result:
+    """``datasafe restore`` into the SQLite file ``target``, which is no configured environment: the
+    (unmasked, so production) snapshot goes there only with ``--confirm <file name>``."""
+    return run_cli(storage, "restore", ref, "--target", sqlite_url(target), *args, "--confirm", target.name)
+
+
 def chunk_file(storage: Path, manifest: Manifest, table: str, index: int = 0) -> Path:
     entry = manifest.table(table)
     assert entry is not None
@@ -204,7 +210,7 @@ def test_fixture_covers_every_storage_class(source_db: Path) -> None:
 
 def test_round_trip_is_exact(tmp_path: Path, source_db: Path, repo: Repository, snapshot: Manifest) -> None:
     target = tmp_path / "restored.db"
-    plan = api.restore(repo, snapshot.snapshot_id, sqlite_url(target))
+    plan = api.restore(repo, snapshot.snapshot_id, sqlite_url(target), confirm=target.name)
 
     assert plan.target_exists is False
     source_rows, restored_rows = table_contents(source_db), table_contents(target)
@@ -250,7 +256,7 @@ def test_manifest_describes_tables(snapshot: Manifest) -> None:
 
 def test_generated_columns_are_recomputed(tmp_path: Path, repo: Repository, snapshot: Manifest) -> None:
     target = tmp_path / "gen.db"
-    api.restore(repo, snapshot.snapshot_id, sqlite_url(target))
+    api.restore(repo, snapshot.snapshot_id, sqlite_url(target), confirm=target.name)
     with connect(target) as conn:
         rows = conn.execute("SELECT label, label_len, label_upper FROM mixed ORDER BY id").fetchall()
         expected = conn.execute("SELECT label, length(label), upper(label) FROM mixed ORDER BY id").fetchall()
@@ -261,7 +267,7 @@ def test_generated_columns_are_recomputed(tmp_path: Path, repo: Repository, snap
 def test_trigger_restored_but_not_fired_by_the_load(tmp_path: Path, source_db: Path, repo: Repository,
                                                     snapshot: Manifest) -> None:
     target = tmp_path / "trig.db"
-    api.restore(repo, snapshot.snapshot_id, sqlite_url(target))
+    api.restore(repo, snapshot.snapshot_id, sqlite_url(target), confirm=target.name)
     with connect(source_db) as src:
         audit_before = src.execute("SELECT id, what FROM audit ORDER BY id").fetchall()
     with connect(target) as conn:
@@ -273,7 +279,7 @@ def test_trigger_restored_but_not_fired_by_the_load(tmp_path: Path, source_db: P
 def test_autoincrement_sequence_restored(tmp_path: Path, source_db: Path, repo: Repository,
                                          snapshot: Manifest) -> None:
     target = tmp_path / "seq.db"
-    api.restore(repo, snapshot.snapshot_id, sqlite_url(target))
+    api.restore(repo, snapshot.snapshot_id, sqlite_url(target), confirm=target.name)
     with connect(source_db) as src, connect(target) as dst:
         assert dst.execute("SELECT name, seq FROM sqlite_sequence ORDER BY name").fetchall() == \
             src.execute("SELECT name, seq FROM sqlite_sequence ORDER BY name").fetchall() == [("seq", 5)]
@@ -310,7 +316,7 @@ def test_restore_refuses_non_empty_target(tmp_path: Path, storage_dir: Path, sna
     target = tmp_path / "busy.db"
     before = make_junk_target(target)
 
-    result = run_cli(storage_dir, "restore", "latest", "--target", sqlite_url(target))
+    result = restore_cli(storage_dir, "latest", target)
 
     assert result.exit_code == ExitCode.REFUSED == 8
     assert "--clean" in result.stderr
@@ -322,7 +328,7 @@ def test_restore_into_existing_empty_file_is_allowed(tmp_path: Path, source_db: 
                                                       snapshot: Manifest) -> None:
     target = tmp_path / "empty.db"
     sqlite3.connect(target).close()
-    result = run_cli(storage_dir, "restore", "latest", "--target", sqlite_url(target))
+    result = restore_cli(storage_dir, "latest", target)
     assert result.exit_code == 0, result.stderr
     assert table_contents(target) == table_contents(source_db)
 
@@ -332,7 +338,7 @@ def test_restore_clean_replaces_target(tmp_path: Path, source_db: Path, storage_
     target = tmp_path / "busy.db"
     make_junk_target(target)
 
-    result = run_cli(storage_dir, "restore", snapshot.snapshot_id, "--target", sqlite_url(target), "--clean")
+    result = restore_cli(storage_dir, snapshot.snapshot_id, target, "--clean")
 
     assert result.exit_code == 0, result.stderr
     assert table_contents(target) == table_contents(source_db)
@@ -358,7 +364,7 @@ def test_restore_clean_refuses_target_with_leftover_wal(tmp_path: Path, source_d
     finally:
         conn.close()
 
-    result = run_cli(storage_dir, "restore", "latest", "--target", sqlite_url(target), "--clean")
+    result = restore_cli(storage_dir, "latest", target, "--clean")
 
     # Replacing the file would let SQLite replay the old WAL over the restored data: refuse instead.
     assert result.exit_code == ExitCode.REFUSED, result.stderr
@@ -378,7 +384,7 @@ def test_failed_restore_leaves_target_untouched(tmp_path: Path, storage_dir: Pat
     before = make_junk_target(target)
     flip_byte(chunk_file(storage_dir, snapshot, "bulk", 1))
 
-    result = run_cli(storage_dir, "restore", "latest", "--target", sqlite_url(target), "--clean")
+    result = restore_cli(storage_dir, "latest", target, "--clean")
 
     assert result.exit_code == ExitCode.INTEGRITY == 6
     assert "bulk data/00007/000001.zst" in result.stderr
@@ -389,7 +395,7 @@ def test_failed_restore_leaves_target_untouched(tmp_path: Path, storage_dir: Pat
 def test_failed_restore_creates_no_target(tmp_path: Path, storage_dir: Path, snapshot: Manifest) -> None:
     flip_byte(chunk_file(storage_dir, snapshot, "mixed"), 0.9)
     target = tmp_path / "new.db"
-    result = run_cli(storage_dir, "restore", "latest", "--target", sqlite_url(target))
+    result = restore_cli(storage_dir, "latest", target)
     assert result.exit_code == 6
     assert not target.exists()
     assert leftovers(tmp_path) == []
@@ -402,7 +408,7 @@ def test_restore_of_replaced_chunk_reports_integrity(tmp_path: Path, storage_dir
     path.write_bytes(zstandard.ZstdCompressor().compress(b'[1,"one\n' + raw.split(b"\n", 1)[1]))
     target = tmp_path / "new.db"
 
-    result = run_cli(storage_dir, "restore", "latest", "--target", sqlite_url(target))
+    result = restore_cli(storage_dir, "latest", target)
 
     assert result.exit_code == ExitCode.INTEGRITY
     assert "parent data/00000/000000.zst" in result.stderr
@@ -412,7 +418,7 @@ def test_restore_of_replaced_chunk_reports_integrity(tmp_path: Path, storage_dir
 # -- partial restores ----------------------------------------------------------------------------------
 def test_restore_selected_tables(tmp_path: Path, source_db: Path, storage_dir: Path, snapshot: Manifest) -> None:
     target = tmp_path / "part.db"
-    result = run_cli(storage_dir, "restore", "latest", "--target", sqlite_url(target),
+    result = restore_cli(storage_dir, "latest", target,
                      "--tables", "parent,kv", "--tables", "seq")
 
     assert result.exit_code == 0, result.stderr
@@ -430,7 +436,7 @@ def test_restore_selected_tables(tmp_path: Path, source_db: Path, storage_dir: P
 
 def test_restore_unknown_table_is_not_found(tmp_path: Path, storage_dir: Path, snapshot: Manifest) -> None:
     target = tmp_path / "part.db"
-    result = run_cli(storage_dir, "restore", "latest", "--target", sqlite_url(target), "--tables", "nope")
+    result = restore_cli(storage_dir, "latest", target, "--tables", "nope")
     assert result.exit_code == ExitCode.NOT_FOUND == 7
     assert "'nope'" in result.stderr
     assert not target.exists()
@@ -438,7 +444,7 @@ def test_restore_unknown_table_is_not_found(tmp_path: Path, storage_dir: Path, s
 
 def test_schema_only(tmp_path: Path, source_db: Path, storage_dir: Path, snapshot: Manifest) -> None:
     target = tmp_path / "schema.db"
-    result = run_cli(storage_dir, "restore", "latest", "--target", sqlite_url(target), "--schema-only")
+    result = restore_cli(storage_dir, "latest", target, "--schema-only")
 
     assert result.exit_code == 0, result.stderr
     restored = table_contents(target)
@@ -466,7 +472,7 @@ def test_data_only_into_empty_schema(tmp_path: Path, source_db: Path, storage_di
     target = tmp_path / "data.db"
     create_tables_only(source_db, target)
 
-    result = run_cli(storage_dir, "restore", "latest", "--target", sqlite_url(target), "--data-only")
+    result = restore_cli(storage_dir, "latest", target, "--data-only")
 
     assert result.exit_code == 0, result.stderr
     assert table_contents(target) == table_contents(source_db)
@@ -481,12 +487,12 @@ def test_data_only_refuses_tables_with_rows_and_clean_replaces(tmp_path: Path, s
         conn.commit()
     before = target.read_bytes()
 
-    refused = run_cli(storage_dir, "restore", "latest", "--target", sqlite_url(target), "--data-only")
+    refused = restore_cli(storage_dir, "latest", target, "--data-only")
     assert refused.exit_code == ExitCode.REFUSED
     assert "plain" in refused.stderr
     assert target.read_bytes() == before
 
-    cleaned = run_cli(storage_dir, "restore", "latest", "--target", sqlite_url(target), "--data-only", "--clean")
+    cleaned = restore_cli(storage_dir, "latest", target, "--data-only", "--clean")
     assert cleaned.exit_code == 0, cleaned.stderr
     assert table_contents(target) == table_contents(source_db)
 
@@ -494,7 +500,7 @@ def test_data_only_refuses_tables_with_rows_and_clean_replaces(tmp_path: Path, s
 def test_data_only_needs_existing_target(tmp_path: Path, repo: Repository, snapshot: Manifest) -> None:
     target = tmp_path / "missing.db"
     with pytest.raises(NotFound, match="--data-only needs an existing target"):
-        api.restore(repo, "latest", sqlite_url(target), RestoreOptions(data_only=True))
+        api.restore(repo, "latest", sqlite_url(target), RestoreOptions(data_only=True), confirm=target.name)
     assert not target.exists()
 
 
@@ -502,17 +508,17 @@ def test_restore_refused_via_api(tmp_path: Path, repo: Repository, snapshot: Man
     target = tmp_path / "busy.db"
     before = make_junk_target(target)
     with pytest.raises(Refused, match="not empty"):
-        api.restore(repo, "latest", sqlite_url(target))
+        api.restore(repo, "latest", sqlite_url(target), confirm=target.name)
     assert target.read_bytes() == before
 
 
 def test_data_only_after_schema_only_restore(tmp_path: Path, source_db: Path, storage_dir: Path,
                                              snapshot: Manifest) -> None:
     target = tmp_path / "two-step.db"
-    first = run_cli(storage_dir, "restore", "latest", "--target", sqlite_url(target), "--schema-only")
+    first = restore_cli(storage_dir, "latest", target, "--schema-only")
     assert first.exit_code == 0, first.stderr
 
-    second = run_cli(storage_dir, "restore", "latest", "--target", sqlite_url(target), "--data-only")
+    second = restore_cli(storage_dir, "latest", target, "--data-only")
 
     assert second.exit_code == 0, second.stderr
     assert table_contents(target) == table_contents(source_db)
@@ -526,7 +532,7 @@ def test_data_only_into_mismatched_schema_is_a_database_error(tmp_path: Path, st
         conn.commit()
     before = target.read_bytes()
 
-    result = run_cli(storage_dir, "restore", "latest", "--target", sqlite_url(target), "--data-only",
+    result = restore_cli(storage_dir, "latest", target, "--data-only",
                      "--tables", "parent")
 
     assert target.read_bytes() == before
@@ -593,7 +599,7 @@ def test_backup_reads_one_consistent_view(tmp_path: Path, repo: Repository, sql:
     assert second is not None
     assert second.rows == 3
     restored = tmp_path / "restored.db"
-    api.restore(repo, manifest.snapshot_id, sqlite_url(restored))
+    api.restore(repo, manifest.snapshot_id, sqlite_url(restored), confirm=restored.name)
     with connect(restored) as conn:
         assert typed_rows(conn, "second") == before
 
@@ -625,7 +631,8 @@ def test_restore_tables_skips_triggers_that_use_other_tables(tmp_path: Path, sto
     source = resolve_source(LoadedConfig(Config(), None), f"sqlite:///{db}")
     manifest = api.backup(source, repo)
     target = tmp_path / "notes-only.db"
-    api.restore(repo, manifest.snapshot_id, f"sqlite:///{target}", RestoreOptions(tables=["notes"]))
+    api.restore(repo, manifest.snapshot_id, f"sqlite:///{target}", RestoreOptions(tables=["notes"]),
+                confirm=target.name)
     with contextlib.closing(sqlite3.connect(target)) as conn:
         triggers = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         assert triggers == {"notes_touch"}  # notes_audit writes to audit, which was not restored

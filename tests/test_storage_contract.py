@@ -303,7 +303,8 @@ def test_cli_backup_verify_restore(storage_url: str, tmp_path: Path) -> None:
     assert verify.exit_code == 0, verify.output
     assert f"{snapshot} shop: ok" in verify.output
     copy = tmp_path / "copy.db"
-    restore = runner.invoke(cli, ["restore", "t1", "--target", f"sqlite:///{copy}", "--storage", storage_url])
+    restore = runner.invoke(cli, ["restore", "t1", "--target", f"sqlite:///{copy}", "--confirm", copy.name,
+                                  "--storage", storage_url])
     assert restore.exit_code == 0, restore.output
     storage = open_storage(storage_url)
     keys = list(storage.list(f"shop/{snapshot}"))

@@ -17,6 +17,8 @@ from datasafe.cli.output import human_size
 from datasafe.config import pg_bin_for
 from datasafe.engines import RestoreOptions
 from datasafe.errors import ConfigError, IntegrityError
+from datasafe.identity import DatabaseIdentity
+from datasafe.snapshot import provenance
 from datasafe.snapshot.manifest import Manifest
 from datasafe.snapshot.verification import VerificationRecord
 from datasafe.snapshot.verification import latest as latest_check
@@ -59,6 +61,13 @@ def list_cmd(source: str | None, show_all: bool, as_json: bool) -> None:
     _table(rows)
 
 
+def _provenance(m: Manifest) -> str:
+    try:
+        return provenance.describe(provenance.status(m, _state().repository().policy_key), m)
+    except IntegrityError as exc:
+        return f"FAILS ({exc})"
+
+
 def _verified_json(rec: VerificationRecord | None) -> dict[str, Any] | None:
     if rec is None:
         return None
@@ -91,6 +100,8 @@ def show(snapshot: str, source: str | None, as_json: bool) -> None:
         ("tags", ", ".join(m.tags) or "-"),
         ("size", f"{human_size(m.raw_size)} raw, {human_size(m.stored_size)} stored ({ratio:.1f}x)"),
         ("format", f"v{m.format_version}, written by datasafe {m.datasafe_version}"),
+        ("origin", DatabaseIdentity.from_dict(m.origin, m.snapshot_id).describe() if m.origin else "not recorded"),
+        ("provenance", _provenance(m)),
     ]:
         click.echo(f"{key:<12} {value}")
     click.echo("")
@@ -184,8 +195,9 @@ def verify(snapshot: str | None, latest: bool, verify_all: bool, since_last: boo
               help="Environment name from datasafe.yml, or a database URL (postgresql://..., mysql://..., "
                    "sqlite:///file.db); a URL of a configured environment counts as that environment.")
 @click.option("--confirm", metavar="NAME",
-              help="Required to restore into a production environment (its name) or onto the database the "
-                   "snapshot came from (the environment's or the database's name).")
+              help="Required to restore into a production environment or source (its name), onto the database "
+                   "the snapshot came from, or unmasked production data into a database that is no configured "
+                   "environment (its database name; a SQLite file's name). Recorded in the audit trail.")
 @click.option("--source", metavar="NAME", help="Look only at snapshots of this source.")
 @click.option("--tables", "tables", multiple=True, metavar="NAME",
               help="Restore only these tables (repeatable or comma-separated).")
@@ -207,13 +219,12 @@ def restore(snapshot: str | None, tag: str | None, target: str, confirm: str | N
     (a database it created is dropped), never half-restored.
 
     
-    Policy (docs/environments.md): an unmasked snapshot of a production source is
-    refused for staging/testing/development environments; a production environment
-    needs --confirm NAME; so does the database the snapshot was taken from.
+    Policy (docs/environments.md), decided from what the servers say they are, not
+    from URL spelling: unmasked production data is refused for staging, testing and
+    development environments, and needs --confirm DBNAME for a database that is no
+    configured environment; a production target needs --confirm NAME, and so does
+    the database the snapshot was taken from. Refusals exit 8 and are audited.
     """
-    from datasafe.environments import resolve_target
-    from datasafe.environments.policy import check
-
     if schema_only and data_only:
         raise ConfigError("--schema-only and --data-only exclude each other")
     if bool(snapshot) == bool(tag):
@@ -222,23 +233,18 @@ def restore(snapshot: str | None, tag: str | None, target: str, confirm: str | N
     state = _state()
     repo = state.repository()
     manifest = api.show(repo, str(snapshot or tag), source)
-    url, env = resolve_target(state.config, target)
-    decision = check(state.config, manifest, url, env, confirm)
     with _progress(not dry_run) as progress:
         options = RestoreOptions(tables=names, schema_only=schema_only, data_only=data_only, clean=clean,
                                  jobs=jobs, no_owner=no_owner, progress=progress,
                                  pg_bin=pg_bin_for(state.config, manifest.source))
-        plan = api.restore(repo, manifest.snapshot_id, str(url), options, source=manifest.source,
-                           dry_run=dry_run)
+        plan = api.restore(repo, manifest, target, options, config=state.config, confirm=confirm, dry_run=dry_run)
     described = plan.describe()
-    described["notes"] = [*decision.notes, *described.get("notes", [])]
-    if env is not None:
-        described["environment"] = {"name": env.name, "class": env.env_class}
+    env = plan.environment
     if as_json:
         _emit_json({**described, "dry_run": dry_run})
         return
     head = "would restore" if dry_run else "restored"
-    where = f" ({env.describe()})" if env is not None else ""
+    where = f" ({env['class']} environment {env['name']!r})" if env is not None else ""
     click.echo(f"{head} snapshot {described['snapshot']} ({described['source']}) into {described['target']}{where}")
     if dry_run:
         for i, step in enumerate(described["steps"], 1):

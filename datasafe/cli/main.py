@@ -59,7 +59,8 @@ class State:
 
     def repository(self, *, writing: bool = False) -> Repository:
         """The storage with the keys to read it; ``writing`` adds the encryption recipients."""
-        repo = api.open_repository(storage_location(self.config, self.storage), self.config.config.s3)
+        repo = api.open_repository(storage_location(self.config, self.storage), self.config.config.s3,
+                                   config=self.config)
         repo.keyring = keyring(self.config, self.identity)
         if writing:
             repo.encryption = encryption_settings(self.config)
@@ -174,7 +175,7 @@ def cli(ctx: click.Context, log_format: str, debug: bool) -> None:
       datasafe backup postgresql://backup@db.internal/shop --tag nightly
       datasafe list
       datasafe verify latest
-      datasafe restore latest --target postgresql://localhost/shop_copy --dry-run
+      datasafe restore latest --target postgresql://localhost/shop_copy --confirm shop_copy --dry-run
     """
     state = ctx.ensure_object(State)
     state.log_format, state.debug = log_format, debug

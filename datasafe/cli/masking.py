@@ -11,7 +11,7 @@ import click
 from datasafe.cli.main import _emit_json, _progress, _state, cli, common_options
 from datasafe.config import pg_bin_for
 from datasafe.engines import RestoreOptions
-from datasafe.errors import ConfigError, Refused
+from datasafe.errors import ConfigError
 
 MASK_EPILOG = """\b
 SNAPSHOT is a snapshot id (or a unique prefix of one), 'latest', or a tag.
@@ -34,13 +34,16 @@ SNAPSHOT_EPILOG = "SNAPSHOT is a snapshot id (or a unique prefix of one), 'lates
 @click.option("--target", metavar="ENV|URL",
               help="Also restore the masked snapshot into this environment or database (same checks and "
                    "policy as restore).")
-@click.option("--confirm", metavar="NAME", help="Needed when --target is a production environment (its name).")
+@click.option("--confirm", metavar="NAME",
+              help="As for restore: needed when --target is production (its name) or the database the snapshot "
+                   "came from; checked before any masking.")
 @click.option("--name", metavar="NAME", help="Storage name of the masked snapshot (default: SOURCE.masked).")
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Label the masked snapshot (repeatable).")
 @click.option("--key-file", type=click.Path(dir_okay=False, path_type=Path),
               help="File holding the masking key (instead of the environment variable).")
 @click.option("--random-key", is_flag=True,
-              help="Use a random throwaway key: output is not reproducible and cannot be linked to other runs.")
+              help="Use a random throwaway key, even when a key is configured (a warning says it is not used): "
+                   "output is not reproducible and cannot be linked to other runs. Not with --key-file.")
 @click.option("--no-strict", is_flag=True,
               help="Copy columns the rules do not mention unmasked instead of stopping (logged).")
 @click.option("--workers", type=click.IntRange(1, 64), metavar="N",
@@ -59,43 +62,32 @@ def mask(snapshot: str, rules_path: Path, source: str | None, to_snapshot: bool,
     Foreign keys follow their referenced columns automatically; unique columns stay unique.
     Tables without masked columns are copied chunk for chunk.
     """
-    from datasafe import api
-    from datasafe.environments import resolve_target
-    from datasafe.environments.policy import check
     from datasafe.masking.api import mask as run_mask
     from datasafe.masking.keys import load_key
     from datasafe.masking.rules import load_rules
 
     del to_snapshot  # the masked snapshot is always written; --target restores it as well
     state = _state()
-    target_url, env = resolve_target(state.config, target) if target else (None, None)
-    if env is not None and env.production and confirm != env.name:  # before any work
-        raise Refused(f"{env.describe()} is production", hint=f"add --confirm {env.name} after checking the target")
     repo = state.repository(writing=not dry_run)
     rules = load_rules(rules_path)
-    key = load_key(rules, key_file=str(key_file) if key_file else None, env=os.environ, allow_random=random_key)
+    key = load_key(rules, key_file=str(key_file) if key_file else None, env=os.environ, random=random_key)
     with _progress(not dry_run) as progress:
-        result = run_mask(repo, snapshot, rules_path, key, source=source, name=name, tags=list(tags),
+        source_manifest = repo.resolve(snapshot, source)
+        options = RestoreOptions(jobs=jobs, progress=progress, pg_bin=pg_bin_for(state.config, source_manifest.source))
+        result = run_mask(repo, source_manifest, rules_path, key, name=name, tags=list(tags),
                           strict=False if no_strict else None, dry_run=dry_run, progress=progress,
-                          workers=workers)
-        restored: dict[str, Any] | None = None
-        if target_url is not None and not dry_run and result.manifest is not None:
-            m = result.manifest
-            check(state.config, m, target_url, env, confirm)
-            pg_bin = pg_bin_for(state.config, result.source.source)
-            options = RestoreOptions(jobs=jobs, progress=progress, pg_bin=pg_bin)
-            plan = api.restore(repo, m.snapshot_id, str(target_url), options, source=m.source)
-            restored = plan.describe()
+                          workers=workers, config=state.config, target=target, confirm=confirm,
+                          restore_options=options)
     if as_json:
-        _emit_json({**result.describe(), "dry_run": dry_run, **({"restored": restored} if restored else {})})
+        _emit_json({**result.describe(), "dry_run": dry_run})
         return
     if dry_run:
         _print_dry_run(result.describe())
         return
     assert result.manifest is not None
     click.echo(result.manifest.snapshot_id)
-    if restored:
-        click.echo(f"restored into {restored['target']}", err=True)
+    if result.restored is not None:
+        click.echo(f"restored into {result.restored.target}", err=True)
 
 
 def _print_dry_run(d: dict[str, Any]) -> None:

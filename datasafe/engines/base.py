@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from datasafe.errors import Interrupted
+from datasafe.identity import DatabaseIdentity
 from datasafe.progress import NullProgress, Progress
 from datasafe.snapshot.chunks import Compression
 from datasafe.snapshot.manifest import Manifest, SchemaPart, Sequence, TableEntry
@@ -72,6 +73,10 @@ class RestorePlan:
     target_objects: int = 0
     notes: list[str] = field(default_factory=list)
     state: dict[str, Any] = field(default_factory=dict)
+    #: the policy decision that allowed it (see datasafe.environments.policy)
+    policy: dict[str, Any] | None = None
+    #: the environment the caller named, if any: name and class
+    environment: dict[str, str] | None = None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -84,6 +89,8 @@ class RestorePlan:
             "rows": sum(t.rows for t in self.tables) if not self.options.schema_only else 0,
             "steps": self.steps,
             "notes": self.notes,
+            **({"environment": self.environment} if self.environment else {}),
+            **({"policy": self.policy} if self.policy else {}),
         }
 
 
@@ -160,6 +167,13 @@ class Engine(ABC):
     @abstractmethod
     def table_digests(self, url: DatabaseURL, manifest: Manifest) -> Iterator[tuple[str, str]]:
         """(table name, SHA-256 of its data re-read in snapshot encoding) for each manifest table."""
+
+    @abstractmethod
+    def identity(self, url: DatabaseURL) -> DatabaseIdentity:
+        """Which database ``url`` reaches, as its server says (see :mod:`datasafe.identity`).
+
+        The database need not exist (``exists`` is then False); the server must answer
+        (ConnectionFailed otherwise)."""
 
     @abstractmethod
     def describe(self, url: DatabaseURL) -> list[TableEntry]:

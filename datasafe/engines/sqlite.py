@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from datasafe.engines.base import BackupOptions, BackupResult, Engine, RestoreOptions, RestorePlan, write_table
-from datasafe.errors import DatabaseError, IntegrityError, NotFound, Refused
+from datasafe.errors import ConnectionFailed, DatabaseError, IntegrityError, NotFound, Refused
+from datasafe.identity import DatabaseIdentity
 from datasafe.snapshot.chunks import digester, read_chunk, read_whole
 from datasafe.snapshot.manifest import Column, ForeignKey, Manifest, SchemaPart, TableEntry
 from datasafe.snapshot.repository import SnapshotWriter
@@ -329,6 +330,18 @@ class SqliteEngine(Engine):
     def scratch(self, manifest: Manifest, server: DatabaseURL | None) -> Iterator[DatabaseURL]:
         with tempfile.TemporaryDirectory(prefix="datasafe-verify-") as tmp:
             yield DatabaseURL.parse(f"sqlite:///{tmp}/scratch.db")
+
+    def identity(self, url: DatabaseURL) -> DatabaseIdentity:
+        """The file's device and inode (symlinks and relative paths resolved); its resolved path
+        while it does not exist."""
+        path = _path_of(url).expanduser().resolve()
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return DatabaseIdentity("sqlite", f"path:{path}", str(path), False)
+        except OSError as exc:
+            raise ConnectionFailed(f"cannot reach SQLite database {path}: {exc.strerror}") from None
+        return DatabaseIdentity("sqlite", f"inode:{st.st_dev}:{st.st_ino}", str(path), True)
 
     def describe(self, url: DatabaseURL) -> list[TableEntry]:
         conn = _open_ro(_path_of(url))

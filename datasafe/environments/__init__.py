@@ -72,37 +72,10 @@ def environment(cfg: LoadedConfig, name: str) -> Environment:
     return envs[name]
 
 
-def same_database(a: DatabaseURL, b: DatabaseURL) -> bool:
-    """Whether two URLs name the same database (engine, host, port and database; users may differ)."""
-    if a.engine != b.engine:
-        return False
-    if a.engine == "sqlite":
-        return Path(a.database or "").expanduser().resolve() == Path(b.database or "").expanduser().resolve()
-    return _where(a) == _where(b)
-
-
-_LOCAL = {"", "localhost", "127.0.0.1", "::1"}
-_PORTS = {"postgresql": 5432, "mysql": 3306}
-
-
-def _where(u: DatabaseURL) -> tuple[str, int | None, str]:
-    host = (u.host or "").lower()
-    return ("localhost" if host in _LOCAL else host, u.port or _PORTS.get(u.engine), u.database)
-
-
 def resolve_target(cfg: LoadedConfig, target: str) -> tuple[DatabaseURL, Environment | None]:
-    """``--target``: an environment name, or a URL (which is that environment when one has its URL)."""
+    """``--target``: an environment name, or a URL. Which configured database a URL is, is decided
+    by identity in :mod:`datasafe.environments.policy`, not here."""
     if "://" not in target:
         env = environment(cfg, target)
         return env.url, env
-    url = DatabaseURL.parse(target)
-    for env in environments(cfg).values():
-        if same_database(env.url, url):
-            return url, env
-    return url, None
-
-
-def source_class(cfg: LoadedConfig, source: str) -> str:
-    """The class of a source's data: configured, else production."""
-    sc = cfg.config.sources.get(source)
-    return sc.env_class if sc is not None else "production"
+    return DatabaseURL.parse(target), None

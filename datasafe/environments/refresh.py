@@ -24,7 +24,7 @@ from datasafe import audit
 from datasafe.config import LoadedConfig
 from datasafe.engines import RestoreOptions
 from datasafe.environments import Environment, environment
-from datasafe.environments.policy import check
+from datasafe.environments.policy import Policy, PolicyDecision, PolicyRefused
 from datasafe.errors import ConfigError, NotFound, Refused
 from datasafe.masking.keys import MaskingKey
 from datasafe.progress import NullProgress, Progress
@@ -42,11 +42,14 @@ class RefreshPlan:
     rules: Path
     scripts: list[tuple[str, str]]
     steps: list[str] = field(default_factory=list)
+    decision: PolicyDecision | None = None
+    policy: Policy | None = None
 
     def describe(self) -> dict[str, Any]:
         return {"environment": self.env.name, "class": self.env.env_class, "target": str(self.env.url),
                 "snapshot": self.snapshot.snapshot_id, "source": self.snapshot.source, "rules": str(self.rules),
-                "post_restore_sql": [name for name, _ in self.scripts], "steps": self.steps}
+                "post_restore_sql": [name for name, _ in self.scripts], "steps": self.steps,
+                "policy": self.decision.record() if self.decision else None}
 
 
 @dataclass
@@ -73,7 +76,8 @@ def newest_verified(repo: Repository, source: str) -> Manifest:
 
 
 def plan_refresh(cfg: LoadedConfig, repo: Repository, env_name: str, snapshot: str | None = None) -> RefreshPlan:
-    """Everything that can be checked before the first change."""
+    """Everything that can be checked before the first change, the policy included."""
+    from datasafe import api
     from datasafe.masking.plan import check_rules
     from datasafe.masking.rules import load_rules
 
@@ -98,8 +102,12 @@ def plan_refresh(cfg: LoadedConfig, repo: Repository, env_name: str, snapshot: s
     if manifest.engine != env.url.engine:
         raise ConfigError(f"snapshot {manifest.snapshot_id} is a {manifest.engine} snapshot; {env.describe()} "
                           f"is a {env.url.engine} database")
-    check_rules(manifest, load_rules(env.rules))
+    rules = load_rules(env.rules)
+    check_rules(manifest, rules)
     plan = RefreshPlan(env, manifest, env.rules, scripts)
+    # the masked output's class (strict or not) against the environment, before any masking work
+    plan.policy = Policy(cfg, repo.policy_key)
+    plan.decision = api.decide(repo, plan.policy, manifest, env.url, env, None, "refresh", will_mask=rules.strict)
     plan.steps = [
         f"mask snapshot {manifest.snapshot_id} of {manifest.source} with {env.rules}",
         f"restore the masked snapshot into a new temporary database next to {env.url}",
@@ -121,8 +129,10 @@ def refresh(cfg: LoadedConfig, repo: Repository, plan: RefreshPlan, key: Masking
     result = RefreshResult(plan)
     swapper = swapper_for(env.url)
     swapper.target_exists()  # reaches the server: a down server fails here, before any work
-    with audit.audited(repo.storage, "refresh", environment=env.name, target=str(env.url),
-                       source=plan.snapshot.source, snapshot=plan.snapshot.snapshot_id) as record:
+    policy = plan.policy or Policy(cfg, repo.policy_key)
+    with audit.audited(repo.storage, "refresh", key=repo.audit_key, environment=env.name, target=str(env.url),
+                       source=plan.snapshot.source, snapshot=plan.snapshot.snapshot_id,
+                       decision=plan.decision.record() if plan.decision else None) as record:
         temp = swapper.temporary()
         swapper.prepare(temp)  # cheap, and fails early on missing privileges
         try:
@@ -132,12 +142,20 @@ def refresh(cfg: LoadedConfig, repo: Repository, plan: RefreshPlan, key: Masking
             result.masked = masked
             record.update(masked_snapshot=masked.snapshot_id,
                           rules_sha256=(masked.masking or {}).get("rules_sha256"))
-            check(cfg, masked, env.url, env)
+            # decided again from the masked snapshot as stored: the temporary database becomes env's
+            try:  # a refusal is recorded once, by audited(), with the decision behind it
+                decision = policy.decide(masked, env.url, env)
+            except PolicyRefused as exc:
+                record["decision"] = exc.decision.record()
+                raise
+            record["decision"] = decision.record()
             log.info("refresh of %s: restoring masked snapshot %s into temporary database %s", env.name,
                      masked.snapshot_id, temp)
-            api.restore(repo, masked.snapshot_id, temp.render(hide_password=False),
-                        RestoreOptions(jobs=jobs, no_owner=True, pg_bin=pg_bin, progress=progress),
-                        source=masked.source)
+            restore_plan = api.plan_restore(repo, masked, temp.render(hide_password=False),
+                                            RestoreOptions(jobs=jobs, no_owner=True, pg_bin=pg_bin,
+                                                           progress=progress))
+            restore_plan.policy = decision.record()
+            api.run_restore(repo, restore_plan, environment=env.name, refresh_of=env.url.database or str(env.url))
             for name, sql in plan.scripts:
                 log.info("refresh of %s: running %s", env.name, name)
                 swapper.run_sql(temp, sql, name)

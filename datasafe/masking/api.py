@@ -8,7 +8,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from datasafe import __version__, audit
+from datasafe import __version__, api, audit
+from datasafe.config import Config, LoadedConfig
+from datasafe.engines import RestoreOptions, RestorePlan
+from datasafe.environments import resolve_target
+from datasafe.environments.policy import Policy, PolicyDecision
 from datasafe.errors import IntegrityError
 from datasafe.masking.codecs import Cell
 from datasafe.masking.keys import MaskingKey
@@ -35,6 +39,9 @@ class MaskResult:
     plan: MaskPlan
     manifest: Manifest | None = None
     samples: dict[str, list[tuple[dict[str, Cell], dict[str, Cell]]]] = field(default_factory=dict)
+    #: with a target: the policy decision taken before masking, and the restore afterwards
+    decision: PolicyDecision | None = None
+    restored: RestorePlan | None = None
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -46,6 +53,10 @@ class MaskResult:
         if self.manifest is not None:
             out.update(snapshot=self.manifest.snapshot_id, source=self.manifest.source,
                        rows=self.manifest.rows, stored_bytes=self.manifest.stored_size)
+        if self.decision is not None:
+            out["policy"] = self.decision.record()
+        if self.restored is not None:
+            out["restored"] = self.restored.describe()
         if self.samples:
             out["samples"] = {t: [{"before": b, "after": a} for b, a in pairs] for t, pairs in self.samples.items()}
         return out
@@ -54,13 +65,20 @@ class MaskResult:
 def mask(repo: Repository, ref: str | Manifest, rules_path: str | Path, key: MaskingKey, *,
          source: str | None = None, name: str | None = None, tags: list[str] | None = None,
          strict: bool | None = None, compression: Compression | None = None, dry_run: bool = False,
-         sample_rows: int = 3, progress: Progress | None = None, workers: int | None = None) -> MaskResult:
+         sample_rows: int = 3, progress: Progress | None = None, workers: int | None = None,
+         config: LoadedConfig | None = None, target: str | None = None, confirm: str | None = None,
+         restore_options: RestoreOptions | None = None) -> MaskResult:
     """Turn a stored snapshot into a masked snapshot (named ``<source>.masked`` unless ``name``).
 
     The rules are checked against the snapshot's schema before anything is written; with
     ``dry_run`` nothing is written and a few rows per masked table are returned before/after.
     ``workers`` processes mask large tables (default: one per usable CPU); the output is the
     same for any number.
+
+    With ``target`` (an environment of ``config`` or a database URL) the masked snapshot is also
+    restored there, as :func:`datasafe.api.restore` does. The policy decision for the masked
+    output (strict or not), the target's identity and its emptiness are checked before any
+    masking work, in ``dry_run`` too: a run that would be refused stores nothing.
     """
     from datasafe.masking.pipeline import sample
 
@@ -70,14 +88,22 @@ def mask(repo: Repository, ref: str | Manifest, rules_path: str | Path, key: Mas
         log.warning("strict coverage turned off for this run: columns the rules do not mention are copied unmasked")
     plan = plan_masking(manifest, rules, key.secret, strict=strict)
     result = MaskResult(manifest, plan)
+    cfg = config or LoadedConfig(Config(), None)
+    policy = Policy(cfg, repo.policy_key)
+    options = restore_options or RestoreOptions()
+    if target is not None:
+        url, env = resolve_target(cfg, target)
+        result.decision = api.decide(repo, policy, manifest, url, env, confirm, "mask", will_mask=plan.strict)
+        api.plan_restore(repo, manifest, url.render(hide_password=False), options)  # target empty, tools there
     objects = repo.snapshot_storage(manifest)
     if dry_run:
         result.samples = sample(plan, objects, sample_rows)
         return result
     out_name = check_source_name(name or f"{manifest.source}{MASKED_SUFFIX}")
     digest = rules_sha256(rules_path)
-    with audit.audited(repo.storage, "mask", source=manifest.source, from_snapshot=manifest.snapshot_id,
-                       rules_sha256=digest, key_id=key.key_id, strict=plan.strict) as record:
+    with audit.audited(repo.storage, "mask", key=repo.audit_key, source=manifest.source,
+                       from_snapshot=manifest.snapshot_id, rules_sha256=digest, key_id=key.key_id,
+                       random_key=key.is_random, strict=plan.strict) as record:
         writer = repo.new_snapshot(out_name)
         record["snapshot"] = writer.snapshot_id
         masked = _write(repo, manifest, plan, objects, writer, rules_path, digest, key, tags, compression,
@@ -85,13 +111,14 @@ def mask(repo: Repository, ref: str | Manifest, rules_path: str | Path, key: Mas
     result.manifest = masked
     log.info("masked snapshot %s of %s complete: %d rows of %d kept", masked.snapshot_id, out_name, masked.rows,
              manifest.rows)
+    if target is not None:
+        result.restored = api.restore(repo, masked, target, options, config=cfg, confirm=confirm, policy=policy)
     return result
 
 
 def _write(repo: Repository, manifest: Manifest, plan: MaskPlan, objects: SnapshotObjects, writer: SnapshotWriter,
            rules_path: str | Path, digest: str, key: MaskingKey, tags: list[str] | None,
            compression: Compression | None, progress: Progress | None, workers: int | None) -> Manifest:
-    from datasafe import api
     from datasafe.masking.pipeline import mask_tables
 
     out_name = writer.source
@@ -102,7 +129,7 @@ def _write(repo: Repository, manifest: Manifest, plan: MaskPlan, objects: Snapsh
         tables, parts = mask_tables(plan, objects, writer, compression or Compression(), manifest.chunk_size,
                                     progress or NullProgress(), workers)
         body = manifest.model_dump()
-        for drop in ("encryption", "sealed", "summary", "objects", "masking", "manifest_sha256"):
+        for drop in ("encryption", "sealed", "summary", "objects", "masking", "manifest_sha256", "provenance"):
             body.pop(drop, None)
         body.update(
             datasafe_version=__version__, snapshot_id=writer.snapshot_id, source=out_name, started_at=started,

@@ -8,6 +8,7 @@ without the key.
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -19,6 +20,8 @@ from datasafe.masking.errors import RulesError
 
 if TYPE_CHECKING:
     from datasafe.masking.rules import Rules
+
+log = logging.getLogger(__name__)
 
 DEFAULT_KEY_ENV = "DATASAFE_MASKING_KEY"
 MIN_KEY_LENGTH = 16
@@ -55,12 +58,15 @@ class MaskingKey:
 
 
 def load_key(rules: Rules | None, *, key_file: str | os.PathLike[str] | None = None,
-             env: Mapping[str, str] | None = None, allow_random: bool = False) -> MaskingKey:
+             env: Mapping[str, str] | None = None, allow_random: bool = False, random: bool = False) -> MaskingKey:
     """Find the masking key.
 
     Order: ``key_file`` given here; else the rules' ``key_file`` (relative to the rules file);
     else the environment variable the rules name in ``key_env`` (default ``DATASAFE_MASKING_KEY``);
     else, with ``allow_random``, a new random key for a throwaway run.
+
+    ``random`` (``--random-key``) always means a new random key: a configured key is then not
+    used, and a warning says so; an explicit ``key_file`` together with it is an error.
 
     A key from the environment is any string of at least 16 characters (its UTF-8 bytes); a key
     file holds at least 16 bytes, a trailing newline is not part of the key.
@@ -70,6 +76,15 @@ def load_key(rules: Rules | None, *, key_file: str | os.PathLike[str] | None = N
             message never contains the key.
     """
     env = os.environ if env is None else env
+    if random:
+        if key_file is not None:
+            raise RulesError("--random-key and --key-file exclude each other: a random key is never read from a file")
+        configured = rules.key_path() if rules is not None else None
+        name = (rules.key_env if rules is not None else None) or DEFAULT_KEY_ENV
+        if configured is not None or env.get(name):
+            log.warning("--random-key: the configured masking key (%s) is not used; this run's output cannot be "
+                        "linked to any other run", f"key_file {configured}" if configured else f"${name}")
+        return MaskingKey.from_secret(secrets.token_bytes(32), "random")
     path = Path(key_file) if key_file is not None else rules.key_path() if rules is not None else None
     if path is not None:
         return _from_file(path)

@@ -117,6 +117,10 @@ class Manifest(_Model):
     objects: list[dict[str, Any]] | None = None
     #: masked snapshots: rules hash, key id, per-table and per-column strategy, origin snapshot
     masking: dict[str, Any] | None = None
+    #: identity of the database the rows came from (engine, server, database; see datasafe.identity)
+    origin: dict[str, Any] | None = None
+    #: HMAC of this manifest under the policy key (see datasafe.snapshot.provenance)
+    provenance: dict[str, Any] | None = None
     _cipher: Any = PrivateAttr(default=None)
 
     @property

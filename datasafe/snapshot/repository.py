@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from datasafe.errors import ConfigError, IntegrityError, NotFound, StorageError
+from datasafe.policykey import PolicyKey
+from datasafe.snapshot import provenance
 from datasafe.snapshot.chunks import ChunkWriter, Compression
 from datasafe.snapshot.crypto import EncryptionSettings, KeyRing, SnapshotCipher
 from datasafe.snapshot.manifest import MANIFEST_NAME, SEALED_NAME, Manifest
@@ -128,6 +130,8 @@ class SnapshotWriter:
         An encrypted snapshot stores its full manifest sealed (``manifest.age``) and, last, a
         public header as ``manifest.json`` that lists only totals and the stored objects."""
         self.attach(manifest)
+        if self.repo.policy_key is not None:
+            provenance.sign(manifest, self.repo.policy_key)
         if self.cipher is not None:
             sealed = self.cipher.seal(manifest.to_json())
             self.storage.write_bytes(f"{self.prefix}/{SEALED_NAME}", sealed)
@@ -154,12 +158,19 @@ class Repository:
     """Finds, reads and creates snapshots in one storage location."""
 
     def __init__(self, storage: StorageBackend, keyring: KeyRing | None = None,
-                 encryption: EncryptionSettings | None = None) -> None:
+                 encryption: EncryptionSettings | None = None, policy_key: PolicyKey | None = None) -> None:
         self.storage = storage
         #: keys to open encrypted snapshots with (the restore side)
         self.keyring = keyring or KeyRing()
         #: recipients new snapshots are encrypted to (the backup side)
         self.encryption = encryption
+        #: authenticates new manifests and audit records; checks what the policy reads
+        self.policy_key: PolicyKey | None = policy_key
+
+    @property
+    def audit_key(self) -> bytes | None:
+        """The secret audit records are authenticated with (the policy key's)."""
+        return self.policy_key.secret if self.policy_key is not None else None
 
     # -- reading -----------------------------------------------------------------------------
     def sources(self) -> builtins.list[str]:

@@ -442,7 +442,7 @@ class Bench:
         create_database(self.cfg.pg_url, RESTORE_DS_DB)
         self.timed(RESTORE, "datasafe restore",
                    [self.datasafe("restore", self.snapshot_id, "--storage", str(self.repo),
-                                  "--target", target, "--jobs", str(self.cfg.jobs))])
+                                  "--target", target, "--confirm", RESTORE_DS_DB, "--jobs", str(self.cfg.jobs))])
         matches = table_counts(target) == self.source_rows
         self.rows_match = matches and self.rows_match is not False
         if not matches:

@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         create_database(cfg.pg_url, db)
         settle(cfg.pg_url)
         m = run_measured(label, [[ds, "restore", snap, "--source", source, "--storage", str(repo),
-                                  "--target", with_dbname(cfg.pg_url, db), "--jobs", args.jobs]],
+                                  "--target", with_dbname(cfg.pg_url, db), "--confirm", db, "--jobs", args.jobs]],
                          cfg.log_dir, None, cfg.gnu_time)
         progress(f"{label}: {m.wall_s:.2f} s, peak {m.peak_kb / 1024:.0f} MB")
         return m

@@ -289,7 +289,7 @@ class Bench:
         try:
             self.timed(RESTORE, "datasafe restore", [self.datasafe(
                 "restore", self.snapshot_id, "--storage", str(self.repo),
-                "--target", self.cfg.url(RESTORE_DS_DB))])
+                "--target", self.cfg.url(RESTORE_DS_DB), "--confirm", RESTORE_DS_DB)])
             matches = myutil.table_counts(self.cfg.mysql_url, RESTORE_DS_DB) == self.source_rows
             self.rows_match = matches and self.rows_match is not False
             if not matches:

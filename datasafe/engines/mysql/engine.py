@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import Iterator
 
@@ -17,7 +18,8 @@ from datasafe.engines.base import (
 )
 from datasafe.engines.mysql import backup as my_backup
 from datasafe.engines.mysql import restore as my_restore
-from datasafe.engines.mysql.connection import Error, connect, db_error, execute, q
+from datasafe.engines.mysql.connection import Error, connect, db_error, execute, q, query
+from datasafe.identity import DatabaseIdentity
 from datasafe.snapshot.chunks import digester
 from datasafe.snapshot.manifest import Manifest, TableEntry
 from datasafe.snapshot.repository import SnapshotWriter
@@ -56,6 +58,26 @@ class MySQLEngine(Engine):
                     conn.close()
             except Exception as exc:
                 log.error("could not drop scratch database %s: %s", name, exc)
+
+    def identity(self, url: DatabaseURL) -> DatabaseIdentity:
+        """MySQL: ``@@server_uuid``; MariaDB (no server UUID): a digest of the server's own
+        ``@@hostname``, ``@@datadir`` and ``@@port``. With the schema name as the server has it."""
+        conn = connect(url, database="")
+        try:
+            version = str(query(conn, "SELECT VERSION()")[0][0])
+            if "mariadb" in version.lower():
+                host, datadir, port = query(conn, "SELECT @@hostname, @@datadir, @@port")[0]
+                digest = hashlib.sha256(f"{host}\0{datadir}\0{port}".encode()).hexdigest()[:32]
+                server = f"mariadb:{digest}"
+            else:
+                server = f"mysql:{query(conn, 'SELECT @@server_uuid')[0][0]}"
+            found = query(conn, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s",
+                          (url.database,)) if url.database else []
+        except Error as exc:
+            raise db_error(f"asking {url} for its identity", exc) from exc
+        finally:
+            conn.close()
+        return DatabaseIdentity("mysql", server, str(found[0][0]) if found else url.database, bool(found))
 
     def describe(self, url: DatabaseURL) -> list[TableEntry]:
         from datasafe.engines.mysql import catalog

@@ -20,7 +20,9 @@ from datasafe.engines.base import (
 )
 from datasafe.engines.postgres import backup as pg_backup
 from datasafe.engines.postgres import restore as pg_restore
-from datasafe.engines.postgres.connection import column_list, connect, copy_out, db_error, qualified
+from datasafe.engines.postgres.connection import column_list, connect, copy_out, db_error, params, qualified
+from datasafe.errors import NotFound
+from datasafe.identity import DatabaseIdentity
 from datasafe.snapshot.chunks import digester
 from datasafe.snapshot.manifest import Manifest, TableEntry
 from datasafe.snapshot.repository import SnapshotWriter
@@ -56,6 +58,26 @@ class PostgresEngine(Engine):
                     conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
             except Exception as exc:
                 log.error("could not drop scratch database %s: %s", name, exc)
+
+    def identity(self, url: DatabaseURL) -> DatabaseIdentity:
+        """``system_identifier`` of the cluster (any role may read it) and the database's name."""
+        name = params(url)["dbname"]
+        exists = True
+        try:
+            conn = connect(url, settings=False)
+        except NotFound:
+            exists = False
+            try:
+                conn = connect(url, database="postgres", settings=False)
+            except NotFound:
+                conn = connect(url, database="template1", settings=False)
+        with conn:
+            try:
+                row = conn.execute("SELECT system_identifier::text FROM pg_control_system()").fetchone()
+            except psycopg.Error as exc:
+                raise db_error(f"asking {url} for its identity", exc) from exc
+        assert row is not None
+        return DatabaseIdentity("postgresql", f"pg:{row[0]}", name, exists)
 
     def describe(self, url: DatabaseURL) -> list[TableEntry]:
         from datasafe.engines.postgres import catalog
