@@ -29,7 +29,7 @@ from datasafe.config import Config, LoadedConfig, Source
 from datasafe.engines import BackupOptions, Engine, RestoreOptions, RestorePlan, get_engine
 from datasafe.environments import Environment, resolve_target
 from datasafe.environments.policy import Policy, PolicyDecision, PolicyRefused
-from datasafe.errors import ConfigError, IntegrityError, NotFound
+from datasafe.errors import ConfigError, DatasafeError, IntegrityError, NotFound, Refused
 from datasafe.identity import DatabaseIdentity
 from datasafe.policykey import load_policy_key
 from datasafe.progress import NullProgress, Progress
@@ -239,6 +239,7 @@ def verify(
     progress: Progress | None = None,
     mode: str = "full",
     sample: float | None = None,
+    config: LoadedConfig | None = None,
 ) -> VerifyReport:
     """Read back every chunk (SHA-256, decompression, row counts); ``deep`` also restores and compares.
 
@@ -260,7 +261,7 @@ def verify(
     report = _check_chunks(repo, manifest, jobs, progress or NullProgress(), mode=mode, sample=sample)
     _check_listing(repo, manifest, report)
     if deep and report.ok:
-        _deep_compare(repo, manifest, scratch, jobs, report, pg_bin)
+        _deep_compare(repo, manifest, scratch, jobs, report, pg_bin, config)
     log.info("verify %s: %s", manifest.snapshot_id, "ok" if report.ok else "; ".join(report.problems))
     kind = "deep" if report.deep else "sample" if sample is not None and sample < 100 else mode
     verification.record(repo.storage, manifest.source, manifest.snapshot_id, VerificationRecord(
@@ -340,11 +341,12 @@ def _check_listing(repo: Repository, manifest: Manifest, report: VerifyReport) -
 
 
 def _deep_compare(repo: Repository, manifest: Manifest, scratch: str | None, jobs: int,
-                  report: VerifyReport, pg_bin: str | None) -> None:
+                  report: VerifyReport, pg_bin: str | None, config: LoadedConfig | None) -> None:
     engine = get_engine(manifest.engine)
     server = DatabaseURL.parse(scratch) if scratch else None
     report.deep = True
     with engine.scratch(manifest, server) as target:
+        _check_scratch(repo, manifest, target, config)
         plan = engine.plan_restore(manifest, target, RestoreOptions(jobs=jobs, no_owner=True, pg_bin=pg_bin))
         engine.restore(plan, repo.snapshot_storage(manifest))
         expected = {t.name: t.content_blake3 for t in manifest.tables}
@@ -352,6 +354,29 @@ def _deep_compare(repo: Repository, manifest: Manifest, scratch: str | None, job
             report.tables_compared += 1
             if digest != expected[name]:
                 report.problems.append(f"table {name}: restored content differs from the snapshot")
+
+
+def _check_scratch(repo: Repository, manifest: Manifest, target: DatabaseURL, config: LoadedConfig | None) -> None:
+    """Production data goes into a scratch database only on a production server: the origin's, or
+    that of a configured production source or environment (asked by identity)."""
+    if manifest.engine == "sqlite":
+        return  # a temporary file on this host
+    policy = Policy(config or LoadedConfig(Config(), None), repo.policy_key)
+    data = policy.data_class(manifest)
+    if not data.production:
+        return
+    found = policy.resolver.lookup(target)
+    if isinstance(found, DatasafeError):
+        raise Refused(f"cannot tell which server the scratch database {target} is on: {found}")
+    servers = [policy.resolver.lookup(k.url) for k in policy.known if k.url is not None and k.env_class ==
+               "production" and k.url.engine == manifest.engine]
+    if data.origin is not None:
+        servers.append(DatabaseIdentity.from_dict(data.origin, f"snapshot {manifest.snapshot_id}"))
+    if not any(isinstance(s, DatabaseIdentity) and s.same_server(found) for s in servers):
+        raise Refused(f"verify --deep would copy the production data of snapshot {manifest.snapshot_id} onto "
+                      f"{target.replace(database='')}, which is not a production server",
+                      hint="use --scratch on the server the snapshot came from (the default), or on a server of a "
+                           "production source or environment")
 
 
 # -- restore -------------------------------------------------------------------------------------

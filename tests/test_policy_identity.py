@@ -367,3 +367,35 @@ def test_genuinely_masked_snapshot_goes_to_dev(lite: dict[str, Any], storage_dir
     record = [r for r in audit_records(storage_dir) if r["operation"] == "refresh"][-1]
     assert record["outcome"] == "ok" and record["decision"]["data_class"] == "masked"
     assert record["decision"]["provenance"] == "authenticated"
+
+
+# -- verify --deep copies data too -----------------------------------------------------------------------
+@pytest.mark.postgres
+def test_deep_verify_of_production_data_only_on_a_production_server(tmp_path: Path, storage_dir: Path, pg: Any
+                                                                     ) -> None:
+    """The scratch database of verify --deep holds the snapshot's rows for a while: production data
+    gets one only on the origin's server or a configured production database's server."""
+    from datasafe.snapshot import provenance
+
+    prod = pg.create("dspol_vprod", PG_SCHEMA)
+    cfg = tmp_path / "datasafe.yml"
+    cfg.write_text(json.dumps({"sources": {"prod": {"url": str(prod)}}}))
+    assert run_cli(storage_dir, "backup", "prod", config=cfg).exit_code == 0
+    ok = run_cli(storage_dir, "verify", "latest", "--deep", config=cfg)
+    assert ok.exit_code == 0, ok.output
+    # a snapshot that came from another server (written and signed as datasafe would on that host)
+    repo = api.open_repository(str(storage_dir), config=load_config(str(cfg)))
+    assert repo.policy_key is not None
+    [path] = list((storage_dir / "prod").glob("*/manifest.json"))
+    manifest = repo.resolve("latest", "prod")
+    manifest.origin = {**(manifest.origin or {}), "server": "pg:1"}
+    provenance.sign(manifest, repo.policy_key)
+    path.write_bytes(manifest.to_json())
+    unknown = tmp_path / "none.yml"
+    unknown.write_text("{}")
+    far = run_cli(storage_dir, "verify", "latest", "--deep", config=unknown)
+    assert_fails(far, ExitCode.REFUSED, "not a production server")
+    assert ok.exit_code == 0
+    # the server of a configured production source is fine
+    near = run_cli(storage_dir, "verify", "latest", "--deep", config=cfg)
+    assert near.exit_code == 0, near.output

@@ -126,8 +126,9 @@ def show(snapshot: str, source: str | None, as_json: bool) -> None:
 @click.option("--deep", is_flag=True,
               help="Also restore into a scratch database and compare each table's content digest.")
 @click.option("--scratch", metavar="URL",
-              help="Server for --deep of PostgreSQL snapshots (a temporary database is created there "
-                   "and dropped); default: the server the snapshot came from.")
+              help="Server for --deep of PostgreSQL and MySQL snapshots (a temporary database is created there "
+                   "and dropped); default: the server the snapshot came from. Production data is copied only "
+                   "onto the origin's server or that of a configured production source or environment.")
 @click.option("--mode", type=click.Choice(api.VERIFY_MODES), default="full", show_default=True,
               help="full: decrypt, decompress and count every row; stored: SHA-256 of every stored byte "
                    "(needs no key for encrypted snapshots); metadata: sizes and checksums as the storage "
@@ -167,7 +168,8 @@ def verify(snapshot: str | None, latest: bool, verify_all: bool, since_last: boo
         for ref in targets:
             manifest = ref if isinstance(ref, Manifest) else repo.resolve(ref, source, content=False)
             reports.append(api.verify(repo, manifest, deep=deep, scratch=scratch, jobs=jobs, mode=mode,
-                                      sample=sample, pg_bin=pg_bin_for(cfg, manifest.source), progress=progress))
+                                      sample=sample, pg_bin=pg_bin_for(cfg, manifest.source), progress=progress,
+                                      config=cfg))
     if as_json:
         _emit_json([r.as_dict() for r in reports])
     else:
