@@ -1,0 +1,8 @@
+"""PII discovery: which columns, JSON paths and schema texts of a snapshot or database hold personal data.
+
+- :mod:`datasafe.scan.model`: categories, findings and the report (what ``datasafe scan --json`` prints).
+- :mod:`datasafe.scan.detect`: detectors on column names and on sampled values.
+- :mod:`datasafe.scan.sample`: bounded, stratified samples of a snapshot's or a live database's rows.
+- :mod:`datasafe.scan.schema_text`: the schema's own text (comments, defaults, checks, bodies) per object.
+- :mod:`datasafe.scan.derived`: columns derived from others (tsvector, generated, trigger-maintained, copies).
+"""
