@@ -50,6 +50,9 @@ OPERATIONS = ("backup", "restore", "mask", "refresh", "policy")
 #: fields the trail itself sets; a caller's value for them is ignored
 CHAIN_FIELDS = ("prev", "prev_sha256", "key_id", "hmac")
 _STAMP = "%Y%m%dT%H%M%S%fZ"
+#: writers that start together on an empty trail each write a root; roots this close to the
+#: first record are not taken for insertions
+ROOT_WINDOW = timedelta(seconds=60)
 _STAMP_LEN = len("20260101T000000000000Z")
 
 
@@ -218,6 +221,16 @@ class AuditReport:
                 "problems": [{"record": p.record, "problem": p.message} for p in self.problems]}
 
 
+def _before(time: object, stamp: datetime | None) -> bool:
+    """Whether an ISO ``time`` lies before ``stamp``."""
+    if not isinstance(time, str) or stamp is None:
+        return False
+    try:
+        return datetime.fromisoformat(time) < stamp
+    except ValueError:
+        return False
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in pairs:
@@ -257,7 +270,8 @@ def verify(storage: StorageBackend, key: bytes | None = None) -> AuditReport:
     digests: dict[str, str] = {}
     named: set[str] = set()
     chained = False  # a record with prev has been seen: records without one are no longer legacy
-    linked = False  # a record with a non-null prev has been seen: new roots are no longer first writers
+    linked: datetime | None = None  # when the first record with a non-null prev was written
+    first: datetime | None = None  # when the first record was written
     signed = False  # with key: a record with an hmac has been seen
 
     def problem(record: str, message: str) -> None:
@@ -269,6 +283,8 @@ def verify(storage: StorageBackend, key: bytes | None = None) -> AuditReport:
         except NotFound:
             continue  # removed while we listed: the record naming it, if any, will say so
         digests[name] = hashlib.sha256(data).hexdigest()
+        if first is None:
+            first = _stamp_of(name)
         report.records += 1
         report.head, report.head_sha256 = name, digests[name]
         try:
@@ -302,11 +318,14 @@ def verify(storage: StorageBackend, key: bytes | None = None) -> AuditReport:
         chained = True
         prev, prev_sha = rec["prev"], rec.get("prev_sha256")
         if prev is None:
-            if linked:
+            # a root is a writer that saw an empty trail: writers that started together on an empty
+            # trail all write roots, so a root within ROOT_WINDOW of the first record is fine
+            if linked is not None and not _before(rec.get("time"), first + ROOT_WINDOW if first else None):
                 problem(name, "starts a new chain (prev null) after chained records: inserted, or its writer "
                               "could not see the trail")
             continue
-        linked = True
+        if linked is None:
+            linked = _stamp_of(name)
         if not isinstance(prev, str) or not isinstance(prev_sha, str):
             problem(name, "has a malformed prev or prev_sha256")
             continue
