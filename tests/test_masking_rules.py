@@ -226,7 +226,7 @@ def test_yaml_syntax_error_names_the_line() -> None:
     ("version: 1.0\n", "rules.yml:1: version: version must be 1"),
     ("version: true\n", "rules.yml:1: version: version must be 1"),
     ("version: 1\ntabels: {}\n", "rules.yml:2: tabels: unknown key (did you mean 'tables'?); keys: version, locale, "
-                                 "key_env, key_file, strict, tables, virtual_foreign_keys"),
+                                 "key_env, key_file, strict, tables, virtual_foreign_keys, schema"),
     ("version: 1\nlocale: en_UK\n", "rules.yml:2: locale: unknown locale 'en_UK' (did you mean 'en_US'?)"),
     ("version: 1\nstrict: sometimes\n", "rules.yml:2: strict: must be true or false"),
     ("version: 1\nkey_env: A\nkey_file: k\n", "rules.yml:3: key_file: give key_env or key_file, not both"),

@@ -581,7 +581,9 @@ def test_first_choice_is_the_transformers_answer(name: str, variant: dict[str, A
         except UnmaskableValue:
             continue
         assert first(v) == expected, (name, v)
-        if table is not None:
+        if table is not None and not v.strip():  # a blank value stays as it is: it is its own pick
+            assert expected == v and native.pick(KEY, [v.encode()], table, True) == [v.encode()], (name, v)
+        elif table is not None:
             assert table[int.from_bytes(keyed.digest(KEY, v)[:8], "big") % len(table)] == expected, (name, v)
             assert native.pick(KEY, [v.encode()], table) == [expected], (name, v)
         if digested is not None:

@@ -252,7 +252,7 @@ def _summary(m: Any) -> dict[str, Any]:
     }
 
 
-from datasafe.cli import commands, environments, keys, masking, ops  # noqa: E402  (registers the commands)
+from datasafe.cli import commands, environments, keys, leaks, masking, ops, scan  # noqa: E402, F401  (registers the commands)
 
 _ = commands, environments, keys, masking, ops
 

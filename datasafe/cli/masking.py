@@ -52,10 +52,13 @@ SNAPSHOT_EPILOG = "SNAPSHOT is a snapshot id (or a unique prefix of one), 'lates
               help="Parallel jobs for the restore into --target.")
 @click.option("--dry-run", is_flag=True,
               help="Check the rules against the snapshot and show a few rows before/after; write nothing.")
+@click.option("--no-leak-audit", is_flag=True,
+              help="Skip the leak audit (original values of masked columns searched in the output before it is "
+                   "stored; a leak exits with code 8). Logged, and recorded in the masked snapshot's manifest.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def mask(snapshot: str, rules_path: Path, source: str | None, to_snapshot: bool, target: str | None,
          confirm: str | None, name: str | None, tags: tuple[str, ...], key_file: Path | None, random_key: bool,
-         no_strict: bool, workers: int | None, jobs: int, dry_run: bool, as_json: bool) -> None:
+         no_strict: bool, workers: int | None, jobs: int, dry_run: bool, no_leak_audit: bool, as_json: bool) -> None:
     """Mask SNAPSHOT with a rules file into a new, masked snapshot.
 
     Every column must be masked or kept by the rules (strict coverage) unless --no-strict.
@@ -77,7 +80,7 @@ def mask(snapshot: str, rules_path: Path, source: str | None, to_snapshot: bool,
         result = run_mask(repo, source_manifest, rules_path, key, name=name, tags=list(tags),
                           strict=False if no_strict else None, dry_run=dry_run, progress=progress,
                           workers=workers, config=state.config, target=target, confirm=confirm,
-                          restore_options=options)
+                          restore_options=options, leak_audit=not no_leak_audit)
     if as_json:
         _emit_json({**result.describe(), "dry_run": dry_run})
         return
@@ -91,6 +94,8 @@ def mask(snapshot: str, rules_path: Path, source: str | None, to_snapshot: bool,
 
 
 def _print_dry_run(d: dict[str, Any]) -> None:
+    from datasafe.masking.preview import describe  # samples come cut already: long text with its length
+
     click.echo(f"would mask snapshot {d['from_snapshot']} of {d['from_source']} "
                f"(strict coverage {'on' if d['strict'] else 'OFF'})")
     for table, info in d["tables"].items():
@@ -101,7 +106,7 @@ def _print_dry_run(d: dict[str, Any]) -> None:
             click.echo(f"      {col}: {strategy}")
         for pair in d.get("samples", {}).get(table, []):
             for col in pair["before"]:
-                click.echo(f"      sample {col}: {pair['before'][col]!r} -> {pair['after'][col]!r}")
+                click.echo(f"      sample {col}: {describe(pair['before'][col])} -> {describe(pair['after'][col])}")
 
 
 @cli.group()
@@ -115,22 +120,27 @@ def rules() -> None:
 @click.option("--source", metavar="NAME", help="Look only at snapshots of this source.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to this file (must not exist) instead of standard output.")
-def rules_init(snapshot: str, source: str | None, output: Path | None) -> None:
-    """Print a starter rules file for SNAPSHOT's schema (or a database URL's).
+@click.option("--rows", type=click.IntRange(10, 1_000_000), default=1000, show_default=True,
+              help="Rows sampled per table for the scan.")
+def rules_init(snapshot: str, source: str | None, output: Path | None, rows: int) -> None:
+    """Scan SNAPSHOT (or a database URL) and print a starter rules file for it.
 
-    Every column is listed: a suggested transformer where its name suggests personal
-    data, 'keep' elsewhere. Review it: names are only a hint. Given a database URL
-    (postgresql://..., mysql://..., sqlite:///...), only the catalog is read, no rows.
+    Every column is listed, with a one-line comment saying what the scan saw
+    (datasafe scan: names and sampled values, counts only): the transformer its
+    category calls for, fitted to the column's type (JSON paths, arrays, binary,
+    NOT NULL); a foreign key column gets its referenced column's rule; 'keep'
+    where no personal data was found. Review it before use. Given a database URL
+    (postgresql://..., mysql://..., sqlite:///...), the catalog and a bounded
+    sample of each table are read.
     """
-    from datasafe.engines import get_engine
-    from datasafe.masking.api import rules_init as make_rules
+    from datasafe.masking.propose import rules_init as make_rules
     from datasafe.urls import DatabaseURL
 
     if "://" in snapshot:
-        url = DatabaseURL.parse(snapshot)
-        text = make_rules(get_engine(url.engine).describe(url))
+        text = make_rules(DatabaseURL.parse(snapshot), rows=rows)
     else:
-        text = make_rules(_state().repository().resolve(snapshot, source))
+        repo = _state().repository()
+        text = make_rules(repo.resolve(snapshot, source), repo, rows=rows)
     if output is None:
         click.echo(text, nl=False)
         return

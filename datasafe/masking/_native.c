@@ -7,7 +7,8 @@
  * has the keyed hashes:
  *
  *   hmac_sha256(key, values)                HMAC-SHA256(key, value) of every value (32 bytes each)
- *   pick(key, values, pool)                 pool[HMAC(key, value)[:8] as big-endian integer % len(pool)]
+ *   pick(key, values, pool[, keep_blank])   pool[HMAC(key, value)[:8] as big-endian integer % len(pool)]
+ *                                           (with keep_blank, a blank value is its own pick)
  *   hash8(values)                           SHA-256(b"\x01" + value)[:8] of every value, concatenated
  *
  * _native_fields.c takes fields out of blocks of rows and puts them back (and undoes escapes);
@@ -45,6 +46,33 @@ void ds_hmac_one(const hmac_key *hk, const char *msg, Py_ssize_t len, unsigned c
     c = hk->outer;
     SHA256_Update(&c, inner, 32);
     SHA256_Final(out, &c);
+}
+
+/* A character of Python's str.isspace(), from the first byte of its UTF-8 form on; its length in
+ * bytes, or 0 when it is not one. */
+static int space_at(const unsigned char *s, Py_ssize_t n) {
+    unsigned char c = s[0];
+    if (c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1C && c <= 0x1F)) return 1;
+    if (c == 0xC2 && n >= 2 && (s[1] == 0x85 || s[1] == 0xA0)) return 2;
+    if (n < 3) return 0;
+    if (c == 0xE1 && s[1] == 0x9A && s[2] == 0x80) return 3;                   /* U+1680 */
+    if (c == 0xE2 && s[1] == 0x80 && ((s[2] >= 0x80 && s[2] <= 0x8A) || s[2] == 0xA8 || s[2] == 0xA9 || s[2] == 0xAF))
+        return 3;                                                              /* U+2000-200A, 2028, 2029, 202F */
+    if (c == 0xE2 && s[1] == 0x81 && s[2] == 0x9F) return 3;                   /* U+205F */
+    if (c == 0xE3 && s[1] == 0x80 && s[2] == 0x80) return 3;                   /* U+3000 */
+    return 0;
+}
+
+int ds_blank(const char *s, Py_ssize_t n) {
+    const unsigned char *u = (const unsigned char *)s;
+    int plain = 1;
+    for (Py_ssize_t i = 0; i < n;) {
+        int k = space_at(u + i, n - i);
+        if (k == 0) return 0;
+        plain &= u[i] == ' ';
+        i += k;
+    }
+    return plain ? 2 : 1;
 }
 
 void ds_views_free(byte_views *v) {
@@ -126,13 +154,18 @@ static size_t seen_slot(const char *p, Py_ssize_t len, int bits) {
 }
 
 PyDoc_STRVAR(pick_doc,
-"pick(key, values, pool, /)\n--\n\n"
-"For every bytes value: pool[int.from_bytes(HMAC-SHA256(key, value)[:8], 'big') % len(pool)].");
+"pick(key, values, pool, keep_blank=False, /)\n--\n\n"
+"For every bytes value: pool[int.from_bytes(HMAC-SHA256(key, value)[:8], 'big') % len(pool)];\n"
+"with keep_blank, a value that is empty or white space only (UTF-8, str.isspace) is its own pick.");
+
+#define PICK_BLANK UINT64_MAX /* the index of a blank value */
 
 static PyObject *pick(PyObject *self, PyObject *args) {
     Py_buffer key;
     PyObject *values, *pool;
-    if (!PyArg_ParseTuple(args, "y*O!O!:pick", &key, &PyList_Type, &values, &PyList_Type, &pool)) return NULL;
+    int keep_blank = 0;
+    if (!PyArg_ParseTuple(args, "y*O!O!|p:pick", &key, &PyList_Type, &values, &PyList_Type, &pool, &keep_blank))
+        return NULL;
     hmac_key hk;
     ds_hmac_init(&hk, key.buf, key.len);
     PyBuffer_Release(&key);
@@ -156,6 +189,10 @@ static PyObject *pick(PyObject *self, PyObject *args) {
     Py_BEGIN_ALLOW_THREADS
     unsigned char d[32];
     for (Py_ssize_t i = 0; i < v.n; i++) {
+        if (keep_blank && ds_blank(v.ptr[i], v.len[i])) {
+            index[i] = PICK_BLANK;
+            continue;
+        }
         /* a value met shortly before (names repeat) takes the pick remembered for it */
         pick_seen *s = &seen[seen_slot(v.ptr[i], v.len[i], bits)];
         if (s->ptr != NULL && s->len == v.len[i] && memcmp(s->ptr, v.ptr[i], (size_t)v.len[i]) == 0) {
@@ -173,13 +210,14 @@ static PyObject *pick(PyObject *self, PyObject *args) {
     Py_END_ALLOW_THREADS
     PyMem_Free(seen);
     ds_views_free(&v);
-    /* the pool may have changed size while the GIL was released: check again */
+    /* the lists may have changed size while the GIL was released: check again */
     PyObject *out = NULL;
-    if ((uint64_t)PyList_GET_SIZE(pool) != size) {
-        PyErr_SetString(PyExc_RuntimeError, "pool changed size");
+    if ((uint64_t)PyList_GET_SIZE(pool) != size || PyList_GET_SIZE(values) != v.n) {
+        PyErr_SetString(PyExc_RuntimeError, "pool or values changed size");
     } else if ((out = PyList_New(v.n)) != NULL) {
         for (Py_ssize_t i = 0; i < v.n; i++) {
-            PyObject *item = PyList_GET_ITEM(pool, (Py_ssize_t)index[i]);
+            PyObject *item = index[i] == PICK_BLANK ? PyList_GET_ITEM(values, i)
+                                                    : PyList_GET_ITEM(pool, (Py_ssize_t)index[i]);
             Py_INCREF(item);
             PyList_SET_ITEM(out, i, item);
         }

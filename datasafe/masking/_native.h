@@ -22,6 +22,10 @@ typedef struct {
 void ds_hmac_init(hmac_key *hk, const unsigned char *key, Py_ssize_t len);
 void ds_hmac_one(const hmac_key *hk, const char *msg, Py_ssize_t len, unsigned char out[32]);
 
+/* Whether UTF-8 text is blank as Python's str.isspace() sees it (or empty): 0 not blank (or not
+ * valid UTF-8), 1 blank, 2 blank and stored as it is (nothing but ASCII spaces, or empty). */
+int ds_blank(const char *s, Py_ssize_t n);
+
 /* The bytes objects of a list, as pointers and lengths (borrowed from the list). */
 typedef struct {
     Py_ssize_t n;

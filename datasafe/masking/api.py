@@ -16,6 +16,9 @@ from datasafe.environments.policy import Policy, PolicyDecision
 from datasafe.errors import IntegrityError
 from datasafe.masking.codecs import Cell
 from datasafe.masking.keys import MaskingKey
+from datasafe.masking.leaks import LeakAudit
+from datasafe.masking.leaks_items import Blocks
+from datasafe.masking.leaks_report import LeakFound, LeakReport
 from datasafe.masking.plan import MaskPlan, column_infos, plan_masking
 from datasafe.masking.rules import load_rules, rules_sha256
 from datasafe.masking.suggest import suggest_rules
@@ -42,6 +45,8 @@ class MaskResult:
     #: with a target: the policy decision taken before masking, and the restore afterwards
     decision: PolicyDecision | None = None
     restored: RestorePlan | None = None
+    #: the leak audit's result (None: not run, with ``leak_audit=False`` or ``dry_run``)
+    leak_report: LeakReport | None = None
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -57,6 +62,8 @@ class MaskResult:
             out["policy"] = self.decision.record()
         if self.restored is not None:
             out["restored"] = self.restored.describe()
+        if self.leak_report is not None:
+            out["leak_audit"] = self.leak_report.describe()
         if self.samples:
             out["samples"] = {t: [{"before": b, "after": a} for b, a in pairs] for t, pairs in self.samples.items()}
         return out
@@ -67,7 +74,7 @@ def mask(repo: Repository, ref: str | Manifest, rules_path: str | Path, key: Mas
          strict: bool | None = None, compression: Compression | None = None, dry_run: bool = False,
          sample_rows: int = 3, progress: Progress | None = None, workers: int | None = None,
          config: LoadedConfig | None = None, target: str | None = None, confirm: str | None = None,
-         restore_options: RestoreOptions | None = None) -> MaskResult:
+         restore_options: RestoreOptions | None = None, leak_audit: bool = True) -> MaskResult:
     """Turn a stored snapshot into a masked snapshot (named ``<source>.masked`` unless ``name``).
 
     The rules are checked against the snapshot's schema before anything is written; with
@@ -79,6 +86,11 @@ def mask(repo: Repository, ref: str | Manifest, rules_path: str | Path, key: Mas
     restored there, as :func:`datasafe.api.restore` does. The policy decision for the masked
     output (strict or not), the target's identity and its emptiness are checked before any
     masking work, in ``dry_run`` too: a run that would be refused stores nothing.
+
+    Before the masked snapshot is committed, the leak audit (:mod:`datasafe.masking.leaks`)
+    looks for original values of the masked columns anywhere in the output; a leak the rules do
+    not accept (``accept_leaks``) raises :class:`~datasafe.masking.leaks_report.LeakFound` and
+    nothing is stored. ``leak_audit=False`` skips it (logged, and recorded in the manifest).
     """
     from datasafe.masking.pipeline import sample
 
@@ -87,6 +99,10 @@ def mask(repo: Repository, ref: str | Manifest, rules_path: str | Path, key: Mas
     if strict is False and rules.strict:
         log.warning("strict coverage turned off for this run: columns the rules do not mention are copied unmasked")
     plan = plan_masking(manifest, rules, key.secret, strict=strict)
+    leaks = LeakAudit.for_plan(plan) if leak_audit else None  # checks accept_leaks, before anything is written
+    if not leak_audit:
+        log.warning("leak audit turned off for this run: the masked snapshot is not checked for original values "
+                    "(recorded in its manifest as leak_audit: false)")
     result = MaskResult(manifest, plan)
     cfg = config or LoadedConfig(Config(), None)
     policy = Policy(cfg, repo.policy_key)
@@ -106,9 +122,15 @@ def mask(repo: Repository, ref: str | Manifest, rules_path: str | Path, key: Mas
                        random_key=key.is_random, strict=plan.strict) as record:
         writer = repo.new_snapshot(out_name)
         record["snapshot"] = writer.snapshot_id
-        masked = _write(repo, manifest, plan, objects, writer, rules_path, digest, key, tags, compression,
-                        progress, workers)
+        try:
+            masked = _write(repo, manifest, plan, objects, writer, rules_path, digest, key, tags, compression,
+                            progress, workers, leaks)
+        except LeakFound as exc:
+            record["leak_audit"] = exc.report.record()
+            raise
+        record["leak_audit"] = (masked.masking or {}).get("leak_audit")
     result.manifest = masked
+    result.leak_report = leaks.report if leaks is not None else None
     log.info("masked snapshot %s of %s complete: %d rows of %d kept", masked.snapshot_id, out_name, masked.rows,
              manifest.rows)
     if target is not None:
@@ -118,16 +140,26 @@ def mask(repo: Repository, ref: str | Manifest, rules_path: str | Path, key: Mas
 
 def _write(repo: Repository, manifest: Manifest, plan: MaskPlan, objects: SnapshotObjects, writer: SnapshotWriter,
            rules_path: str | Path, digest: str, key: MaskingKey, tags: list[str] | None,
-           compression: Compression | None, progress: Progress | None, workers: int | None) -> Manifest:
-    from datasafe.masking.pipeline import mask_tables
+           compression: Compression | None, progress: Progress | None, workers: int | None,
+           leaks: LeakAudit | None = None) -> Manifest:
+    from datasafe.masking import parallel
+    from datasafe.masking.pipeline import MAX_WORKERS, _blocks, mask_tables
 
     out_name = writer.source
     log.info("masking snapshot %s of %s with %s (key %s) into %s as %s", manifest.snapshot_id, manifest.source,
              Path(rules_path).name, key.key_id, out_name, writer.snapshot_id)
     started = datetime.now(timezone.utc)
     try:
+        if leaks is not None:  # the kept columns and copied tables, before masking looks for originals in them
+            leaks.expose(lambda e: _blocks(objects, e),
+                         min(parallel.usable_cpus(), MAX_WORKERS) if workers is None else workers)
         tables, parts = mask_tables(plan, objects, writer, compression or Compression(), manifest.chunk_size,
-                                    progress or NullProgress(), workers)
+                                    progress or NullProgress(), workers, leaks)
+        if leaks is not None:  # before anything is committed: a leak leaves no masked snapshot behind
+            found = leaks.finish(Blocks(lambda e: _blocks(objects, e), lambda e: _blocks(writer.objects, e),
+                                        {t.name: t for t in manifest.tables}, {t.name: t for t in tables}))
+            if not found.passed:
+                raise LeakFound(found)
         body = manifest.model_dump()
         for drop in ("encryption", "sealed", "summary", "objects", "masking", "manifest_sha256", "provenance"):
             body.pop(drop, None)
@@ -141,6 +173,7 @@ def _write(repo: Repository, manifest: Manifest, plan: MaskPlan, objects: Snapsh
                 "from": {"source": manifest.source, "snapshot_id": manifest.snapshot_id},
                 "tables": {t.name: {"action": t.action, **({"where": t.where} if t.where else {}),
                                     "columns": t.strategies} for t in plan.tables},
+                "leak_audit": leaks.report.record() if leaks is not None and leaks.report is not None else False,
             },
         )
         masked = writer.attach(Manifest.model_validate(body))

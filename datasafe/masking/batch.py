@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -36,6 +37,8 @@ MEMO_MIN_HITS = 0.25
 #: ... for this many blocks, then tried again
 MEMO_PAUSE = 64
 _NO_HASH = bytes(8)
+#: the white space that a stored field escapes (encoded pool values never hold it)
+_CONTROL = re.compile(rb"[\t\n\r\x0b\x0c]")
 
 
 @dataclass
@@ -101,7 +104,7 @@ def _stored_function(t: Transformer[Any], codec: TabText, override: Mapping[str,
     unescape = codec.unescape_bytes
     null_out = encode(t.null_choice())
     if table is not None:
-        return _pool_function([encode(cell) for cell in table], null_out, t.key, codec)
+        return _pool_function([encode(cell) for cell in table], null_out, t.key, codec, t.keeps_blank)
     first = t.first_choice()
     if override:
         # a parent value that needed an alternative keeps it in every referencing column
@@ -120,17 +123,19 @@ def _stored_function(t: Transformer[Any], codec: TabText, override: Mapping[str,
     return masked
 
 
-def _pool_function(table: list[bytes], null_out: bytes, key: bytes, codec: TabText) -> Callable[[bytes], bytes]:
+def _pool_function(table: list[bytes], null_out: bytes, key: bytes, codec: TabText, keeps_blank: bool
+                   ) -> Callable[[bytes], bytes]:
     # the value's UTF-8 text is all the HMAC needs: a field without escapes is used as it is stored
     null, unescape, pick = codec.null, codec.unescape_bytes, native.pick
 
     def masked(f: bytes) -> bytes:
+        stored = f
         if b"\\" in f:
             if f == null:
                 return null_out
             f = unescape(f)
-        out: bytes = pick(key, [f], table)[0]
-        return out
+        out: bytes = pick(key, [f], table, keeps_blank)[0]
+        return stored if out is f else out  # a blank value stays as it is (see Transformer.keeps_blank)
 
     return masked
 
@@ -152,11 +157,19 @@ def _column_function(t: Transformer[Any], codec: TabText, override: Mapping[str,
     null_out = encode(t.null_choice())
     if table is not None:
         pool = [encode(cell) for cell in table]
+        keep_blank = t.keeps_blank  # a blank value is its own pick (see Transformer.keeps_blank)
 
         def pooled(values: list[bytes]) -> list[bytes]:
-            return native.pick(key, values, pool)
+            return native.pick(key, values, pool, keep_blank)
 
-        return _with_escapes(pooled, null, null_out, escapes)
+        def unescaped(values: list[bytes]) -> list[bytes]:
+            # a blank value comes back unescaped: one with a tab or a line break is escaped again
+            outs = native.pick(key, values, pool, keep_blank)
+            if keep_blank and _CONTROL.search(b"".join(outs)):
+                return [encode(out.decode()) if out is v else out for v, out in zip(values, outs, strict=True)]
+            return outs
+
+        return _with_escapes(pooled, null, null_out, escapes, unescaped)
     assert digested is not None
 
     def digest_based(values: list[bytes]) -> list[bytes]:
@@ -187,17 +200,20 @@ def _column_function(t: Transformer[Any], codec: TabText, override: Mapping[str,
     return _with_escapes(c_based, null, null_out, escapes)
 
 
-def _with_escapes(masked: ColumnFunc, null: bytes, null_out: bytes, escapes: bytes) -> ColumnFunc:
+def _with_escapes(masked: ColumnFunc, null: bytes, null_out: bytes, escapes: bytes,
+                  unescaped: ColumnFunc | None = None) -> ColumnFunc:
     """``masked`` (of fields without escapes) for any stored fields: NULLs and escapes handled here;
-    ``escapes`` is the codec's :attr:`~datasafe.masking.codecs.TabText.unescape_table`."""
+    ``escapes`` is the codec's :attr:`~datasafe.masking.codecs.TabText.unescape_table`. ``unescaped``
+    (default: ``masked``) takes the values of a block whose escapes were undone."""
+    undone = unescaped or masked
 
     def column(values: list[bytes]) -> list[bytes]:
         if b"\\" not in b"".join(values):
             return masked(values)
         if null not in values:
-            return masked(native.unescape(values, escapes))
+            return undone(native.unescape(values, escapes))
         nulls = [k for k, f in enumerate(values) if f == null]
-        outs = masked(native.unescape([f for f in values if f != null], escapes))
+        outs = undone(native.unescape([f for f in values if f != null], escapes))
         it = iter(outs)
         null_at = set(nulls)
         return [null_out if k in null_at else next(it) for k in range(len(values))]

@@ -79,12 +79,32 @@ def py_hmac_sha256(key: bytes, values: list[bytes]) -> list[bytes]:
     return out
 
 
-def py_pick(key: bytes, values: list[bytes], pool: list[Any]) -> list[Any]:
-    """``pool[int.from_bytes(HMAC-SHA256(key, value)[:8], "big") % len(pool)]`` for every value."""
+def py_pick(key: bytes, values: list[bytes], pool: list[Any], keep_blank: bool = False) -> list[Any]:
+    """``pool[int.from_bytes(HMAC-SHA256(key, value)[:8], "big") % len(pool)]`` for every value.
+
+    With ``keep_blank``, a value that is empty or white space only (``str.isspace`` of its UTF-8
+    text) is its own pick: masking keeps such values as they are.
+    """
     if not pool:
         raise ValueError("empty pool")
     size = len(pool)
-    return [pool[int.from_bytes(d[:8], "big") % size] for d in py_hmac_sha256(key, values)]
+    picked = [pool[int.from_bytes(d[:8], "big") % size] for d in py_hmac_sha256(key, values)]
+    if keep_blank:
+        for i, value in enumerate(values):
+            if not value or (value[0] in _BLANK_STARTS and _blank(value)):
+                picked[i] = value
+    return picked
+
+
+#: the first bytes of the UTF-8 form of the characters of str.isspace()
+_BLANK_STARTS = frozenset(b" \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\xc2\xe1\xe2\xe3")
+
+
+def _blank(value: bytes) -> bool:
+    try:
+        return value.decode().isspace()
+    except UnicodeDecodeError:
+        return False
 
 
 def py_hash8(values: list[bytes]) -> bytes:
@@ -105,13 +125,13 @@ def py_unescape(values: list[bytes], table: bytes) -> list[bytes]:
 fields: Callable[[bytes, int, tuple[int, ...]], tuple[list[bytes], ...]] = py_fields
 replace: Callable[[bytes, int, tuple[int, ...], tuple[list[bytes], ...]], bytes] = py_replace
 hmac_sha256: Callable[[bytes, list[bytes]], list[bytes]] = py_hmac_sha256
-pick: Callable[[bytes, list[bytes], list[Any]], list[Any]] = py_pick
+pick: Callable[..., list[Any]] = py_pick
 hash8: Callable[[list[bytes]], bytes] = py_hash8
 unescape: Callable[[list[bytes], bytes], list[bytes]] = py_unescape
 NATIVE = False
-#: the C module, for its transformers' first choices (``ssn_us``, ``card``, ``phone``, ``email``,
-#: ``lorem``: see _native_rules.c); None where it is not in use. They have no Python twins here:
-#: each is the C form of a transformer's ``first_choice_digested``, which stays the reference.
+#: the C module, for its transformers' first choices (``ssn_us``, ``card``, ``email``, ``lorem``,
+#: ``phone``: see _native_rules.c); None where it is not in use. They have no Python twins here:
+#: each is the C form of a transformer's ``digested_first``, which stays the reference.
 RULES: Any = None
 
 

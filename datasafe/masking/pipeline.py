@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from datasafe.errors import IntegrityError, NotFound
 from datasafe.masking import parallel, stages
@@ -24,10 +25,15 @@ from datasafe.masking.batch import BatchResult
 from datasafe.masking.codecs import Cell
 from datasafe.masking.masker import RunState, TableMasker
 from datasafe.masking.plan import MaskPlan, TablePlan
+from datasafe.masking.preview import preview
+from datasafe.masking.types import column_kind
 from datasafe.progress import NullProgress, Progress
 from datasafe.snapshot.chunks import Compression, HashingWriter, content_digest, read_chunk, stored_blocks
 from datasafe.snapshot.manifest import Chunk, SchemaPart, TableEntry
 from datasafe.snapshot.repository import SnapshotObjects, SnapshotWriter
+
+if TYPE_CHECKING:
+    from datasafe.masking.leaks import LeakAudit
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +121,13 @@ def _split_lines(block: bytes) -> list[bytes]:
 
 
 def mask_tables(plan: MaskPlan, src: SnapshotObjects, writer: SnapshotWriter, compression: Compression,
-                chunk_size: int, progress: Progress | None = None, workers: int | None = None
-                ) -> tuple[list[TableEntry], list[SchemaPart]]:
+                chunk_size: int, progress: Progress | None = None, workers: int | None = None,
+                audit: LeakAudit | None = None) -> tuple[list[TableEntry], list[SchemaPart]]:
     """Write every table of ``plan`` into ``writer``; returns the new table entries and schema parts.
 
     ``workers`` processes mask the rows of large tables (default: one per usable CPU, at most
     :data:`MAX_WORKERS`; 1 masks everything in this process). The output does not depend on it.
+    ``audit`` (:mod:`datasafe.masking.leaks`) sees every masked block, where it is masked.
     """
     progress = progress or NullProgress()
     workers = min(parallel.usable_cpus(), MAX_WORKERS) if workers is None else workers
@@ -149,7 +156,7 @@ def mask_tables(plan: MaskPlan, src: SnapshotObjects, writer: SnapshotWriter, co
                 copies[ordinal] = copier.submit(_copy_table, src, writer, table.entry)
                 continue
             entries[ordinal] = _mask_one(plan, table, state, src, writer, compression, chunk_size, progress,
-                                         workers)
+                                         workers, audit)
         for ordinal, copy in copies.items():
             entries[ordinal] = copy.result()
             progress.advance("mask", rows=entries[ordinal].rows, nbytes=entries[ordinal].raw_size)
@@ -168,7 +175,8 @@ def _copy_table(src: SnapshotObjects, writer: SnapshotWriter, entry: TableEntry)
 
 
 def _mask_one(plan: MaskPlan, table: TablePlan, state: RunState, src: SnapshotObjects, writer: SnapshotWriter,
-              compression: Compression, chunk_size: int, progress: Progress, workers: int) -> TableEntry:
+              compression: Compression, chunk_size: int, progress: Progress, workers: int,
+              audit: LeakAudit | None = None) -> TableEntry:
     entry = table.entry
     new = entry.model_copy(deep=True)
     state.rows_in += entry.rows
@@ -187,7 +195,7 @@ def _mask_one(plan: MaskPlan, table: TablePlan, state: RunState, src: SnapshotOb
     blocks = stages.prefetched(_blocks(src, entry)) if threaded else _blocks(src, entry)
     sink = stages.BackgroundWriter(out) if threaded else out
     try:
-        for data, rows in _masked(masker, blocks, progress, workers):
+        for data, rows in _masked(masker, blocks, progress, workers, audit):
             sink.write(data, rows)
         if isinstance(sink, stages.BackgroundWriter):
             sink.close()
@@ -207,15 +215,18 @@ def _mask_one(plan: MaskPlan, table: TablePlan, state: RunState, src: SnapshotOb
     return new
 
 
-def _masked(masker: TableMasker, blocks: Iterator[bytes], progress: Progress, workers: int
-            ) -> Iterator[tuple[bytes, int | None]]:
+def _masked(masker: TableMasker, blocks: Iterator[bytes], progress: Progress, workers: int,
+            audit: LeakAudit | None = None) -> Iterator[tuple[bytes, int | None]]:
     """The masked rows of ``blocks``, a block at a time, with their number where it is known."""
     if not masker.by_block:
         for block in blocks:
             progress.advance("mask", rows=block.count(b"\n"), nbytes=len(block))
-            yield b"".join(masker.rows(iter(_split_lines(block)))), None
+            out = b"".join(masker.rows(iter(_split_lines(block))))
+            if audit is not None:
+                audit.masked(masker.table, block, out)
+            yield out, None
         return
-    batch = masker.batch()
+    batch = masker.batch() if audit is None else audit.batch(masker)
     first = next(blocks, None)
     if first is None:
         return
@@ -229,14 +240,18 @@ def _masked(masker: TableMasker, blocks: Iterator[bytes], progress: Progress, wo
     try:
         for block, result in results:
             progress.advance("mask", rows=result.rows, nbytes=len(block))
-            yield masker.accept(block, result), result.rows
+            data = masker.accept(block, result)
+            if audit is not None:
+                audit.masked(masker.table, block, result)
+            yield data, result.rows
     finally:
         results.close()  # when accept() raises, the workers stop now, not when the traceback goes
 
 
 def sample(plan: MaskPlan, src: SnapshotObjects, rows: int = 3) -> dict[str, list[tuple[dict[str, Cell],
                                                                                           dict[str, Cell]]]]:
-    """A few rows per masked table, before and after (what ``mask --dry-run`` shows)."""
+    """A few rows per masked table, before and after (what ``mask --dry-run`` shows), as
+    :func:`~datasafe.masking.preview.preview` shows cells."""
     out: dict[str, list[tuple[dict[str, Cell], dict[str, Cell]]]] = {}
     state = RunState()
     for ordinal in plan.order:
@@ -246,6 +261,7 @@ def sample(plan: MaskPlan, src: SnapshotObjects, rows: int = 3) -> dict[str, lis
         masker = TableMasker(plan, table, state)
         masker.checks = []
         codec = masker.codec
+        kinds = {c.name: column_kind(c.type) for c in table.entry.columns}
         pairs = []
         for line in _lines(src, table.entry):
             after = masker._row(line)
@@ -254,8 +270,9 @@ def sample(plan: MaskPlan, src: SnapshotObjects, rows: int = 3) -> dict[str, lis
             before_cells = [codec.decode(f) for f in codec.split(line.rstrip(b"\n"))]
             after_cells = [codec.decode(f) for f in codec.split(after.rstrip(b"\n"))]
             shown = [m.name for m in table.masked]
-            pairs.append(({n: before_cells[masker.names.index(n)] for n in shown},
-                          {n: after_cells[masker.names.index(n)] for n in shown}))
+            # long text cut, binary data as its size (see preview)
+            pairs.append(({n: preview(before_cells[masker.names.index(n)], kinds[n]) for n in shown},
+                          {n: preview(after_cells[masker.names.index(n)], kinds[n]) for n in shown}))
             if len(pairs) >= rows:
                 break
         out[table.name] = pairs

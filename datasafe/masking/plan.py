@@ -202,10 +202,14 @@ def _bind(p: TablePlan, manifest: Manifest, rules: Rules, own: dict[str, ColumnR
         except RulesError as exc:
             problems.append(f"{p.name}.{col}: {exc}")
             continue
-        if origin is not None and not type(t).deterministic:
+        if origin is not None and t.uses_row:
             problems.append(f"{p.name}.{col} references {origin[0]}.{origin[1]}, which is masked with "
                             f"{_describe(crule)}: that rule depends on the rest of its row, so referencing "
                             f"columns cannot follow it; mask {origin[0]}.{origin[1]} by its value alone")
+            continue
+        missing = [n for n in type(t).needs_columns(t.options) if n not in names]
+        if missing:
+            problems.append(f"{p.name}.{col}: the rule reads column {missing[0]!r}, which {p.name} does not have")
             continue
         label = _describe(crule) if origin is None else f"{_describe(crule)} (foreign key to {origin[0]}.{origin[1]})"
         p.masked.append(MaskedColumn(i, col, t, label, origin))

@@ -24,7 +24,7 @@ from datasafe.masking.fakes import DEFAULT_LOCALE, check_locale
 from datasafe.masking.keys import DEFAULT_KEY_ENV, MaskingKey, load_key
 from datasafe.masking.located import Loc, did_you_mean, load_yaml
 from datasafe.masking.schema import rules_json_schema
-from datasafe.masking.spec import ColumnRule, VirtualForeignKey, expand_rule
+from datasafe.masking.spec import ColumnRule, SchemaRules, VirtualForeignKey, expand_rule, expand_schema_rules
 from datasafe.masking.suggest import suggest_rules
 from datasafe.masking.types import ColumnInfo
 
@@ -36,8 +36,9 @@ __all__ = [
 
 FORMAT_VERSION = 1
 ACTIONS = ("mask", "truncate", "exclude")
-_TOP_KEYS = ("version", "locale", "key_env", "key_file", "strict", "tables", "virtual_foreign_keys")
+_TOP_KEYS = ("version", "locale", "key_env", "key_file", "strict", "tables", "virtual_foreign_keys", "schema")
 _TABLE_KEYS = ("action", "columns", "keep", "where")
+_AUDIT_KEYS = ("accept_leaks",)  # see datasafe.masking.leaks
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PROBE_KEY = bytes(32)  # builds transformers to check them against columns; never masks data
 
@@ -53,6 +54,9 @@ class TableRule(BaseModel):
     columns: dict[str, ColumnRule] = Field(default_factory=dict, description="masked columns and their rules")
     keep: set[str] = Field(default_factory=set, description="columns copied unchanged")
     where: str | None = Field(None, description="row filter (SQL condition) for a subset, evaluated by the pipeline")
+    accept_leaks: dict[str, str] = Field(
+        default_factory=dict, description="masked column → why the leak audit may find its original values in the "
+                                          "output (e.g. common city names the generator also produces)")
 
     @field_serializer("keep")
     def _sorted(self, keep: set[str]) -> list[str]:
@@ -77,6 +81,8 @@ class Rules(BaseModel):
     strict: bool = True
     tables: dict[str, TableRule] = Field(default_factory=dict)
     virtual_foreign_keys: list[VirtualForeignKey] = Field(default_factory=list)
+    #: the ``schema`` key: comments, and rewrite / drop / accept of schema text (see masking.ddl)
+    schema_rules: SchemaRules = Field(default_factory=SchemaRules)
 
     _source: str | None = PrivateAttr(None)
     _lines: dict[tuple[str | int, ...], int] = PrivateAttr(default_factory=dict)
@@ -182,8 +188,9 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
     if not isinstance(vfks_raw, list):
         raise root.child("virtual_foreign_keys").error("must be a list")
     vfks = [_model(VirtualForeignKey, raw, root.child("virtual_foreign_keys", i)) for i, raw in enumerate(vfks_raw)]
+    schema_rules = expand_schema_rules(data.get("schema"), root.child("schema"))
     rules = Rules(locale=locale, key_env=key_env, key_file=key_file, strict=strict, tables=tables,
-                  virtual_foreign_keys=vfks)
+                  virtual_foreign_keys=vfks, schema_rules=schema_rules)
     rules._source = source
     rules._lines = lines
     return rules
@@ -202,8 +209,9 @@ def _table(raw: Any, locale: str, loc: Loc) -> TableRule:
     if not isinstance(raw, Mapping):
         raise loc.error("a table's rule is mask, truncate, exclude or a mapping with columns")
     for key in raw:
-        if key not in _TABLE_KEYS:
-            raise loc.child(key).error(f"unknown key{did_you_mean(key, _TABLE_KEYS)}; keys: {', '.join(_TABLE_KEYS)}")
+        if key not in _TABLE_KEYS and key not in _AUDIT_KEYS:
+            raise loc.child(key).error(f"unknown key{did_you_mean(key, _TABLE_KEYS + _AUDIT_KEYS)}; "
+                                       f"keys: {', '.join(_TABLE_KEYS)}")
     action = raw.get("action", "mask")
     if action not in ACTIONS:
         raise loc.child("action").error(f"unknown action {action!r}{did_you_mean(str(action), ACTIONS)}; "
@@ -220,6 +228,14 @@ def _table(raw: Any, locale: str, loc: Loc) -> TableRule:
     where = raw.get("where")
     if where is not None and not isinstance(where, str):
         raise loc.child("where").error("must be an SQL condition (a string)")
+    accept = raw.get("accept_leaks") or {}
+    if not isinstance(accept, Mapping) or not all(isinstance(c, str) for c in accept):
+        raise loc.child("accept_leaks").error("must be a mapping of masked column names to reasons")
+    for column, reason in accept.items():
+        if not isinstance(reason, str) or not reason.strip():
+            raise loc.child("accept_leaks", column).error("give the reason the leak is accepted (a non-empty string)")
+    if action != "mask" and accept:
+        raise loc.child("accept_leaks").error(f"a table with action {action} has no masked columns")
     columns: dict[str, ColumnRule] = {}
     keep = set(keep_raw)
     for column, spec in columns_raw.items():
@@ -230,7 +246,7 @@ def _table(raw: Any, locale: str, loc: Loc) -> TableRule:
             raise loc.child("columns", column).error("the column is masked here and kept in `keep`")
         else:
             columns[column] = rule
-    return TableRule(action=action, columns=columns, keep=keep, where=where)
+    return TableRule(action=action, columns=columns, keep=keep, where=where, accept_leaks=dict(accept))
 
 
 def _model(model: type[VirtualForeignKey], raw: Any, loc: Loc) -> VirtualForeignKey:
@@ -331,7 +347,8 @@ def _check_table(rules: Rules, key: str, table: str, rule: TableRule,
         if column not in names:
             problems.append(where.error(f"no column {column!r} in {table}{did_you_mean(column, names)}").message)
             continue
-        problems.extend(where.error(f"the template refers to column {needed!r}, which {table} does not have")
+        refers = "the template refers to" if column_rule.transformer == "template" else "the rule reads"
+        problems.extend(where.error(f"{refers} column {needed!r}, which {table} does not have")
                         .message for needed in column_rule.needs_columns() if needed not in names)
         info = infos.get(column)
         if info is None:

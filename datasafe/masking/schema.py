@@ -12,7 +12,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
-from datasafe.masking.spec import KEEP, VirtualForeignKey
+from datasafe.masking.spec import KEEP, SchemaRules, VirtualForeignKey
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -59,6 +59,9 @@ def _file_model() -> type[BaseModel]:
         columns: dict[str, ColumnSpec] = Field(default_factory=dict, description="column name → rule")
         keep: list[str] = Field(default_factory=list, description="columns copied unchanged")
         where: Optional[str] = Field(None, description="SQL condition selecting the rows to copy")  # noqa: UP045
+        accept_leaks: dict[str, str] = Field(
+            default_factory=dict, description="masked column → the reason the leak audit may find its original "
+                                              "values in the output (reported, does not fail the run)")
 
     class RulesFile(BaseModel):
         """datasafe masking rules (format version 1)."""
@@ -77,6 +80,10 @@ def _file_model() -> type[BaseModel]:
         virtual_foreign_keys: list[VirtualForeignKey] = Field(
             default_factory=list, description="relationships the schema does not declare; the referencing "
                                               "columns get the referenced columns' rule")
+        # "schema" would shadow BaseModel.schema: the field is named schema_ and spelled schema in the file
+        schema_: SchemaRules = Field(default_factory=SchemaRules, alias="schema", description=(
+            "the schema's own text: comments stripped or kept; rewrite, drop or accept objects whose text holds "
+            "personal data"))
 
     return RulesFile
 

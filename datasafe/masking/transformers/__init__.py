@@ -14,6 +14,7 @@ from datasafe.masking.transformers import (  # noqa: F401  (imported to register
     location,
     noise,
     person,
+    phone,
     template,
     temporal,
     text,

@@ -57,8 +57,15 @@ class LocaleOptions(Options):
         return self.locale or DEFAULT_LOCALE
 
 
-class NullOptions(Options):
-    """Options of transformers that can also replace NULL."""
+class EmptyOptions(Options):
+    """Options of transformers that may also replace empty (and blank) values."""
+
+    replace_empty: bool = Field(False, description="also replace empty and blank text (by default `''` and "
+                                                   "white space stay as they are)")
+
+
+class NullOptions(EmptyOptions):
+    """Options of transformers that can also replace NULL (and empty values)."""
 
     # Not spelled `null: replace`: most YAML parsers read a bare `null` key as a null key.
     replace_null: bool = Field(False, description="also replace NULL (by default NULL stays NULL)")
@@ -67,13 +74,25 @@ class NullOptions(Options):
 OptionsT = TypeVar("OptionsT", bound=Options)
 
 
+def row_cell(row: RowView, column: str) -> str | None:
+    """Another column's final value in the row: masked when it is masked already, else as it was."""
+    masked = row.masked
+    return masked[column] if column in masked else row.original.get(column)
+
+
+def is_blank(value: str) -> bool:
+    """Empty, or nothing but white space (``str.isspace``): a value that carries no personal data."""
+    return not value or value.isspace()
+
+
 class Transformer(ABC, Generic[OptionsT]):
     """Masks the cells of one column.
 
     Subclasses set ``name`` (through :func:`register`), ``Options``, and implement :meth:`mask`
     for non-NULL values. Calls go through :meth:`__call__`, which keeps NULL as NULL (unless
-    :meth:`mask_null` says otherwise), remembers recent outputs, and passes every output through
-    :func:`~datasafe.masking.types.fit`.
+    :meth:`mask_null` says otherwise) and a blank value (empty or white space only, see
+    :func:`is_blank`) as it is (unless the option ``replace_empty`` says otherwise), remembers
+    recent outputs, and passes every output through :func:`~datasafe.masking.types.fit`.
 
     Class attributes:
         name: the rule name users write.
@@ -104,8 +123,10 @@ class Transformer(ABC, Generic[OptionsT]):
             raise RulesError(f"column {column.name} ({column.type}): rule {self.name!r} does not take {column.kind} "
                              f"columns (it takes {', '.join(sorted(self.kinds))})")
         self._fit = fitter(column)
-        #: outputs depend on the rest of the row (see ``deterministic``); nested rules can make it so
+        #: outputs depend on the rest of the row (see ``deterministic``); nested rules and options can make it so
         self.uses_row = not self.deterministic
+        #: a blank value is its own first choice (see :func:`is_blank`); the rule's ``replace_empty`` turns it off
+        self.keeps_blank = not getattr(self.options, "replace_empty", False)
         # first choices (attempt 0) are remembered; alternatives are rare and computed each time
         self._memo: Callable[[str], str | None] | None = None
         if self.deterministic:
@@ -138,8 +159,11 @@ class Transformer(ABC, Generic[OptionsT]):
         """Mask one cell; ``attempt > 0`` asks for an alternative output (unique columns)."""
         if value is None:
             return self._fit(self.mask_null(row, attempt))
-        if attempt == 0 and self._memo is not None and len(value) <= MEMO_MAX_VALUE:
-            return self._memo(value)
+        if attempt == 0:
+            if self.keeps_blank and (not value or value.isspace()):
+                return value  # no personal data in it; an alternative (attempt > 0) is masked as usual
+            if self._memo is not None and len(value) <= MEMO_MAX_VALUE:
+                return self._memo(value)
         return self._fit(self.mask(value, row, attempt))
 
     def _mask_first(self, value: str) -> str | None:
@@ -148,30 +172,51 @@ class Transformer(ABC, Generic[OptionsT]):
     def first_choice(self) -> Callable[[str], str | None]:
         """``lambda value: self(value)`` for a non-NULL value at attempt 0, without the memo.
 
-        Transformers that mask millions of values return a closure with their options bound;
-        the result must equal ``self(value)`` exactly.
+        Transformers that mask millions of values bind their options in :meth:`digested_first`
+        or :meth:`first_choice_table`; the result equals ``self(value)`` exactly.
         """
         digested = self.first_choice_digested()
         if digested is not None:
             digest = keyed.hmac_sha256(self.key)
             return lambda value: digested(value, digest(value, 0))
-        return self._mask_first
+        return self._keep_blanks(self._mask_first)
 
     def first_choice_digested(self) -> Callable[[str, bytes], str | None] | None:
         """For rules whose first choice draws on the value's HMAC: ``(value, digest) -> first choice``.
 
-        ``digest`` is :func:`~datasafe.masking.keyed.digest` of (key, value); the result must
-        equal ``self(value)`` exactly. The pipeline then takes the HMACs of a whole block of
-        values at once (:mod:`datasafe.masking.native`). None for the other rules.
+        ``digest`` is :func:`~datasafe.masking.keyed.digest` of (key, value); the result equals
+        ``self(value)`` exactly. The pipeline then takes the HMACs of a whole block of values at
+        once (:mod:`datasafe.masking.native`). None for the other rules. Rules implement
+        :meth:`digested_first`; this adds what every rule does with a blank value.
         """
+        digested = self.digested_first()
+        if digested is None or not self.keeps_blank:
+            return digested
+
+        def first(value: str, digest: bytes) -> str | None:
+            return value if not value or value.isspace() else digested(value, digest)
+
+        return first
+
+    def digested_first(self) -> Callable[[str, bytes], str | None] | None:
+        """:meth:`first_choice_digested` for a value that is not blank (see :func:`is_blank`):
+        what a rule whose first choice draws on the value's HMAC implements."""
         return None
+
+    def _keep_blanks(self, first: Callable[[str], str | None]) -> Callable[[str], str | None]:
+        """``first`` for any value: a blank value stays as it is (unless the rule replaces those)."""
+        if not self.keeps_blank:
+            return first
+        return lambda value: value if not value or value.isspace() else first(value)
 
     def first_choice_native(self) -> NativeFirst | None:
         """The C form of :meth:`first_choice_digested`, where the C module is in use and has one.
 
         It takes the UTF-8 text of a list of values and returns ``(outputs, missing)``: for every
         value its first choice in stored form (printable ASCII, needing no escapes), or None at the
-        indexes listed in ``missing``, which are left to :meth:`first_choice_digested`.
+        indexes listed in ``missing``, which are left to :meth:`first_choice_digested`. The C code
+        never gives a blank value another value: it is its own output where it needs no escapes
+        (empty, spaces), else it is left to Python.
         """
         return None
 
@@ -182,9 +227,10 @@ class Transformer(ABC, Generic[OptionsT]):
     def first_choice_table(self) -> list[str | None] | None:
         """For rules whose first choice depends on the value only through its HMAC: their outputs.
 
-        The first choice for ``value`` is then ``table[int.from_bytes(digest(key, value)[:8], "big") %
-        len(table)]``, so the pipeline can take it without decoding the value (names, streets,
-        addresses drawn from a pool of Faker values). None for the other rules.
+        The first choice for a value that is not blank is then ``table[int.from_bytes(digest(key,
+        value)[:8], "big") % len(table)]``, so the pipeline can take it without decoding the value
+        (names, streets, addresses drawn from a pool of Faker values); a blank value stays as it is
+        (``native.pick(..., keep_blank=True)`` gives it back). None for the other rules.
         """
         return None
 

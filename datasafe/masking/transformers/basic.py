@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from datasafe.masking import keyed
 from datasafe.masking.errors import RulesError
-from datasafe.masking.transformers.base import NullOptions, Options, Transformer, register
+from datasafe.masking.transformers.base import EmptyOptions, NullOptions, Options, Transformer, register
 from datasafe.masking.types import ColumnInfo, RowView
 
 
@@ -60,7 +60,7 @@ class FixedOptions(NullOptions):
 
 @register("fixed")
 class Fixed(Transformer[FixedOptions]):
-    """The same value for every row (NULL stays NULL unless `replace_null`)."""
+    """The same value for every row (NULL stays NULL unless `replace_null`, blanks unless `replace_empty`)."""
 
     Options = FixedOptions
     kinds = None
@@ -96,9 +96,10 @@ def _parses_as(value: str, kind: str) -> bool:
 
 
 @register("null")
-class Null(Transformer[Options]):
+class Null(Transformer[EmptyOptions]):
     """NULL for every row (only in columns that allow NULL)."""
 
+    Options = EmptyOptions
     kinds = None
     example = "fax: 'null'"
 

@@ -12,19 +12,16 @@ from pydantic import BaseModel, Field
 
 from datasafe.masking import keyed, native
 from datasafe.masking.fakes import slot, to_text
-from datasafe.masking.layout import alnum_layout, ascii_alnum, ascii_digits
+from datasafe.masking.layout import alnum, alnum_layout, ascii_alnum, ascii_digits, digits, fill
 from datasafe.masking.transformers.base import LocaleOptions, NativeFirst, Options, Transformer, register
 from datasafe.masking.types import ColumnInfo, RowView, cut_limit
 
 
-def with_layout(layout: str, chars: str) -> str | None:
-    """``chars`` put into the alphanumeric positions of ``layout`` (None when the counts differ)."""
-    template, count, _ = alnum_layout(layout)
-    return template.format(*chars) if count == len(chars) else None
-
-
-def _digits(value: str) -> str:
-    return ascii_digits(value).decode()
+def with_layout(value: str, chars: str) -> str | None:
+    """``chars`` put into the positions of the letters and digits of ``value`` (None when the counts
+    differ); digits of another script than ASCII are written in that script."""
+    layout = alnum_layout(value)
+    return fill(layout, value, chars) if layout.fields == len(chars) else None
 
 
 # --- national ids ---------------------------------------------------------------------------------
@@ -105,7 +102,7 @@ class NationalId(Transformer[NationalIdOptions]):
                 return kept
         return canonical.format(*chars)
 
-    def first_choice_digested(self) -> Callable[[str, bytes], str | None] | None:
+    def digested_first(self) -> Callable[[str, bytes], str | None] | None:
         if self.options.country != "US":
             return None
         # what mask() does for US numbers, inlined: _us_ssn draws one number from 16 bytes
@@ -115,11 +112,11 @@ class NationalId(Transformer[NationalIdOptions]):
         def first(value: str, digest: bytes) -> str | None:
             chars = _ssn(int.from_bytes(digest[:16], "big") % _SSNS)
             if keep_format:
-                template, count, _ = alnum_layout(value)
-                if count == 9:
-                    if template == "{}{}{}-{}{}-{}{}{}{}":  # the usual layout, without unpacking
+                layout = alnum_layout(value)
+                if layout.fields == 9:
+                    if layout.template == "{}{}{}-{}{}-{}{}{}{}" and value.isascii():  # the usual, without unpacking
                         return fit(f"{chars[:3]}-{chars[3:5]}-{chars[5:]}")
-                    return fit(template.format(*chars))
+                    return fit(fill(layout, value, chars))
             return fit(canonical.format(*chars))
 
         return first
@@ -212,11 +209,11 @@ class CreditCard(Transformer[CreditCardOptions]):
         return prefix
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        digits = _digits(value)
+        numbers = digits(value)
         brand = self.options.brand
-        if brand == "keep" and 12 <= len(digits) <= 19:
-            prefix = self._prefix(digits)
-            length = len(digits)
+        if brand == "keep" and 12 <= len(numbers) <= 19:
+            prefix = self._prefix(numbers)
+            length = len(numbers)
         else:
             prefix, length = _BRAND_NEW["visa" if brand == "keep" else brand]
         count = length - len(prefix) - 1  # at most 18: one draw of 16 bytes
@@ -225,7 +222,7 @@ class CreditCard(Transformer[CreditCardOptions]):
         kept = with_layout(value, number)
         if kept is not None:
             return kept
-        sep = next((ch for ch in value if ch in " -"), " ") if len(digits) >= 12 else " "
+        sep = next((ch for ch in value if ch in " -"), " ") if len(numbers) >= 12 else " "
         groups = [number[0:4], number[4:10], number[10:]] if length == 15 else [
             number[i:i + 4] for i in range(0, length, 4)]
         return sep.join(groups)
@@ -237,7 +234,7 @@ class CreditCard(Transformer[CreditCardOptions]):
         key, prefixes = self.key, _prefix_lengths()
         return lambda values: c.card(key, values, prefixes, limit)
 
-    def first_choice_digested(self) -> Callable[[str, bytes], str | None] | None:
+    def digested_first(self) -> Callable[[str, bytes], str | None] | None:
         if self.options.brand != "keep":
             return None
         generic, fit, prefix_of = self._mask_first, self._fit, self._prefix
@@ -247,12 +244,12 @@ class CreditCard(Transformer[CreditCardOptions]):
         def first(value: str, digest: bytes) -> str | None:
             # mask() for a card number whose letters and digits are all digits, inlined
             template, fields, _ = alnum_layout(value)
-            digits = ascii_digits(value)
-            if not 12 <= fields <= 19 or len(digits) != fields:
+            numbers = ascii_digits(value)  # digits of other scripts make fields, not ASCII digits: generic
+            if not 12 <= fields <= 19 or len(numbers) != fields:
                 return generic(value)
-            prefix = prefixes.get(digits[:4])
+            prefix = prefixes.get(numbers[:4])
             if prefix is None:
-                prefix = prefixes[digits[:4]] = prefix_of(digits.decode())
+                prefix = prefixes[numbers[:4]] = prefix_of(numbers.decode())
             count = fields - len(prefix) - 1
             body = prefix + str(int.from_bytes(digest[:16], "big") % powers[count]).zfill(count)
             backwards = body.encode()[::-1]  # luhn_check_digit, inlined
@@ -324,7 +321,7 @@ class Iban(Transformer[IbanOptions]):
         digest = keyed.digest(self.key, value, attempt)
         seed = int.from_bytes(digest[:8], "big")
         draws = keyed.Draws(digest)
-        compact = ascii_alnum(value).upper()
+        compact = alnum(value).upper()
         country = self.options.country
         if country is None and _IBAN.fullmatch(compact):
             country = compact[:2]

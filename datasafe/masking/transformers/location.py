@@ -1,31 +1,35 @@
-"""Where people live and how to reach them: addresses, phone numbers, IP addresses."""
+"""Where people live: addresses, postcodes, IP addresses (phone numbers are in :mod:`.phone`).
+
+Street, city, postcode and address take ``country_column``: each row's value is then made in
+the Faker locale of the country another column of the row names (see :mod:`datasafe.masking.countries`).
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from datasafe.masking import keyed, native
+from datasafe.masking import keyed
 from datasafe.masking.fakes import to_text
-from datasafe.masking.layout import Layout, digit_layout
-from datasafe.masking.transformers.base import LocaleOptions, NativeFirst, Options, Transformer, register
-from datasafe.masking.transformers.person import FakerTransformer
-from datasafe.masking.types import ColumnInfo, RowView, cut_limit
+from datasafe.masking.layout import same_script
+from datasafe.masking.transformers.base import Options, Transformer, register
+from datasafe.masking.transformers.person import CountryOptions, FakerTransformer
+from datasafe.masking.types import ColumnInfo, RowView
 
-_POWERS = [10**n for n in range(20)]
 _UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _LOWER = "abcdefghijklmnopqrstuvwxyz"
 
 
 def replace_chars(value: str, draws: keyed.Draws, *, letters: bool = True) -> str:
-    """Replace every digit by a digit (and every ASCII letter by a letter of the same case); keep the rest."""
+    """Replace every decimal digit by a digit of its script (and every ASCII letter by a letter of the
+    same case); keep the rest."""
     out = []
     for ch in value:
-        if ch.isdigit() and ch.isascii():
-            out.append(str(draws.below(10)))
+        if ch.isdecimal():
+            out.append(same_script(str(draws.below(10)), ch))
         elif letters and ch.isascii() and ch.isalpha():
             out.append((_UPPER if ch.isupper() else _LOWER)[draws.below(26)])
         else:
@@ -34,26 +38,33 @@ def replace_chars(value: str, draws: keyed.Draws, *, letters: bool = True) -> st
 
 
 @register("street")
-class Street(FakerTransformer[LocaleOptions]):
+class Street(FakerTransformer[CountryOptions]):
     """A street address (house number and street) in the locale's form."""
 
-    Options = LocaleOptions
+    Options = CountryOptions
     method = "street_address"
-    example = "street: street"
+    example = "street: street\nstreet_line: {street: {country_column: country}}"
 
 
 @register("city")
-class City(FakerTransformer[LocaleOptions]):
+class City(FakerTransformer[CountryOptions]):
     """A city name from the locale."""
 
-    Options = LocaleOptions
+    Options = CountryOptions
     method = "city"
     example = "city: city"
 
 
-class PostcodeOptions(LocaleOptions):
+class PostcodeOptions(CountryOptions):
     keep_format: bool = Field(False, description="replace the digits and letters of the input, keeping its layout "
                                                  "(`SW1A 1AA` → `KE4B 7QT`), instead of a postcode of the locale")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PostcodeOptions:
+        if self.keep_format and self.country_column is not None:
+            raise ValueError("keep_format keeps the input's own layout, country_column makes a postcode of the "
+                             "row's country: choose one")
+        return self
 
 
 @register("postcode")
@@ -62,7 +73,7 @@ class Postcode(FakerTransformer[PostcodeOptions]):
 
     Options = PostcodeOptions
     method = "postcode"
-    example = "zip: {postcode: {keep_format: true}}"
+    example = "zip: {postcode: {keep_format: true}}\npostal_code: {postcode: {country_column: country}}"
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
         if self.options.keep_format:
@@ -70,7 +81,7 @@ class Postcode(FakerTransformer[PostcodeOptions]):
         return super().mask(value, row, attempt)
 
 
-class AddressOptions(LocaleOptions):
+class AddressOptions(CountryOptions):
     single_line: bool = Field(True, description="join the lines of the address with `, `")
 
 
@@ -85,85 +96,6 @@ class Address(FakerTransformer[AddressOptions]):
     def render(self, fake: Any) -> str:
         text = to_text(fake)
         return ", ".join(text.splitlines()) if self.options.single_line else text
-
-
-class PhoneOptions(LocaleOptions):
-    keep_format: bool = Field(True, description="keep the input's layout (`+44 20 7946 0958`) and replace its "
-                                                "digits; false: a phone number of the locale")
-    keep_country_code: bool = Field(True, description="with `keep_format`: keep the digits of a leading "
-                                                      "`+CC` country code (up to the first separator, at most 3)")
-
-
-@register("phone")
-class Phone(FakerTransformer[PhoneOptions]):
-    """A phone number: the input's layout with keyed digits, or a number of the locale.
-
-    With `keep_format`, a leading `0` (trunk prefix) stays `0` and a leading non-zero digit stays
-    non-zero, so numbers keep looking like numbers of their country. Inputs with fewer than four
-    digits get a number of the locale.
-    """
-
-    Options = PhoneOptions
-    method = "phone_number"
-    example = "phone: phone\nmobile: {phone: {keep_format: false, locale: en_GB}}"
-
-    def __init__(self, options: BaseModel | Mapping[str, Any], column: ColumnInfo, key: bytes) -> None:
-        super().__init__(options, column, key)
-        self._codes: dict[str, tuple[int, int]] = {}
-
-    def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        layout = digit_layout(value)
-        if not self.options.keep_format or layout.fields < 4:
-            return super().mask(value, row, attempt)
-        return self._keep_format(value, layout, self.digest(value, attempt))
-
-    def _country_code(self, value: str, layout: Layout) -> tuple[int, int]:
-        """Where the kept country code starts and how many digits it has (0 when none is kept)."""
-        keep = start = 0
-        if self.options.keep_country_code and value.lstrip().startswith("+"):
-            # up to three digits right after the "+": the first digits of the value
-            start = value.index("+") + 1
-            while keep < 3 and keep < layout.fields and layout.positions[keep] == start + keep:
-                keep += 1
-        return start, keep
-
-    def _keep_format(self, value: str, layout: Layout, digest: bytes) -> str:
-        template, count, positions = layout
-        # the country code depends on the layout only (where "+" and the digits are): remembered
-        code = self._codes.get(template)
-        if code is None:
-            code = self._country_code(value, layout)
-            if len(self._codes) < 4096:
-                self._codes[template] = code
-        start, keep = code
-        if keep == count:
-            return value
-        number = int.from_bytes(digest[:16], "big")
-        # a trunk prefix 0 stays 0, another first digit stays non-zero
-        first = "0" if value[positions[keep]] == "0" else str(1 + number % 9)
-        rest = count - keep - 1
-        drawn = str(number // 9 % _POWERS[rest]).zfill(rest) if rest < 20 else keyed.Draws(digest).digits(rest)
-        return template.format(*value[start:start + keep], first, *drawn)
-
-    def first_choice_digested(self) -> Callable[[str, bytes], str | None] | None:
-        if not self.options.keep_format:
-            return None
-        other, keep_format, fit = self._mask_first, self._keep_format, self._fit
-
-        def first(value: str, digest: bytes) -> str | None:
-            layout = digit_layout(value)
-            if layout.fields < 4:
-                return other(value)
-            return fit(keep_format(value, layout, digest))
-
-        return first
-
-    def first_choice_native(self) -> NativeFirst | None:
-        c, limit = native.RULES, cut_limit(self.column)
-        if c is None or limit is None or not self.options.keep_format:
-            return None
-        key, keep_code = self.key, self.options.keep_country_code
-        return lambda values: c.phone(key, values, keep_code, limit)
 
 
 class IpOptions(Options):

@@ -9,9 +9,11 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, Field, model_validator
 
 from datasafe.masking import keyed, native
+from datasafe.masking.countries import country_locale
+from datasafe.masking.errors import RulesError
 from datasafe.masking.fakes import FakerSlot, slot, slug, to_text
 from datasafe.masking.located import did_you_mean
-from datasafe.masking.transformers.base import LocaleOptions, NativeFirst, Transformer, register
+from datasafe.masking.transformers.base import LocaleOptions, NativeFirst, Transformer, register, row_cell
 from datasafe.masking.types import ColumnInfo, RowView, cut_limit
 
 LocaleT = TypeVar("LocaleT", bound=LocaleOptions)
@@ -21,8 +23,21 @@ _DOMAIN = re.compile(r"(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])
                      r"[A-Za-z0-9])?)+")
 
 
+class CountryOptions(LocaleOptions):
+    """Options of transformers that can make each row's value for the country another column names."""
+
+    country_column: str | None = Field(
+        None, min_length=1, description="a column of the same row that names the country (ISO code such as `CA` or "
+                                        "`CAN`, or name such as `Canada`): each value is made for that country; "
+                                        "a country without a Faker locale gets `locale`")
+
+
 class FakerTransformer(Transformer[LocaleT]):
-    """Base of the transformers that call one Faker provider, seeded from the value."""
+    """Base of the transformers that call one Faker provider, seeded from the value.
+
+    With a ``country_column`` option (:class:`CountryOptions`), the Faker locale is that of the
+    country the row names in that column, so the rule reads its row.
+    """
 
     method: ClassVar[str]
 
@@ -30,17 +45,36 @@ class FakerTransformer(Transformer[LocaleT]):
         super().__init__(options, column, key)
         self.faker: FakerSlot = slot(self.name, self.options.faker_locale)
         self.digest = keyed.hmac_sha256(key)
+        self.country_column: str | None = getattr(self.options, "country_column", None)
+        if self.country_column is not None:
+            if self.country_column == column.name:
+                raise RulesError(f"column {column.name}: country_column cannot name the column itself")
+            self.uses_row = True
+            self._memo = None  # the output depends on the row's country too
+
+    @classmethod
+    def needs_columns(cls, options: BaseModel) -> tuple[str, ...]:
+        country = getattr(options, "country_column", None)
+        return (country,) if country else ()
 
     def provider(self) -> str:
         return self.method
 
-    def fake(self, value: str, attempt: int, method: str) -> Any:
+    def faker_for(self, row: RowView) -> FakerSlot:
+        """The Faker of the row's country (``country_column``), else of the rule's locale."""
+        if self.country_column is None:
+            return self.faker
+        locale = country_locale(row_cell(row, self.country_column))
+        return self.faker if locale is None or locale == self.faker.locale else slot(self.name, locale)
+
+    def fake(self, value: str, attempt: int, method: str, faker: FakerSlot | None = None) -> Any:
         """One Faker value for ``value``: from the pool for a first choice, generated for alternatives."""
+        faker = faker or self.faker
         seed = int.from_bytes(self.digest(value, attempt)[:8], "big")
-        return self.faker.pooled(seed, method) if attempt == 0 else self.faker.call(seed, method)
+        return faker.pooled(seed, method) if attempt == 0 else faker.call(seed, method)
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        return self.render(self.fake(value, attempt, self.provider()))
+        return self.render(self.fake(value, attempt, self.provider(), self.faker_for(row)))
 
     def render(self, fake: Any) -> str | None:
         """The masked value for a Faker value (before fitting): when it is all of :meth:`mask`."""
@@ -55,10 +89,10 @@ class FakerTransformer(Transformer[LocaleT]):
         if table is None:
             return super().first_choice()
         digest, size = self.digest, len(table)
-        return lambda value: table[int.from_bytes(digest(value, 0)[:8], "big") % size]
+        return self._keep_blanks(lambda value: table[int.from_bytes(digest(value, 0)[:8], "big") % size])
 
     def first_choice_table(self) -> list[str | None] | None:
-        if not self._pooled_only():
+        if not self._pooled_only() or self.uses_row:
             return None
         fit, render = self._fit, self.render
         return [fit(render(v)) for v in self.faker.pool(self.provider())]
@@ -172,7 +206,7 @@ class Email(FakerTransformer[EmailOptions]):
             local = local[: max(1, limit - len(domain) - 1)].strip(".") or "u"
         return f"{local}@{domain}"
 
-    def first_choice_digested(self) -> Callable[[str, bytes], str | None] | None:
+    def digested_first(self) -> Callable[[str, bytes], str | None] | None:
         firsts, lasts = self._name_slugs()
         address, fit = self._address, self._fit
         if self.options.keep_domain or self.column.max_length is not None:
@@ -193,7 +227,7 @@ class Email(FakerTransformer[EmailOptions]):
     def first_choice_native(self) -> NativeFirst | None:
         c, limit = native.RULES, cut_limit(self.column)
         if c is None or limit is None or self.options.keep_domain or self.column.max_length is not None:
-            return None  # the case first_choice_digested inlines only
+            return None  # the case digested_first inlines only
         firsts, lasts = ([name.encode() for name in names] for names in self._name_slugs())
         domains = [d.encode() for d in ([self.options.domain] if self.options.domain else SAFE_DOMAINS)]
         key, unique = self.key, self.options.unique

@@ -93,7 +93,7 @@ class Text(Transformer[TextOptions]):
         piece = piece.rstrip(" .")
         return piece[:1].upper() + piece[1:] + "a" * (length - 1 - len(piece)) + "."
 
-    def first_choice_digested(self) -> Callable[[str, bytes], str | None] | None:
+    def digested_first(self) -> Callable[[str, bytes], str | None] | None:
         lorem, fit = self._lorem, self._fit
         limit = self.options.max_length or sys.maxsize
         return lambda value, digest: fit(lorem(min(len(value), limit), digest)) if value else fit("")
