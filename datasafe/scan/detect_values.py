@@ -258,10 +258,10 @@ def national_id_kind(value: str) -> str | None:
 
 
 # -- personal data inside free text -----------------------------------------------------------------
-_EMAIL_IN = re.compile(r"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}")
+EMAIL_IN = re.compile(r"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}")
 #: a run of digits and separators: every number worth a look in a text is one (found in one pass)
 _RUN = re.compile(r"\+?\(?\d[\d ()./-]{5,24}\d\)?")
-_IBAN_IN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
+IBAN_IN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
 _IBAN_START = re.compile(r"[A-Z]{2}\d{2}")
 _CARD_RUN = re.compile(r"\d{4}(?:[ -]?\d{2,7}){1,4}|\d{13,19}")
 _SSN_RUN = re.compile(r"\d{3}-\d{2}-\d{4}")
@@ -285,9 +285,9 @@ class Embeds:
 
     def scan(self, value: str, weight: int) -> None:
         found: set[str] = set()
-        if "@" in value and _EMAIL_IN.search(value):
+        if "@" in value and EMAIL_IN.search(value):
             found.add("email")
-            value = _EMAIL_IN.sub(" ", value)
+            value = EMAIL_IN.sub(" ", value)
         unknown = False
         for m in _RUN.finditer(value):
             start, end = m.span()
@@ -298,7 +298,7 @@ class Embeds:
                 unknown = True
             elif category:
                 found.add(category)
-        if _IBAN_START.search(value) and any(std_iban.is_valid(m.group()) for m in _IBAN_IN.finditer(value)):
+        if _IBAN_START.search(value) and any(std_iban.is_valid(m.group()) for m in IBAN_IN.finditer(value)):
             found.add("iban")
         first, last = person_names()
         for m in _CAPITALISED.finditer(value):

@@ -16,13 +16,11 @@ from stdnum import iban as std_iban
 from stdnum import luhn
 from stdnum.us import ssn as us_ssn
 
-EMAIL = re.compile(r"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*\.[A-Za-z]{2,24}")
-_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")
+from datasafe.scan.detect_values import EMAIL_IN, IBAN_IN, card_shape
+
 _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 _SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
-#: first digits of the card networks (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay, Maestro)
-_CARD_PREFIX = re.compile(r"^(?:4|5[1-5]|2[2-7]|3[47]|6(?:011|5|4[4-9]|2)|35|30[0-5]|36|38|5[06-8])")
 #: regions tried for phone numbers written without a country code
 PHONE_REGIONS = ("US", "GB", "DE", "FR")
 _DIGITS = re.compile(r"\d")
@@ -32,7 +30,7 @@ def _cards(text: str) -> int:
     count = 0
     for m in _CARD.finditer(text):
         digits = re.sub(r"\D", "", m.group())
-        if 13 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) and luhn.is_valid(digits):
+        if card_shape(digits) and luhn.is_valid(digits):
             count += 1
     return count
 
@@ -63,13 +61,13 @@ def embedded_categories(text: str) -> dict[str, int]:
     """How many validated e-mail addresses, phone numbers, IBANs, card numbers, SSNs and IP
     addresses ``text`` contains (categories of :mod:`datasafe.scan.model`)."""
     out: dict[str, int] = {}
-    emails = EMAIL.findall(text)
+    emails = EMAIL_IN.findall(text)
     if emails:
         out["email"] = len(emails)
-        text = EMAIL.sub(" ", text)  # an address's digits are not a phone number
+        text = EMAIL_IN.sub(" ", text)  # an address's digits are not a phone number
     if _DIGITS.search(text) is None:
         return out
-    ibans = sum(1 for m in _IBAN.finditer(text) if std_iban.is_valid(m.group()))
+    ibans = sum(1 for m in IBAN_IN.finditer(text) if std_iban.is_valid(m.group()))
     if ibans:
         out["iban"] = ibans
     cards = _cards(text)
