@@ -12,8 +12,9 @@ setup(
         Extension(
             "datasafe.masking._native",
             sources=["datasafe/masking/_native.c", "datasafe/masking/_native_fields.c",
-                     "datasafe/masking/_native_rules.c"],
-            depends=["datasafe/masking/_native.h"],
+                     "datasafe/masking/_native_rules.c", "datasafe/masking/_native_phone.c",
+                     "datasafe/masking/_native_draws.c", "datasafe/masking/_native_leaks.c"],
+            depends=["datasafe/masking/_native.h", "datasafe/masking/_native_rules.h"],
             libraries=["crypto"],
             extra_compile_args=["-O2"],
             optional=True,

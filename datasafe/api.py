@@ -30,6 +30,7 @@ from datasafe.engines import BackupOptions, Engine, RestoreOptions, RestorePlan,
 from datasafe.environments import Environment, resolve_target
 from datasafe.environments.policy import Policy, PolicyDecision, PolicyRefused
 from datasafe.errors import ConfigError, DatasafeError, IntegrityError, NotFound, Refused
+from datasafe.humanize import count, size
 from datasafe.identity import DatabaseIdentity
 from datasafe.policykey import load_policy_key
 from datasafe.progress import NullProgress, Progress
@@ -87,11 +88,13 @@ def backup(
     """
     if read_back not in READ_BACK_MODES:
         raise ConfigError(f"read_back must be one of {', '.join(READ_BACK_MODES)}, not {read_back!r}")
+    if not source.url.database:
+        raise ConfigError(f"{source.url} names no database")
     engine = get_engine(source.url.engine)
     tags = _check_tags(tags)
     removed = repo.cleanup_incomplete(source.name)
     if removed:
-        log.info("removed %d incomplete snapshot(s) of %s", len(removed), source.name)
+        log.info("removed %s of %s", count(len(removed), "incomplete snapshot"), source.name)
     options = BackupOptions(
         jobs=jobs or source.jobs or 2,
         chunk_size=chunk_size,
@@ -160,8 +163,9 @@ def _backup(source: Source, repo: Repository, engine: Engine, writer: SnapshotWr
         writer.abort()
         raise
     log.info(
-        "snapshot %s of %s complete: %d tables, %d rows, %d bytes stored",
-        stored.snapshot_id, source.name, len(stored.tables), stored.rows, stored.stored_size,
+        "snapshot %s of %s complete: %s, %s, %s stored",
+        stored.snapshot_id, source.name, count(len(stored.tables), "table"), count(stored.rows, "row"),
+        size(stored.stored_size),
     )
     return stored
 
@@ -189,10 +193,21 @@ def _check_tags(tags: Iterable[str]) -> list[str]:
 
 
 # -- list / show ---------------------------------------------------------------------------------
-def list_snapshots(repo: Repository, source: str | None = None, *, include_incomplete: bool = False
-                   ) -> list[SnapshotInfo]:
-    """Complete snapshots, oldest first (incomplete ones too when asked)."""
+def list_snapshots(repo: Repository, source: str | None = None, *, include_incomplete: bool = False,
+                   missing_ok: bool = False) -> list[SnapshotInfo]:
+    """Complete snapshots, oldest first (incomplete ones too when asked).
+
+    A storage location that does not exist is a :class:`~datasafe.errors.StorageError`; with
+    ``missing_ok``, a local folder that does not exist yet (no backup has been stored on this
+    machine) holds no snapshots instead."""
+    if missing_ok and not local_storage_exists(repo):
+        return []
     return repo.list(source, include_incomplete=include_incomplete)
+
+
+def local_storage_exists(repo: Repository) -> bool:
+    """False only for a local storage folder that does not exist (S3: True, its bucket is checked on use)."""
+    return repo.storage.scheme != "file" or repo.storage.exists("")
 
 
 def show(repo: Repository, ref: str, source: str | None = None) -> Manifest:
@@ -293,7 +308,7 @@ def _check_chunks(repo: Repository, manifest: Manifest, jobs: int, progress: Pro
         except IntegrityError as exc:
             return chunk, raw, rows, str(exc)
         if table is not None and rows != chunk.rows:
-            return chunk, raw, rows, f"chunk {label} holds {rows} rows, the manifest says {chunk.rows}"
+            return chunk, raw, rows, f"chunk {label} holds {count(rows, 'row')}, the manifest says {chunk.rows:,}"
         return chunk, raw, rows, None
 
     chunks = manifest.chunks()
@@ -313,7 +328,7 @@ def _check_chunks(repo: Repository, manifest: Manifest, jobs: int, progress: Pro
     progress.finish("verify")
     for t in manifest.tables:
         if sample is None and sum(c.rows for c in t.chunks) != t.rows:
-            report.problems.append(f"table {t.name}: chunk rows do not add up to {t.rows}")
+            report.problems.append(f"table {t.name}: chunk rows do not add up to {t.rows:,}")
     return report
 
 

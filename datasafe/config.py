@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from datasafe.errors import ConfigError
+from datasafe.errors import ConfigError, UsageError
 from datasafe.ops.retention import RetentionPolicy
 from datasafe.snapshot.repository import check_source_name
 from datasafe.storage import DEFAULT_STORAGE
 from datasafe.storage.s3_settings import S3Settings
 from datasafe.urls import DatabaseURL
+from datasafe.yamlsafe import MAX_CONFIG_BYTES, read_text, safe_load
 
 if TYPE_CHECKING:
     from datasafe.snapshot.crypto import EncryptionSettings, KeyRing
@@ -213,9 +214,12 @@ def load_config(explicit: str | None = None) -> LoadedConfig:
     if path is None:
         return LoadedConfig(Config(), None)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = read_text(path, max_bytes=MAX_CONFIG_BYTES, error=ConfigError, what="the configuration file")
+        raw = safe_load(text, str(path), max_bytes=MAX_CONFIG_BYTES, error=ConfigError)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -268,16 +272,19 @@ def _interpolate(node: Any, path: Path, keys: tuple[str, ...]) -> Any:
 
 
 def storage_location(cfg: LoadedConfig, cli_value: str | None) -> str:
-    """``--storage``, then config ``storage:``, then ``$DATASAFE_STORAGE``, then the default."""
+    """``--storage``, then ``$DATASAFE_STORAGE``, then config ``storage:``, then the default
+    (flag > environment > file > default, as for every setting; docs/configuration.md)."""
     if cli_value:
         return cli_value
+    if os.environ.get(STORAGE_ENV):
+        return os.environ[STORAGE_ENV]
     if cfg.config.storage:
         base = cfg.path.parent if cfg.path is not None else Path(".")
         loc = cfg.config.storage
         if "://" not in loc and not Path(loc).expanduser().is_absolute():
             loc = str(base / loc)
         return loc
-    return os.environ.get(STORAGE_ENV) or DEFAULT_STORAGE
+    return DEFAULT_STORAGE
 
 
 def pg_bin_for(cfg: LoadedConfig, source: str | None) -> str | None:
@@ -312,9 +319,16 @@ def resolve_source(cfg: LoadedConfig, ref: str | None, name: str | None = None) 
         unset = _ENV_REF.search(sc.url)
         if unset:
             raise ConfigError(f"{cfg.path}: sources.{ref}.url: environment variable {unset.group(1)} is not set")
-        return Source(name or ref, DatabaseURL.parse(sc.url), sc.jobs, sc.pg_bin or cfg.config.pg_bin, sc.retention)
+        configured = DatabaseURL.parse(sc.url)
+        if not configured.database:
+            raise ConfigError(f"{cfg.path}: sources.{ref}.url: {configured} names no database")
+        return Source(name or ref, configured, sc.jobs, sc.pg_bin or cfg.config.pg_bin, sc.retention)
     if "://" in ref:
         url = DatabaseURL.parse(ref)
+        if not url.database:
+            raise UsageError(f"{url} names no database",
+                             hint=f"add one, as in {url.replace(database='DBNAME')}" if url.engine != "sqlite"
+                             else "give the file, as in sqlite:///path/to/file.db")
         for sname, sc in sources.items():  # a URL that is a configured source keeps that name
             if not _ENV_REF.search(sc.url) and DatabaseURL.parse(sc.url) == url:
                 return Source(name or sname, url, sc.jobs, sc.pg_bin or cfg.config.pg_bin, sc.retention)

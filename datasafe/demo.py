@@ -118,11 +118,11 @@ def run_demo(workdir: Path, *, customers: int = 2000, progress: Progress | None 
         "masking": masking,
         "next": [
             f"datasafe list {st}",
-            f"datasafe show latest --source shop {st}",
-            f"datasafe verify latest --source shop --deep {st}",
-            f"datasafe restore latest --source shop --target sqlite:///{workdir}/copy.db --confirm copy.db "
-            f"--dry-run {st}",
-            f"datasafe mask latest --source shop --rules {masking['rules']} --dry-run {st}",
+            # 'latest' is shop's newest: shop.masked is only a masked copy of it
+            f"datasafe show latest {st}",
+            f"datasafe verify latest --deep {st}",
+            f"datasafe restore latest --target sqlite:///{workdir}/copy.db --confirm copy.db --dry-run {st}",
+            f"datasafe mask latest --rules {masking['rules']} --random-key --dry-run {st}",
         ],
     }
 

@@ -26,6 +26,7 @@ class ExitCode(IntEnum):
     DEPENDENCY = 10  #: a required tool or library is missing or too old (pg_dump, psycopg)
     DATABASE = 11  #: the database server reported an error while reading or writing
     INTERRUPTED = 130  #: stopped by SIGINT or SIGTERM
+    BROKEN_PIPE = 141  #: stdout was closed early (a reader such as head quit); the rest of the output is dropped
 
 
 class DatasafeError(Exception):
@@ -40,6 +41,12 @@ class DatasafeError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+
+class UsageError(DatasafeError):
+    """The command line is wrong in a way the option parser cannot tell (a URL without a database)."""
+
+    exit_code = ExitCode.USAGE
 
 
 class ConfigError(DatasafeError):

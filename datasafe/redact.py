@@ -6,8 +6,11 @@ import re
 
 # scheme://user:password@host  ->  scheme://user:***@host
 _URL_PASSWORD = re.compile(r"(?P<pre>[a-zA-Z][a-zA-Z0-9+.\-]*://[^:/@\s]*:)(?P<pw>[^@\s]*)(?P<post>@)")
-# libpq keyword form and query parameters: password=secret
-_KV_PASSWORD = re.compile(r"(?P<pre>\b(?:password|passwd|pwd)\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s&;]+)", re.I)
+# libpq keyword form and query parameters: password=secret, sslpassword=secret
+_KV_PASSWORD = re.compile(
+    # (a value already shown as *** keeps what follows it: "(...?password=***) started")
+    r"(?P<pre>\b(?:[a-z_]*password|passwd|pwd)\s*=\s*)"
+    r"(?P<pw>'(?:[^'\\]|\\.)*'|\*\*\*(?=[\s&;)\",]|$)|[^\s&;]+)", re.I)
 
 MASK = "***"
 

@@ -22,6 +22,8 @@ BACKEND_ALIASES = {
     "mysql": "mysql",
     "mariadb": "mysql",
 }
+#: query parameters that hold secrets: shown as ***, and never put on a command line
+SECRET_QUERY_KEYS = frozenset({"password", "sslpassword", "passwd", "pwd"})
 _URL = re.compile(
     r"""^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*)://
         (?:(?P<user>[^:/@]*)(?::(?P<password>[^/]*))?@)?
@@ -55,10 +57,19 @@ class DatabaseURL:
         if backend not in BACKEND_ALIASES:
             known = ", ".join(sorted(set(BACKEND_ALIASES) - {"postgres"}))
             raise ConfigError(f"unsupported database URL scheme {backend!r} (supported: {known})")
+        rest = text.strip().split("://", 1)[1]
+        misread = m["user"] is None and BACKEND_ALIASES[backend] != "sqlite" and "@" in rest
+        if misread and "=" not in rest.split("@", 1)[0]:  # an '@' in a query value (a=b@c) is fine
+            # user:pa/ss@host: the '/' ends the host part early, and what looks like a host, port or
+            # database is a piece of the password. Say so without showing any of it.
+            raise ConfigError(f"cannot read the {backend} URL: its user name or password holds a '/' (or '?', "
+                              "'#') that is not percent-encoded", hint="write '/' as %2F, '?' as %3F, '#' as %23 "
+                              "and '@' as %40 in the user name and password")
         port = None
         if m["port"]:
             if not m["port"].isdigit() or not 0 < int(m["port"]) < 65536:
-                raise ConfigError(f"invalid port {m['port']!r} in database URL")
+                shown = "" if misread else f" {m['port']!r}"  # it may be a piece of a password
+                raise ConfigError(f"invalid port{shown} in database URL")
             port = int(m["port"])
         host = unquote(m["host"]) if m["host"] else None
         if host and host.startswith("["):
@@ -105,7 +116,8 @@ class DatabaseURL:
             host = f"[{host}]"
         port = f":{self.port}" if self.port is not None else ""
         database = quote(self.database, safe="/") if self.database else ""
-        query = f"?{urlencode(self.query_items)}" if self.query_items else ""
+        items = [(k, "***" if hide_password and k.lower() in SECRET_QUERY_KEYS else v) for k, v in self.query_items]
+        query = f"?{urlencode(items, safe='*')}" if items else ""
         return f"{self.drivername}://{auth}{host}{port}/{database}{query}"
 
     def __str__(self) -> str:

@@ -41,7 +41,10 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, session_cache: Pa
 def _docker_postgres() -> str | None:
     try:
         import docker  # type: ignore[import-not-found]
-        from testcontainers.postgres import PostgresContainer  # type: ignore[import-not-found]
+        try:  # testcontainers 4.15 moved the modules (the old path warns)
+            from testcontainers.community.postgres import PostgresContainer  # type: ignore[import-not-found]
+        except ImportError:
+            from testcontainers.postgres import PostgresContainer  # type: ignore[import-not-found]
     except ImportError:
         return None
     try:
@@ -61,7 +64,10 @@ _CONTAINERS: list[object] = []
 def _docker_mariadb() -> str | None:
     try:
         import docker
-        from testcontainers.mysql import MySqlContainer  # type: ignore[import-not-found]
+        try:
+            from testcontainers.community.mysql import MySqlContainer  # type: ignore[import-not-found]
+        except ImportError:
+            from testcontainers.mysql import MySqlContainer  # type: ignore[import-not-found]
     except ImportError:
         return None
     try:

@@ -6,12 +6,17 @@ import contextlib
 import json
 import logging
 import os
+import re
+import shlex
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
@@ -123,8 +128,8 @@ def _leaf_commands() -> list[str]:
     return out
 
 
-#: commands that do not touch the storage (key files, rules files)
-NO_STORAGE = {"key generate", "key show"}
+#: commands that do not touch the storage (key files; the demo has its own folder)
+NO_STORAGE = {"key generate", "key show", "demo"}
 
 
 @pytest.mark.parametrize("command", _leaf_commands())
@@ -250,7 +255,7 @@ def test_show_with_source_slash_id(storage_dir: Path, two_snapshots: list[str]) 
 def test_latest_is_ambiguous_with_two_sources(shop: Path, storage_dir: Path, two_snapshots: list[str]) -> None:
     backup(shop, storage_dir, "--name", "other")
     line = assert_one_error_line(run("show", "latest", "--storage", str(storage_dir)), ExitCode.CONFIG)
-    assert "--source" in line
+    assert "--source" in line and "name one as SOURCE/latest, e.g. other/latest" in line
     result = run("show", "latest", "--source", "other", "--json", "--storage", str(storage_dir))
     assert result.exit_code == 0
     assert json.loads(result.stdout)["source"] == "other"
@@ -546,3 +551,172 @@ def test_demo_rejects_too_few_customers(tmp_path: Path) -> None:
     result = run("demo", "--dir", str(tmp_path / "Z"), "--customers", "5")
     assert result.exit_code == ExitCode.USAGE
     assert not (tmp_path / "Z").exists()
+
+
+# -- 'latest' with masked copies, empty and missing storages, global options, closed pipes ---------------
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The demo's report; its storage holds snapshots of ``shop`` and of its masked copy ``shop.masked``."""
+    workdir = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.startswith("DATASAFE_"):
+                mp.delenv(key)
+        mp.chdir(workdir)
+        result = run("demo", "--dir", str(workdir), "--customers", "400", "--json")
+    assert result.exit_code == 0, result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    return report
+
+
+@pytest.fixture
+def demo_storage(demo_run: dict[str, Any]) -> Path:
+    return Path(demo_run["storage"])
+
+
+def test_every_command_the_demo_suggests_works(demo_run: dict[str, Any]) -> None:
+    assert len(demo_run["next"]) == 5
+    for command in demo_run["next"]:
+        words = shlex.split(command)
+        assert words[0] == "datasafe"
+        result = run(*words[1:])
+        assert result.exit_code == 0, (command, result.stderr)
+
+
+def test_the_demos_suggested_commands_work_as_printed(demo_storage: Path, tmp_path: Path) -> None:
+    """docs/quickstart.md runs these right after the demo: a bare 'latest' is shop's newest snapshot,
+    because the only other source, shop.masked, is a masked copy of shop."""
+    storage = ["--storage", str(demo_storage)]
+    shown = run("show", "latest", *storage)
+    assert shown.exit_code == 0, shown.stderr
+    assert shown.stdout.splitlines()[1].startswith("source       shop (sqlite:")
+    verified = run("verify", "latest", "--deep", *storage)
+    assert verified.exit_code == 0, verified.stderr
+    assert verified.stdout.split()[1] == "shop:"
+    assert ", 3 tables compared after restore)" in verified.stdout
+    planned = run("restore", "latest", "--target", f"sqlite:///{tmp_path / 'copy.db'}", "--confirm", "copy.db",
+                  "--dry-run", *storage)
+    assert planned.exit_code == 0, planned.stderr
+    assert "(shop) into sqlite:" in planned.stdout.splitlines()[0]
+    rows = sum(t["rows"] for t in json.loads(run("show", "latest", "--json", *storage).stdout)["tables"])
+    assert rows >= 1000 and f"  3. load 3 tables, {rows:,} rows" in planned.stdout.splitlines()
+    assert not (tmp_path / "copy.db").exists()
+    masked = run("show", "shop.masked/latest", "--json", *storage)
+    assert json.loads(masked.stdout)["source"] == "shop.masked"
+
+
+def test_latest_stays_ambiguous_with_an_unmasked_source_named_like_a_copy(shop: Path, storage_dir: Path) -> None:
+    backup(shop, storage_dir)
+    backup(shop, storage_dir, "--name", "shop.masked")  # a name, not a masked copy: its manifest says so
+    line = assert_one_error_line(run("show", "latest", "--storage", str(storage_dir)), ExitCode.CONFIG)
+    assert "several sources (shop, shop.masked)" in line
+    assert "SOURCE/latest" in line and "shop/latest" in line
+
+
+def test_a_failed_first_backup_leaves_no_source_behind(tmp_path: Path, storage_dir: Path) -> None:
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is no SQLite database, " * 200)
+    failed = run("backup", f"sqlite:///{junk}", "--storage", str(storage_dir))
+    assert failed.exit_code == ExitCode.DATABASE, failed.stderr
+    assert not (storage_dir / "junk").exists()
+    assert api.list_snapshots(api.open_repository(str(storage_dir)), include_incomplete=True) == []
+    # the lock was released: the next backup of that name is not refused (it fails for its own reason)
+    again = run("backup", f"sqlite:///{junk}", "--storage", str(storage_dir))
+    assert again.exit_code == ExitCode.DATABASE and "locked" not in again.stderr
+
+
+def test_check_ignores_folders_without_snapshots(shop: Path, storage_dir: Path) -> None:
+    backup(shop, storage_dir)
+    (storage_dir / "typo_db").mkdir()  # left behind by a failed first backup of an earlier version
+    result = run("check", "--max-age", "26h", "--storage", str(storage_dir))
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("shop: ok, newest verified snapshot ")
+    assert re.search(r" is \d+s old$", lines[0]), lines[0]  # an age, not "0.0h"
+
+
+def test_list_of_a_storage_that_does_not_exist_yet_is_empty(tmp_path: Path) -> None:
+    absent = tmp_path / "not-yet"
+    result = run("list", "--storage", str(absent))
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [f"no snapshots in {absent} (the folder does not exist yet)"]
+    listed = run("list", "--json", "--storage", str(absent))
+    assert listed.exit_code == 0 and json.loads(listed.stdout) == []
+    assert not absent.exists()
+
+
+@pytest.mark.parametrize("url", ["postgresql://postgres@127.0.0.1:5432/", "postgresql://postgres@127.0.0.1:5432",
+                                 "mysql://root@127.0.0.1:3306/"])
+def test_a_server_url_without_a_database_is_a_usage_error(url: str, storage_dir: Path) -> None:
+    line = assert_one_error_line(run("backup", url, "--storage", str(storage_dir)), ExitCode.USAGE)
+    assert "names no database" in line and "DBNAME" in line
+    assert list(storage_dir.iterdir()) == []  # refused before anything was written or locked
+
+
+@pytest.mark.parametrize("args", [["list", "--debug"], ["list", "--log-format", "json"], ["list", "-q"]])
+def test_global_options_after_the_command(storage_dir: Path, two_snapshots: list[str], args: list[str]) -> None:
+    result = run(*args, "--storage", str(storage_dir))
+    assert result.exit_code == 0, result.stderr
+    assert [line.split()[0] for line in result.stdout.splitlines()[1:]] == two_snapshots
+
+
+def test_debug_after_the_command_shows_the_traceback(storage_dir: Path) -> None:
+    result = run("show", "nope", "--debug", "--storage", str(storage_dir))
+    assert result.exit_code == ExitCode.NOT_FOUND
+    assert "Traceback" in result.stderr
+
+
+@pytest.mark.parametrize(("command", "absent"), [
+    ("backup", ["--identity"]), ("demo", ["--identity", "--storage", "--config"]), ("list", ["--identity"]),
+])
+def test_commands_do_not_offer_global_options_they_ignore(command: str, absent: list[str]) -> None:
+    shown = run(command, "--help").stdout
+    for option in absent:
+        assert f" {option} " not in shown
+    assert "--debug" in shown and "--log-format" in shown
+    assert run(command, absent[0], "x").exit_code == ExitCode.USAGE
+
+
+def test_storage_precedence_flag_environment_config(tmp_path: Path, shop: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "datasafe.yml").write_text("storage: from-config\n")
+    monkeypatch.setenv("DATASAFE_STORAGE", str(tmp_path / "from-env"))
+    sid = run("backup", f"sqlite:///{shop}").stdout.strip()
+    assert (tmp_path / "from-env" / "shop" / sid / "manifest.json").is_file()
+    assert not (tmp_path / "from-config").exists()
+    sid = run("backup", f"sqlite:///{shop}", "--storage", str(tmp_path / "from-flag")).stdout.strip()
+    assert (tmp_path / "from-flag" / "shop" / sid / "manifest.json").is_file()
+    monkeypatch.delenv("DATASAFE_STORAGE")
+    sid = run("backup", f"sqlite:///{shop}").stdout.strip()
+    assert (tmp_path / "from-config" / "shop" / sid / "manifest.json").is_file()
+
+
+def test_counts_are_singular_and_plural(tmp_path: Path, storage_dir: Path) -> None:
+    one = tmp_path / "one.db"
+    with contextlib.closing(sqlite3.connect(one)) as conn:
+        conn.execute("CREATE TABLE t(id INTEGER PRIMARY KEY)")
+        conn.execute("INSERT INTO t VALUES (1)")
+        conn.commit()
+    backup(one, storage_dir)
+    verified = run("verify", "latest", "--deep", "--storage", str(storage_dir))
+    assert verified.exit_code == 0, verified.stderr
+    assert ", 1 row, " in verified.stdout and ", 1 table compared after restore)" in verified.stdout
+    refused = run("restore", "latest", "--target", f"sqlite:///{one}", "--confirm", "one.db",
+                  "--storage", str(storage_dir))
+    assert "is not empty (1 object);" in assert_one_error_line(refused, ExitCode.REFUSED)
+
+
+@pytest.mark.parametrize("args", [["show", "latest"], ["list"], ["--help"], ["show", "--help"]])
+def test_a_closed_stdout_ends_quietly_with_141(storage_dir: Path, two_snapshots: list[str], args: list[str]) -> None:
+    """``datasafe show latest | head -1``: the reader is gone; no traceback, no 'internal error'."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # every write to the pipe now fails with EPIPE
+    try:
+        proc = subprocess.run([sys.executable, "-m", "datasafe.cli", *args, "--storage", str(storage_dir)]
+                              if args[-1] != "--help" else [sys.executable, "-m", "datasafe.cli", *args],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == ExitCode.BROKEN_PIPE == 141
+    assert proc.stderr == ""

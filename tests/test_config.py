@@ -281,11 +281,13 @@ def _loaded(tmp_path: Path, storage: str | None, folder: str = "conf") -> Loaded
 @pytest.mark.parametrize(
     ("cli", "config", "env", "expected"),
     [
+        # flag > environment variable > config file > default
         ("cli-store", "cfg-store", "/env/store", "CWD/cli-store"),
-        (None, "cfg-store", "/env/store", "CONF/cfg-store"),
+        (None, "cfg-store", "/env/store", "/env/store"),
         (None, None, "/env/store", "/env/store"),
         (None, None, None, "CWD/datasafe-backups"),
-        (None, "/abs/store", "/env/store", "/abs/store"),
+        (None, "/abs/store", "/env/store", "/env/store"),
+        (None, "/abs/store", None, "/abs/store"),
         (None, "sub/dir", None, "CONF/sub/dir"),
     ],
 )

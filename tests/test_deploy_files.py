@@ -202,3 +202,17 @@ def test_operations_doc_references_the_files() -> None:
     doc = (ROOT / "docs" / "operations.md").read_text()
     for path in sorted(DEPLOY.iterdir()):
         assert f"scripts/deploy/{path.name}" in doc, path.name
+
+
+# -- packaging --------------------------------------------------------------------------------------
+def test_pyproject_uses_an_spdx_license_and_offers_testcontainers() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    # the TOML-table form ({text = ...}) makes setuptools >= 77 warn on every install
+    assert project["project"]["license"] == "Apache-2.0"
+    requires = project["build-system"]["requires"]
+    assert any(r.replace(" ", "").startswith("setuptools>=") and int(r.split(">=")[1].split(".")[0]) >= 77
+               for r in requires), requires  # the first setuptools that reads an SPDX expression
+    dev = project["project"]["optional-dependencies"]["dev"]
+    assert any(d.startswith("testcontainers[") and "postgres" in d for d in dev), dev

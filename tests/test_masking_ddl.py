@@ -28,8 +28,7 @@ from datasafe import api
 from datasafe.config import Config, LoadedConfig, resolve_source
 from datasafe.errors import DependencyError, ExitCode, IntegrityError
 from datasafe.masking import api as masking_api
-from datasafe.masking import pipeline
-from datasafe.masking.ddl import SchemaTextError, _plan, check_schema, mask_schema
+from datasafe.masking.ddl import SchemaTextError, _plan, check_schema
 from datasafe.masking.ddl_pg import PgDoc, read_archive, write_archive
 from datasafe.masking.ddl_sql import MySQLDoc, SQLiteDoc
 from datasafe.masking.errors import RulesError
@@ -365,21 +364,7 @@ def test_sqlite_comments_are_stripped_outside_strings_and_names() -> None:
 
 
 # -- end to end: backup, mask, restore -------------------------------------------------------------------
-def _wire(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Schema masking in ``datasafe.masking.api.mask``: wired in by hand until mask() calls it itself."""
-    if not hasattr(masking_api, "mask_schema"):
-        original = pipeline.mask_tables
-
-        def mask_tables(plan: Any, src: Any, writer: Any, *args: Any, **kwargs: Any) -> Any:
-            tables, parts = original(plan, src, writer, *args, **kwargs)
-            parts, _report = mask_schema(plan.manifest, parts, src, writer, plan.rules, strict=plan.strict)
-            return tables, parts
-
-        monkeypatch.setattr(pipeline, "mask_tables", mask_tables)
-
-
-def _mask(repo: Repository, manifest: Manifest, rules_path: Path, monkeypatch: pytest.MonkeyPatch) -> Manifest:
-    _wire(monkeypatch)
+def _mask(repo: Repository, manifest: Manifest, rules_path: Path) -> Manifest:
     result = masking_api.mask(repo, manifest, rules_path, KEY)
     assert result.manifest is not None
     return result.manifest
@@ -396,7 +381,7 @@ def _backup(repo: Repository, url: str, name: str) -> Manifest:
 
 @pytest.mark.postgres
 def test_postgres_masked_copy_holds_no_planted_schema_text(
-        tmp_path: Path, storage_dir: Path, pg: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, storage_dir: Path, pg: Any) -> None:
     from tests.test_pg_roundtrip import query_all
 
     src = pg.create("dsddl", PG_PLANTED + PG_ROWS)
@@ -409,7 +394,7 @@ def test_postgres_masked_copy_holds_no_planted_schema_text(
 
     path = tmp_path / "rules.yml"
     path.write_text(PG_TABLES + PG_SCHEMA)
-    masked = _mask(repo, source, path, monkeypatch)
+    masked = _mask(repo, source, path)
     stored = schema_bytes(repo, masked)
     assert MARK.encode() not in stored and b"privacy@role-mailbox.test" in stored
     assert schema_bytes(repo, repo.open(source)) == before  # the source's own part is untouched
@@ -446,7 +431,7 @@ def test_postgres_masked_copy_holds_no_planted_schema_text(
 
 @pytest.mark.postgres
 def test_postgres_archive_without_schema_text_is_kept_as_stored(
-        tmp_path: Path, storage_dir: Path, pg: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, storage_dir: Path, pg: Any) -> None:
     src = pg.create("dsddl", "CREATE TABLE t (id int PRIMARY KEY, note text DEFAULT 'none');"
                              "CREATE VIEW v AS SELECT id FROM t; INSERT INTO t VALUES (1, 'a');")
     repo = api.open_repository(str(storage_dir))
@@ -455,14 +440,14 @@ def test_postgres_archive_without_schema_text_is_kept_as_stored(
     assert write_archive(read_archive(raw)) == raw  # pg_dump's own output of this server round-trips
     path = tmp_path / "rules.yml"
     path.write_text("version: 1\ntables:\n  public.t:\n    keep: [id, note]\n")
-    masked = _mask(repo, source, path, monkeypatch)
+    masked = _mask(repo, source, path)
     assert schema_bytes(repo, masked) == raw
     assert masked.schema_parts[0].raw_blake3 == source.schema_parts[0].raw_blake3
 
 
 @pytest.mark.postgres
 def test_postgres_default_rules_stop_before_anything_is_written(
-        tmp_path: Path, storage_dir: Path, pg: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, storage_dir: Path, pg: Any) -> None:
     src = pg.create("dsddl", PG_PLANTED + PG_ROWS)
     repo = api.open_repository(str(storage_dir))
     source = _backup(repo, str(src), "plant")
@@ -470,7 +455,7 @@ def test_postgres_default_rules_stop_before_anything_is_written(
     path.write_text(PG_TABLES)
     with pytest.raises(SchemaTextError, match=f"^schema text of {FIRST_FLAGGED} holds an e-mail address: rewrite "
                                               "or accept it in the rules"):
-        _mask(repo, source, path, monkeypatch)
+        _mask(repo, source, path)
     assert [i.snapshot_id for i in repo.list("plant.masked", include_incomplete=True)] == []
 
 
@@ -488,8 +473,7 @@ MY_PLANTED = (
 
 
 @pytest.mark.mysql
-def test_mysql_masked_copy_holds_no_comments(tmp_path: Path, storage_dir: Path, my: Any,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mysql_masked_copy_holds_no_comments(tmp_path: Path, storage_dir: Path, my: Any) -> None:
     src = my.create("dsddl", *MY_PLANTED)
     repo = api.open_repository(str(storage_dir))
     source = _backup(repo, str(src), "myplant")
@@ -497,7 +481,7 @@ def test_mysql_masked_copy_holds_no_comments(tmp_path: Path, storage_dir: Path, 
     path = tmp_path / "rules.yml"
     path.write_text("version: 1\ntables:\n  customers:\n    keep: [id, email, contact]\nschema:\n  rewrite:\n"
                     "    \"default of customers.contact\": \"'nobody@example.com'\"\n  drop: [view vip]\n")
-    masked = _mask(repo, source, path, monkeypatch)
+    masked = _mask(repo, source, path)
     stored = schema_bytes(repo, masked)
     assert MARK.encode() not in stored
     assert [r["name"] for r in json.loads(stored)["routines"]] == ["greet"]
@@ -518,8 +502,7 @@ def test_mysql_masked_copy_holds_no_comments(tmp_path: Path, storage_dir: Path, 
     assert my.query(target, "SELECT count(*) FROM customers") == [(2,)]
 
 
-def test_sqlite_masked_copy_holds_no_sql_comments(tmp_path: Path, storage_dir: Path,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sqlite_masked_copy_holds_no_sql_comments(tmp_path: Path, storage_dir: Path) -> None:
     db = tmp_path / "plant.db"
     with sqlite3.connect(db) as conn:
         for _section, item in SQLITE_OBJECTS:
@@ -533,7 +516,7 @@ def test_sqlite_masked_copy_holds_no_sql_comments(tmp_path: Path, storage_dir: P
     path = tmp_path / "rules.yml"
     path.write_text("version: 1\ntables:\n  customers:\n    keep: [id, email, contact, note, odd--name, x/*y]\n"
                     "schema:\n  rewrite: {\"default of customers.contact\": \"NULL\"}\n")
-    masked = _mask(repo, source, path, monkeypatch)
+    masked = _mask(repo, source, path)
     assert MARK.encode() not in schema_bytes(repo, masked)
     target = tmp_path / "copy.db"
     api.restore(repo, masked, f"sqlite:///{target}")
@@ -562,7 +545,6 @@ def test_encrypted_snapshot_gets_an_encrypted_masked_schema(tmp_path: Path, stor
     path = tmp_path / "rules.yml"
     path.write_text("version: 1\ntables:\n  customers:\n    keep: [id, email, contact, note, odd--name, x/*y]\n"
                     "schema:\n  rewrite: {\"default of customers.contact\": \"NULL\"}\n")
-    _wire(monkeypatch)
     masked = run_cli(storage_dir, "mask", backup.stdout.strip(), "--source", "secret", "--rules", str(path),
                      config=cfg)
     assert masked.exit_code == 0, masked.output
@@ -579,3 +561,35 @@ def test_encrypted_snapshot_gets_an_encrypted_masked_schema(tmp_path: Path, stor
         schema = conn.execute("SELECT group_concat(sql, ';') FROM sqlite_master").fetchone()[0]
         assert MARK not in schema and "contact TEXT DEFAULT NULL" in schema
     conn.close()
+
+
+def test_rules_check_and_dry_run_name_the_schema_text(tmp_path: Path, storage_dir: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """``rules check --snapshot`` and ``mask --dry-run`` check the schema text as ``mask`` does."""
+    from tests.test_pg_faults import run_cli
+
+    db = tmp_path / "plant.db"
+    with sqlite3.connect(db) as conn:
+        for _section, item in SQLITE_OBJECTS:
+            conn.execute(item["sql"])
+    conn.close()
+    monkeypatch.setenv("DATASAFE_MASKING_KEY", "a masking key for the schema test")
+    backup = run_cli(storage_dir, "backup", f"sqlite:///{db}", "--name", "plant")
+    assert backup.exit_code == 0, backup.output
+    sid = backup.stdout.strip()
+    tables = "version: 1\ntables:\n  customers:\n    keep: [id, email, contact, note, odd--name, x/*y]\n"
+    bare, fixed = tmp_path / "bare.yml", tmp_path / "fixed.yml"
+    bare.write_text(tables)
+    fixed.write_text(tables + "schema:\n  rewrite: {\"default of customers.contact\": \"NULL\"}\n")
+    for command in (["rules", "check", str(bare), "--snapshot", sid], ["mask", sid, "--rules", str(bare), "--dry-run"]):
+        refused = run_cli(storage_dir, *command)
+        assert refused.exit_code == 3, refused.output
+        assert "schema text of default of customers.contact holds an e-mail address" in refused.output
+    ok = run_cli(storage_dir, "rules", "check", str(fixed), "--snapshot", sid)
+    assert ok.exit_code == 0, ok.output
+    dry = run_cli(storage_dir, "mask", sid, "--rules", str(fixed), "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert "schema text: comments strip" in dry.stdout
+    assert "default of customers.contact: rewritten" in dry.stdout
+    assert "leak-mail" not in dry.stdout
+    assert not (storage_dir / "plant.masked").exists()

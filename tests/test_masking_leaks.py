@@ -23,7 +23,7 @@ import pytest
 from datasafe import api, audit
 from datasafe.config import Config, LoadedConfig, resolve_source
 from datasafe.errors import ExitCode
-from datasafe.masking import leaks, leaks_items
+from datasafe.masking import leaks, leaks_items, leaks_ledger
 from datasafe.masking.leaks_compare import audit_urls
 from datasafe.snapshot.manifest import Manifest
 from datasafe.snapshot.repository import Repository
@@ -164,7 +164,6 @@ def test_worker_processes_find_the_same(tmp_path: Path, users: tuple[Path, Repos
     key = load_key(load_rules(rules), env={"DATASAFE_MASKING_KEY": KEY})
     reports = []
     for workers in (1, 2):
-        monkeypatch.setattr(leaks, "PARALLEL_MIN_BYTES", 0)
         monkeypatch.setattr(pipeline, "PARALLEL_MIN_BYTES", 0)
         monkeypatch.setattr(pipeline, "BLOCK_SIZE", 2048)  # many blocks, spread over the workers
         with pytest.raises(LeakFound) as caught:
@@ -173,6 +172,50 @@ def test_worker_processes_find_the_same(tmp_path: Path, users: tuple[Path, Repos
     for r in reports:
         r.pop("seconds")
     assert reports[0] == reports[1] and len(reports[0]["leaks"]) == 3
+
+
+def test_false_positives_of_the_fingerprints_cost_a_read_never_a_verdict(
+        tmp_path: Path, users: tuple[Path, Repository, Manifest], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A filter too small for its items takes most output items for originals: the tables are
+    read again and counted exactly, and the verdict is the one a well-sized filter gives."""
+    from datasafe.masking import fingerprints
+    from datasafe.masking.api import mask
+    from datasafe.masking.keys import load_key
+    from datasafe.masking.leaks_report import LeakFound
+    from datasafe.masking.rules import load_rules
+
+    _db, repo, manifest = users
+    key_env = {"DATASAFE_MASKING_KEY": KEY}
+    reports = []
+    for limit in (fingerprints.MAX_BYTES, 64):  # 64 bytes: one block for every table, soon full
+        monkeypatch.setattr(fingerprints, "MAX_BYTES", limit)
+        monkeypatch.setattr(fingerprints, "MIN_BYTES", 64)
+        rules = write(tmp_path / "users.yml", USERS_RULES)
+        with pytest.raises(LeakFound) as caught:
+            mask(repo, manifest, rules, load_key(load_rules(rules), env=key_env))
+        reports.append(caught.value.report.describe())
+    well, tiny = (r.pop("fingerprints") for r in reports)
+    for r in reports:
+        r.pop("seconds")
+    assert reports[0] == reports[1] and len(reports[0]["leaks"]) == 3
+    assert tiny["candidates"] > well["candidates"] and tiny["false_positive_rate"] > 0.1
+    assert well["reread"] == tiny["reread"] == ["users"]  # the table whose originals leak
+
+
+def test_a_clean_run_reads_no_table_again(tmp_path: Path, users: tuple[Path, Repository, Manifest]) -> None:
+    from datasafe.masking.api import mask
+    from datasafe.masking.keys import load_key
+    from datasafe.masking.rules import load_rules
+
+    _db, repo, manifest = users
+    rules = write(tmp_path / "clean.yml", CLEAN_USERS_RULES.replace(
+        "    accept_leaks:\n      city: store cities are public, and the same places as some users' cities\n", "")
+                  .replace("      city: city\n", "").replace("keep: [id, score]", "keep: [id, score, city]"))
+    result = mask(repo, manifest, rules, load_key(load_rules(rules), env={"DATASAFE_MASKING_KEY": KEY}))
+    assert result.leak_report is not None and result.leak_report.passed
+    found = result.leak_report.describe()["fingerprints"]
+    assert found["reread"] == [] and found["candidates"] == 0
+    assert found["filter_bytes"] > 0 and found["false_positive_rate"] < 1e-6
 
 
 def test_a_filtered_table_is_scanned_as_it_is_masked(tmp_path: Path, users: tuple[Path, Repository, Manifest]
@@ -467,6 +510,10 @@ def test_items_of_text_json_arrays_and_tsvectors() -> None:
     # a name is a value: it is found where it stands whole, not as a word of other text
     assert W + b"michael" in _exposed(["Lake Michael"]) and b"michael" not in _exposed(["Lake Michael"])
     assert b"15550100199" in leaks_items.original_set(b"+1 (555) 010-0199", "digits")
+    # digits inside a word (a hex digest) are no number: a national id's digits never meet them
+    digest = _exposed(["note 5f3a123456789e0c tel 123-45-6789."])
+    assert b"123456789" in digest and b"123-45-6789" in digest
+    assert _exposed(["5f3a123456789e0c"]) == {W + b"5f3a123456789e0c", b"5f3a123456789e0c"}  # no 123456789
 
 
 def test_a_common_original_item_is_not_a_finding() -> None:
@@ -479,7 +526,7 @@ def test_a_common_original_item_is_not_a_finding() -> None:
                        content_blake3="")
     other = TableEntry(name="u", table="u", encoding="jsonl", columns=[Column(name="city", type="TEXT")],
                        content_blake3="")
-    ledger = leaks.Ledger([o], [s])
+    ledger = leaks_ledger.Ledger([o], [s])
     scan, test = leaks.TableProbe(other, [], [s]), leaks.TableProbe(entry, [o], [])
     ledger.expose(scan.early, scan.expose(b'["Springfield"]\n["Quorbelton"]\n'))
     lines = [json.dumps([f"{n} Elm Street, Springfield, {'Quorbelton' if n == 7 else 'OR'}"]) for n in range(60)]
@@ -487,3 +534,25 @@ def test_a_common_original_item_is_not_a_finding() -> None:
     ((finding, found_o, found_s, shared),) = ledger.findings({})
     assert (found_o.name, found_s.name, shared) == ("t.addr", "u.city", {W + b"quorbelton"})  # not Springfield
     assert finding.values == 1 and finding.identifying == 0 and finding.share == 0.5
+
+
+def test_words_of_free_text_are_a_leak_only_where_derived_row_by_row() -> None:
+    """A product named in a ticket and in the catalogue is no leak; a tsvector of the row's text is."""
+    from datasafe.masking.leaks_report import Finding
+
+    catalogue = Finding("tickets.body", "products.name", 40, rows=40, same_row=None, share=0.9, words=40)
+    leaks_items.judge(catalogue)
+    assert catalogue.leak is False
+    derived = Finding("tickets.body", "tickets.body_tsv", 300, rows=120, same_row=118, share=0.9, words=300)
+    leaks_items.judge(derived)
+    assert derived.leak is True
+    chance = Finding("customers.search_name", "customers.company", 12, rows=30, same_row=1, share=0.2, words=12)
+    leaks_items.judge(chance)
+    assert chance.leak is False
+    # whole values keep their rule: a copy of a column elsewhere is a leak by its share
+    cities = Finding("users.city", "stores.city", 5, rows=5, same_row=None, share=0.5, words=0)
+    leaks_items.judge(cities)
+    assert cities.leak is True
+    mail = Finding("users.email", "tickets.notes", 3, rows=3, same_row=None, share=0.01, words=2, identifying=1)
+    leaks_items.judge(mail)
+    assert mail.leak is True

@@ -14,14 +14,18 @@ import importlib
 import json
 import os
 import random
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator
+import time
+from array import array
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from datasafe.masking import codecs, fakes, native, stages
+from datasafe.masking import codecs, fakes, native, phone_native, stages
 
 try:
     C: Any = importlib.import_module("datasafe.masking._native")
@@ -256,3 +260,123 @@ def test_pick_remembers_repeated_values_without_mixing_up_others() -> None:
     values = [rnd.choice(names) if rnd.random() < 0.5 else rnd.choice(alike) for _ in range(5000)]
     values += [str(i).encode() for i in range(3000)]  # more distinct values than slots
     assert C.pick(key, values, pool) == native.py_pick(key, values, pool)
+
+
+# -- lists changed by other threads while the C code reads them ---------------------------------------
+def _race_scenarios() -> list[tuple[str, Any, tuple[Any, ...], int, list[list[bytes]]]]:
+    """(name, function, arguments, which argument is the list to change, its versions) for every
+    function of the C module that takes a list (the leak audit's are left to its own tests)."""
+    rnd = random.Random(5)
+
+    def values(n: int, big: int) -> list[bytes]:
+        # some values big enough for malloc of their own (freed at once when the list lets go)
+        small = [rnd.choice([b"+44 20 7946 %04d", b"%04d 5678 9012 3456", b"name.%d@example.org", b"12%d-45-6789",
+                             b"  %d \\t text", b""]) for _ in range(n - big)]
+        out = [v % rnd.randrange(10_000) if b"%" in v else v for v in small]
+        out += [rnd.choice([b"4", b"x "]) * rnd.randrange(70_000, 300_000) for _ in range(big)]
+        rnd.shuffle(out)
+        return out
+
+    def versions(n: int, big: int = 0) -> list[list[bytes]]:
+        return [values(n, big), values(n, big), []]  # the list as passed, another one, emptied
+
+    key = b"race test key"
+    program = phone_native.Program()
+    gb = program.region_entry("GB")
+    for _ in range(3):  # the countries and samples the values need
+        program.learn(C.phone(key, versions(200)[0], C.phone_tables(*program.raw()), gb, -1)[2])
+    tables = C.phone_tables(*program.raw())
+    names = [[b"ana", b"bo", b""], [b"smith", b"o'neil", b"x" * 100_000], [b"example.org", b"corp.example"]]
+    lorem = (b"lorem ipsum dolor sit amet. ", array("I", [0, 6, 12]).tobytes())
+    table = bytes(range(256))
+    out: list[tuple[str, Any, tuple[Any, ...], int, list[list[bytes]]]] = []
+    calls: list[tuple[str, Any, Callable[[list[bytes]], tuple[Any, ...]]]] = [
+        ("hmac_sha256", C.hmac_sha256, lambda vs: (key, vs)),
+        ("pick", C.pick, lambda vs: (key, vs, [b"p%d" % i for i in range(300)], True)),
+        ("hash8", C.hash8, lambda vs: (vs,)),
+        ("unescape", C.unescape, lambda vs: (vs, table)),
+        ("ssn_us", C.ssn_us, lambda vs: (key, vs, True, -1)),
+        ("card", C.card, lambda vs: (key, vs, bytes([2]) * 10_000, 19)),
+        ("email", C.email, lambda vs: (key, vs, *[list(n) for n in names], True, -1)),
+        ("lorem", C.lorem, lambda vs: (key, vs, *lorem, -1, -1)),
+        ("phone", C.phone, lambda vs: (key, vs, tables, gb, -1)),
+    ]
+    for name, fn, make in calls:
+        vs = versions(200, 12)
+        out.append((name, fn, make(vs[0]), 1 if name not in ("hash8", "unescape") else 0, vs))
+    small = versions(10)
+    out.append(("pick, a few values", C.pick, (key, small[0], [b"p%d" % i for i in range(300)], True), 1, small))
+    pools = [[b"p%d" % i for i in range(300)], [b"q%d" % i for i in range(300)], []]
+    out.append(("pick, the pool", C.pick, (key, versions(200, 12)[0], pools[0], True), 2, pools))
+    for k in range(3):
+        lists = [names[k], [n + b"2" for n in names[k]], []]
+        out.append((f"email, names {k}", C.email, (key, versions(200, 12)[0], *[list(n) for n in names], True, -1),
+                    2 + k, [list(v) for v in lists]))
+    block = b"".join(b"%d\tx\n" % i for i in range(200))
+    columns = [[b"a%d" % i * 50 for i in range(200)], [b"b%d" % i * 50 for i in range(200)], []]
+    out.append(("replace", C.replace, (block, 2, (1,), (list(columns[0]),)), 3, columns))
+    return out
+
+
+def _outcome(fn: Any, args: tuple[Any, ...]) -> Any:
+    try:
+        return fn(*args)
+    except Exception as e:  # an empty pool or list of names is refused: that is an answer too
+        return (type(e).__name__, str(e))
+
+
+def _race(fn: Any, args: tuple[Any, ...], at: int, versions: list[list[bytes]], seconds: float) -> tuple[int, int]:
+    """Calls fn(*args) in two threads while a third keeps changing args[at] (a list, or a tuple
+    holding one) to each of its versions in turn: (calls, calls answering for no version)."""
+    target = args[at][0] if isinstance(args[at], tuple) else args[at]
+    expected = []
+    for version in versions:
+        copied = list(args)
+        copied[at] = (list(version),) if isinstance(args[at], tuple) else list(version)
+        expected.append(_outcome(fn, tuple(copied)))
+    stop, wrong, calls = threading.Event(), [], [0]
+
+    def change() -> None:
+        while not stop.is_set():
+            for version in versions:  # new bytes objects each time: the old ones are freed
+                target[:] = [bytes(bytearray(v)) for v in version]
+                time.sleep(0.0005)  # calls start with this version, and it changes during them
+
+    def call() -> None:
+        while not stop.is_set():
+            got = _outcome(fn, args)
+            calls[0] += 1
+            if got not in expected:
+                wrong.append(got)
+
+    threads = [threading.Thread(target=change)] + [threading.Thread(target=call) for _ in range(2)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    return calls[0], len(wrong)
+
+
+def _race_lists(seconds: float = 0.25, only: str = "") -> None:
+    """Run in a subprocess by the test below: a crash there fails the test instead of ending pytest."""
+    sys.setswitchinterval(1e-6)  # let threads take turns as often as they can
+    for name, fn, args, at, versions in _race_scenarios():
+        if name.startswith(only):
+            print(name, flush=True)  # the last one named is the one that crashed
+            calls, wrong = _race(fn, args, at, versions, seconds)
+            assert calls > 0 and not wrong, f"{name}: {wrong} of {calls} calls answered for no version of the list"
+    print("all calls answered")
+
+
+@needs_c
+def test_lists_changed_by_other_threads_during_a_call_neither_crash_nor_mix_up() -> None:
+    """The C functions release the GIL while they hash: another thread may then empty the list it
+    was given, freeing its bytes. The functions read copies of their lists, so every call answers
+    for one version of the list, the one it was passed."""
+    root = Path(__file__).resolve().parent.parent
+    run = subprocess.run([sys.executable, "-c", "import tests.test_masking_native as t; t._race_lists()"],
+                         cwd=root, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, f"exit status {run.returncode}:\n{run.stdout}\n{run.stderr[-3000:]}"
+    assert "all calls answered" in run.stdout

@@ -589,3 +589,25 @@ def test_first_choice_is_the_transformers_answer(name: str, variant: dict[str, A
         if digested is not None:
             assert digested(v, keyed.digest(KEY, v)) == expected, (name, v)
     assert t.null_choice() == t(None)
+
+
+def test_ip_fast_path_gives_what_the_ipaddress_module_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plain IPv4 addresses skip the ipaddress module; the output must not change."""
+    import random
+
+    from datasafe.masking.transformers import location
+    from datasafe.masking.transformers.location import Ip
+    from datasafe.masking.types import ColumnInfo
+
+    rnd = random.Random(3)
+    values = [".".join(str(rnd.randrange(256)) for _ in range(4)) for _ in range(3000)]
+    values += ["010.1.1.1", "1.2.3", "256.1.1.1", " 1.2.3.4", "1.2.3.4/24", "::1", "\u0661.2.3.4", "1.2.3.4 ",
+               "+1.2.3.4", "1..2.3", "0.0.0.0", "255.255.255.255", "not an address"]
+    for prefix in (0, 8, 24, 32):
+        for column in (ColumnInfo("ip", "inet"), ColumnInfo("ip", "text")):
+            t = Ip({"ipv4_prefix": prefix}, column, b"k" * 32)
+            fast = [t.mask(v, None, 0) for v in values]  # type: ignore[arg-type]
+            with monkeypatch.context() as m:
+                m.setattr(location, "_dotted_quad", lambda _value: None)
+                slow = [t.mask(v, None, 0) for v in values]  # type: ignore[arg-type]
+            assert fast == slow

@@ -261,6 +261,21 @@ def test_verify_deep(snap: Snap) -> None:
 
 
 
+def test_show_and_plan_print_numbers_like_the_other_engines(snap: Snap, my: MyDatabases) -> None:
+    shown = run_cli(snap.storage, "show", snap.manifest.snapshot_id)
+    assert shown.exit_code == 0, shown.stderr
+    (consistency,) = [line for line in shown.stdout.splitlines() if line.startswith("consistency ")]
+    fields = consistency.split(None, 1)[1].split(", ")
+    assert all(not f.endswith("=") for f in fields), consistency  # e.g. no GTIDs: no empty gtid_binlog_pos=
+    target = my.url(my.new_name("dsmynum"))
+    planned = restore_cli(snap, target, "--dry-run")
+    assert planned.exit_code == 0, planned.stderr
+    rows = snap.manifest.rows
+    assert rows >= 1000
+    load = f"{len(snap.manifest.tables)} tables, {rows:,} rows with "
+    assert any(load in line for line in planned.stdout.splitlines()), planned.stdout
+
+
 def test_tables_schema_only_and_data_only(snap: Snap, my: MyDatabases) -> None:
     target = my.url(my.new_name("dsmyrt_part"))
     restore_ok(snap, target, "--tables", "parent", "--tables", "audit", "--schema-only")

@@ -158,6 +158,10 @@ def test_missing_database(postgres_server: DatabaseURL, storage_dir: Path) -> No
     result = run_cli(storage_dir, "backup", str(url))
     assert_one_error_line(result, ExitCode.NOT_FOUND, "no_such_db_datasafe", "does not exist")
     assert list_json(storage_dir, "--all") == []
+    # nothing that looks like a source is left behind, so monitoring does not fail for the typo forever
+    assert not (storage_dir / "no_such_db_datasafe").exists()
+    assert_one_error_line(run_cli(storage_dir, "check", "--max-age", "26h"), ExitCode.NOT_FOUND,
+                          "no sources configured and no snapshots")
 
 
 def test_password_is_never_printed(postgres_server: DatabaseURL, shop: DatabaseURL, storage_dir: Path) -> None:
@@ -189,6 +193,67 @@ def test_password_is_never_printed(postgres_server: DatabaseURL, shop: DatabaseU
     assert any(p.name == "manifest.json" for p in files)
     for path in files:
         assert PASSWORD.encode() not in path.read_bytes(), f"password stored in {path}"
+
+
+def _recording_tools(folder: Path) -> Path:
+    """pg_dump and pg_restore wrappers that record their command line and what their environment
+    hands them (PGPASSWORD, a service file's sslpassword), then run the real tool."""
+    from datasafe.engines.postgres.tools import find_tool
+
+    folder.mkdir()
+    for name in ("pg_dump", "pg_restore"):
+        real = find_tool(name, None).path
+        wrapper = folder / name
+        wrapper.write_text(f"""#!/bin/sh
+printf 'argv %s %s\\n' "$(basename "$0")" "$*" >> "{folder}/calls.log"
+printf 'env PGPASSWORD=%s\\n' "${{PGPASSWORD:-}}" >> "{folder}/calls.log"
+[ -n "${{PGSERVICEFILE:-}}" ] && sed 's/^/service /' "$PGSERVICEFILE" >> "{folder}/calls.log"
+exec {real} "$@"
+""")
+        wrapper.chmod(0o755)
+    return folder / "calls.log"
+
+
+def test_query_parameter_passwords_reach_tools_only_through_the_environment(
+        pg: Any, shop: DatabaseURL, storage_dir: Path, tmp_path: Path) -> None:
+    calls = _recording_tools(tmp_path / "tools")
+    config = tmp_path / "datasafe.yml"
+    config.write_text(f"pg_bin: {tmp_path / 'tools'}\n")
+    ssl_secret = "ssl-" + PASSWORD
+    source = f"{shop}?sslmode=disable&password={PASSWORD}&sslpassword={ssl_secret}"
+    done = run_cli(storage_dir, "backup", source, "--name", "shop", "--json", config=config)
+    assert done.exit_code == 0, done.output
+    snapshot = json.loads(done.stdout)["snapshot"]
+
+    target = pg.url(pg.new_name("dsqpw"))
+    target_url = f"{target}?password={PASSWORD}"
+    plans = [run_cli(storage_dir, "restore", snapshot, "--target", target_url, "--confirm", target.database,
+                     "--dry-run", *json_flag, config=config) for json_flag in ([], ["--json"])]
+    for plan in plans:
+        assert plan.exit_code == 0, plan.output
+        assert "password=***" in plan.stdout
+    assert json.loads(plans[1].stdout)["target"] == f"{target}?password=***"
+    restored = run_cli(storage_dir, "restore", snapshot, "--target", target_url, "--confirm", target.database,
+                       config=config)
+    assert restored.exit_code == 0, restored.output
+    assert user_tables(target) == ["public.customers", "public.orders"]
+    shown = run_cli(storage_dir, "show", snapshot)
+    assert "password=***" in shown.stdout and "sslpassword=***" in shown.stdout
+
+    log = calls.read_text().splitlines()
+    argv = [line for line in log if line.startswith("argv ")]
+    assert any(line.startswith("argv pg_dump ") for line in argv)
+    assert any(line.startswith("argv pg_restore ") and "--section=" in line for line in argv)
+    for line in argv:
+        assert PASSWORD not in line, line  # ps shows every user the command line
+    assert "env PGPASSWORD=" + PASSWORD in log  # the password came through the environment instead
+    assert f"service sslpassword={ssl_secret}" in log
+    for result in [done, *plans, restored, shown]:
+        assert PASSWORD not in result.output
+    for path in storage_dir.rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), f"password stored in {path}"
+    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("datasafe-*/pg_service-*.conf"))
 
 
 # -- tools ---------------------------------------------------------------------------------------

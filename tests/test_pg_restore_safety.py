@@ -101,5 +101,6 @@ def test_verify_all_fails_on_a_damaged_manifest(pg: Any, storage_dir: Path) -> N
     assert_fails(result, ExitCode.INTEGRITY, sid)
 
 
-def test_list_of_a_missing_storage_is_a_storage_error(tmp_path: Path) -> None:
-    assert_fails(run_cli(tmp_path / "typo", "list"), ExitCode.STORAGE, "does not exist")
+def test_a_snapshot_in_a_missing_storage_is_a_storage_error(tmp_path: Path) -> None:
+    # (`list` shows a local storage that does not exist yet as empty: see tests/test_cli.py)
+    assert_fails(run_cli(tmp_path / "typo", "show", "latest"), ExitCode.STORAGE, "does not exist")

@@ -219,7 +219,7 @@ def test_delete_refused_by_object_lock(proxied: Make, faulty_proxy: FaultyProxy)
     with pytest.raises(StorageError) as caught:
         storage.delete_prefix("snap")
     assert one_line(caught.value) == (
-        f"could not delete 1 object(s) below s3://{storage.bucket}/repo/snap/: AccessDenied on repo/snap/a"
+        f"could not delete 1 object below s3://{storage.bucket}/repo/snap/: AccessDenied on repo/snap/a"
     )
     assert "Object Lock" in (caught.value.hint or "")
 

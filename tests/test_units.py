@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from blake3 import blake3
 
 from datasafe.errors import ExitCode, IntegrityError, NotFound, StorageError
+from datasafe.humanize import age, count
 from datasafe.redact import redact
 from datasafe.snapshot.chunks import FEED_SIZE, ChunkWriter, Compression, read_chunk, read_whole
 from datasafe.snapshot.manifest import (
@@ -43,6 +44,9 @@ from datasafe.storage.prefixed import PrefixedStorage
         ("host=db password = 'two words' port=5432", "host=db password = *** port=5432"),
         ("postgresql://h/db?sslmode=require&password=abc&x=1", "postgresql://h/db?sslmode=require&password=***&x=1"),
         ("PASSWORD=Loud;PWD=x;passwd=y", "PASSWORD=***;PWD=***;passwd=***"),
+        ("postgresql://h/db?sslpassword=k3y&sslmode=require", "postgresql://h/db?sslpassword=***&sslmode=require"),
+        ("backup of shop (postgresql://h/db?password=***) started", "backup of shop (postgresql://h/db?password=***) "
+                                                                    "started"),
     ],
 )
 def test_redact_hides_passwords(text: str, expected: str) -> None:
@@ -75,6 +79,23 @@ def test_redact_libpq_escaped_quote() -> None:
     out = redact("host=db password='it\\'s secret' dbname=shop")
     assert "secret" not in out
     assert out == "host=db password=*** dbname=shop"
+
+
+# -- numbers for people -----------------------------------------------------------------------------
+@pytest.mark.parametrize(("n", "noun", "expected"), [
+    (1, "table", "1 table"), (0, "table", "0 tables"), (2, "object", "2 objects"), (12815, "row", "12,815 rows"),
+    (1, "entry", "1 entry"), (3, "entry", "3 entries"), (1_000_000, "chunk", "1,000,000 chunks"),
+])
+def test_count(n: int, noun: str, expected: str) -> None:
+    assert count(n, noun) == expected
+
+
+@pytest.mark.parametrize(("seconds", "expected"), [
+    (0, "0s"), (42.9, "42s"), (35 * 60 + 59, "35m"), (5 * 3600, "5h"), (5 * 3600 + 12 * 60 + 5, "5h12m"),
+    (2 * 86400, "2d"), (2 * 86400 + 3 * 3600 + 60, "2d3h"), (2 * 86400 + 60, "2d"), (-5, "0s"),
+])
+def test_age(seconds: float, expected: str) -> None:
+    assert age(timedelta(seconds=seconds)) == expected
 
 
 # -- manifest ---------------------------------------------------------------------------------------

@@ -46,3 +46,45 @@ def test_invalid(text: str) -> None:
 def test_default_source_name() -> None:
     assert DatabaseURL.parse("sqlite:///data/My Shop.db").default_source_name() == "My-Shop"
     assert DatabaseURL.parse("postgresql://h/crm").default_source_name() == "crm"
+
+
+@pytest.mark.parametrize("key", ["password", "sslpassword", "PASSWORD"])
+def test_query_parameter_passwords_are_never_shown(key: str) -> None:
+    url = DatabaseURL.parse(f"postgresql://backup@db/shop?sslmode=require&{key}=s3cr%2Ft")
+    assert str(url) == f"postgresql://backup@db/shop?sslmode=require&{key}=***"
+    assert "s3cr" not in str(url)
+    assert DatabaseURL.parse(url.render(hide_password=False)).query()[key] == "s3cr/t"
+
+
+@pytest.mark.parametrize(("text", "pieces"), [
+    ("postgresql://backup:Xq7v/Zk9w@db/shop", ["Xq7v", "Zk9w"]),
+    ("mysql://root:4711/0815@db:3306/shop", ["4711", "0815"]),
+    ("postgresql://u:Qw3?Er4/Ty5@h/db", ["Qw3", "Er4", "Ty5"]),
+    ("postgresql://u:Ab1=Cd2/Ef3@h/db", ["Ab1", "Cd2", "Ef3"]),
+])
+def test_an_unencoded_slash_in_a_password_is_not_echoed(text: str, pieces: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        DatabaseURL.parse(text)
+    shown = f"{info.value} {info.value.hint or ''}"
+    for piece in pieces:
+        assert piece not in shown, shown
+    assert "percent-encoded" in shown or str(info.value) == "invalid port in database URL"
+
+
+def test_an_at_sign_in_a_query_value_is_fine() -> None:
+    url = DatabaseURL.parse("postgresql://h:5432/db?application_name=ops@example")
+    assert url.query() == {"application_name": "ops@example"} and url.database == "db"
+
+
+def test_scratch_server_of_a_snapshot_carries_no_recorded_password() -> None:
+    """A manifest records its server redacted (``***``): the scratch server for ``verify --deep``
+    must not send that text as a password, from the user part or from the query."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from datasafe.engines.base import scratch_server
+
+    manifest: Any = SimpleNamespace(source_url="postgresql://u:***@h:5432/db?password=***&sslmode=require",
+                                    snapshot_id="x")
+    server = scratch_server(manifest, None)
+    assert server.password is None and server.query_items == (("sslmode", "require"),)

@@ -12,12 +12,14 @@ from typing import Any
 import click
 
 from datasafe import api
-from datasafe.cli.main import _emit_json, _progress, _state, _summary, cli, common_options
+from datasafe.cli.main import _emit_json, _progress, _state, _summary, cli, common_options, global_options
 from datasafe.cli.output import human_size
 from datasafe.config import pg_bin_for
 from datasafe.engines import RestoreOptions
 from datasafe.errors import ConfigError, IntegrityError
+from datasafe.humanize import count
 from datasafe.identity import DatabaseIdentity
+from datasafe.redact import redact
 from datasafe.snapshot import provenance
 from datasafe.snapshot.manifest import Manifest
 from datasafe.snapshot.verification import VerificationRecord
@@ -27,14 +29,14 @@ SNAPSHOT_HELP = "SNAPSHOT is a snapshot id (or a unique prefix of one), 'latest'
 
 
 @cli.command("list")
-@common_options
+@global_options(without=("identity",))
 @click.argument("source", required=False)
 @click.option("--all", "show_all", is_flag=True, help="Also show incomplete or damaged snapshots.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_cmd(source: str | None, show_all: bool, as_json: bool) -> None:
     """List the snapshots in the storage, oldest first (optionally of one SOURCE)."""
     repo = _state().repository()
-    infos = api.list_snapshots(repo, source, include_incomplete=show_all)
+    infos = api.list_snapshots(repo, source, include_incomplete=show_all, missing_ok=True)
     checks = {(i.source, i.snapshot_id): latest_check(repo.storage, i.source, i.snapshot_id)
               for i in infos if i.manifest}
     if as_json:
@@ -46,7 +48,8 @@ def list_cmd(source: str | None, show_all: bool, as_json: bool) -> None:
         ])
         return
     if not infos:
-        click.echo(f"no snapshots in {repo.storage.url}", err=True)
+        yet = "" if api.local_storage_exists(repo) else " (the folder does not exist yet)"
+        click.echo(f"no snapshots in {repo.storage.url}{yet}", err=True)
         return
     rows = [("SNAPSHOT", "SOURCE", "ENGINE", "FINISHED (UTC)", "TABLES", "ROWS", "STORED", "VERIFIED", "TAGS")]
     for i in infos:
@@ -56,7 +59,7 @@ def list_cmd(source: str | None, show_all: bool, as_json: bool) -> None:
             continue
         rec = checks.get((i.source, i.snapshot_id))
         rows.append((m.snapshot_id, m.source, m.engine, m.finished_at.strftime("%Y-%m-%d %H:%M:%S"),
-                     str(m.table_count), f"{m.rows:,}", human_size(m.stored_size),
+                     f"{m.table_count:,}", f"{m.rows:,}", human_size(m.stored_size),
                      rec.describe() if rec else "never", ",".join(m.tags)))
     _table(rows)
 
@@ -93,10 +96,11 @@ def show(snapshot: str, source: str | None, as_json: bool) -> None:
         return
     ratio = m.raw_size / m.stored_size if m.stored_size else 0
     for key, value in [
-        ("snapshot", m.snapshot_id), ("source", f"{m.source} ({m.source_url})"),
+        ("snapshot", m.snapshot_id), ("source", f"{m.source} ({redact(m.source_url)})"),
         ("engine", f"{m.engine} {m.server_version}"), ("database", m.database),
         ("started", m.started_at.isoformat()), ("finished", m.finished_at.isoformat()),
-        ("consistency", ", ".join(f"{k}={v}" for k, v in m.consistency.items())),
+        # positions are copied into replication commands as they are: no thousands separators there
+        ("consistency", ", ".join(f"{k}={v}" for k, v in m.consistency.items() if v not in ("", None))),
         ("tags", ", ".join(m.tags) or "-"),
         ("size", f"{human_size(m.raw_size)} raw, {human_size(m.stored_size)} stored ({ratio:.1f}x)"),
         ("format", f"v{m.format_version}, written by datasafe {m.datasafe_version}"),
@@ -106,7 +110,7 @@ def show(snapshot: str, source: str | None, as_json: bool) -> None:
         click.echo(f"{key:<12} {value}")
     click.echo("")
     rows = [("TABLE", "ROWS", "RAW", "STORED", "CHUNKS")]
-    rows += [(t.name, f"{t.rows:,}", human_size(t.raw_size), human_size(t.stored_size), str(len(t.chunks)))
+    rows += [(t.name, f"{t.rows:,}", human_size(t.raw_size), human_size(t.stored_size), f"{len(t.chunks):,}")
              for t in m.tables]
     _table(rows)
 
@@ -175,17 +179,17 @@ def verify(snapshot: str | None, latest: bool, verify_all: bool, since_last: boo
     else:
         for r in reports:
             status = "ok" if r.ok else "FAILED"
-            detail = f", {r.tables_compared} tables compared after restore" if r.deep else ""
+            detail = f", {count(r.tables_compared, 'table')} compared after restore" if r.deep else ""
             if r.mode != "full":
                 detail += f", {r.mode} check only"
-            click.echo(f"{r.snapshot_id} {r.source}: {status} ({r.chunks} chunks, {r.rows:,} rows, "
+            click.echo(f"{r.snapshot_id} {r.source}: {status} ({count(r.chunks, 'chunk')}, {count(r.rows, 'row')}, "
                        f"{human_size(r.stored_bytes)}{detail})")
             for p in r.problems:
                 click.echo(f"  {p}")
     bad = [r for r in reports if not r.ok]
     if bad:
         problems = sum(len(r.problems) for r in bad)
-        more = f" (and {problems - 1} more problem{'s' if problems > 2 else ''})" if problems > 1 else ""
+        more = f" (and {count(problems - 1, 'more problem')})" if problems > 1 else ""
         raise IntegrityError(f"snapshot {bad[0].snapshot_id} failed verification: {bad[0].problems[0]}{more}")
 
 
@@ -247,16 +251,17 @@ def restore(snapshot: str | None, tag: str | None, target: str, confirm: str | N
         return
     head = "would restore" if dry_run else "restored"
     where = f" ({env['class']} environment {env['name']!r})" if env is not None else ""
-    click.echo(f"{head} snapshot {described['snapshot']} ({described['source']}) into {described['target']}{where}")
+    click.echo(redact(f"{head} snapshot {described['snapshot']} ({described['source']}) into "
+                      f"{described['target']}{where}"))
     if dry_run:
         for i, step in enumerate(described["steps"], 1):
-            click.echo(f"  {i}. {step}")
+            click.echo(redact(f"  {i}. {step}"))
         for note in described["notes"]:
-            click.echo(f"  note: {note}")
+            click.echo(redact(f"  note: {note}"))
 
 
 @cli.command()
-@common_options
+@global_options(without=("identity", "storage", "config"))
 @click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("datasafe-demo"),
               show_default=True, help="Folder for the demo database, its snapshots and the restored copy.")
 @click.option("--customers", type=click.IntRange(10, 1_000_000), default=2000, show_default=True)
@@ -284,13 +289,14 @@ def _print_demo(r: dict[str, Any]) -> None:
         click.echo(f"     {name:<10} {rows:>7,} rows")
     click.echo(f"2. backed it up: snapshot {r['snapshot']} in {r['storage']}")
     click.echo(f"     {human_size(r['raw_bytes'])} of rows stored as {human_size(r['stored_bytes'])} (zstd)")
-    click.echo(f"3. verified it: {r['verify']['chunks']} chunks, SHA-256 and row counts "
+    click.echo(f"3. verified it: {count(r['verify']['chunks'], 'chunk')}, SHA-256 and row counts "
                f"{'ok' if r['verify']['ok'] else 'FAILED'}")
     click.echo(f"4. restored it into {r['restored']}")
     click.echo(f"5. compared every table's content digest: {'identical' if r['identical'] else 'DIFFERENT'}")
     m = r["masking"]
     click.echo(f"6. masked it with {m['rules']} ({m['key']}): snapshot {m['snapshot']} of {m['source']},")
-    click.echo(f"     restored into {m['restored']}: {m['real_emails_left']} real email addresses left, "
+    emails = count(m["real_emails_left"], "real email address", "real email addresses")
+    click.echo(f"     restored into {m['restored']}: {emails} left, "
                f"{m['joins']['after']:,} of {m['joins']['before']:,} order-customer joins intact")
     for pair in m["sample"]:
         click.echo(f"     {' | '.join(str(v) for v in pair['before'][1:])}")

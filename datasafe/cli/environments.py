@@ -7,8 +7,10 @@ from pathlib import Path
 
 import click
 
-from datasafe.cli.main import _emit_json, _progress, _state, cli, common_options
+from datasafe.cli.main import _emit_json, _progress, _redacted, _state, cli, common_options, global_options
 from datasafe.config import pg_bin_for
+from datasafe.humanize import count
+from datasafe.redact import redact
 
 
 @cli.command()
@@ -50,9 +52,9 @@ def refresh(environment: str, snapshot: str | None, keep_previous: bool, key_fil
         if as_json:
             _emit_json({**described, "dry_run": True})
             return
-        click.echo(f"would refresh {environment} ({plan.env.env_class}) at {plan.env.url}:")
+        click.echo(redact(f"would refresh {environment} ({plan.env.env_class}) at {plan.env.url}:"))
         for i, step in enumerate(described["steps"], 1):
-            click.echo(f"  {i}. {step}")
+            click.echo(redact(f"  {i}. {step}"))
         return
     with _progress() as progress:
         result = run_refresh(cfg, repo, plan, key, keep_previous=keep_previous, jobs=jobs,
@@ -67,7 +69,7 @@ def refresh(environment: str, snapshot: str | None, keep_previous: bool, key_fil
 
 
 @cli.command("audit")
-@common_options
+@global_options(without=("identity",))
 @click.option("--operation", type=click.Choice(["backup", "restore", "mask", "refresh", "policy"]),
               help="Only this kind of operation.")
 @click.option("--limit", type=click.IntRange(1), metavar="N", help="Only the last N records.")
@@ -98,25 +100,26 @@ def audit_cmd(operation: str | None, limit: int | None, verify: bool, as_json: b
             if report.ok:
                 legacy = f", {report.legacy} legacy" if report.legacy else ""
                 at = f"head {report.head} sha256 {report.head_sha256}" if report.head else "empty"
-                click.echo(f"audit trail: ok ({report.records} records{legacy}, {at})")
+                click.echo(f"audit trail: ok ({count(report.records, 'record')}{legacy}, {at})")
             if report.key_id is None and report.signed:
-                click.echo(f"note: {report.signed} records carry an HMAC that was not checked: no policy key",
+                click.echo(f"note: {count(report.signed, 'record')} carry an HMAC that was not checked: no policy key",
                            err=True)
         if not report.ok:
-            raise IntegrityError(f"audit trail: {len(report.problems)} problem(s) in {report.records} records")
+            raise IntegrityError(f"audit trail: {count(len(report.problems), 'problem')} in "
+                                 f"{count(report.records, 'record')}")
         return
 
     records = audit.read(state.repository().storage, operation=operation, limit=limit)
     if as_json:
         for rec in records:
-            click.echo(json.dumps(rec, sort_keys=True, ensure_ascii=False))
+            click.echo(json.dumps(_redacted(rec), sort_keys=True, ensure_ascii=False))
         return
     if not records:
         click.echo("no audit records", err=True)
         return
     for rec in records:
         what = rec.get("snapshot") or "-"
-        target = f" -> {rec['target']}" if rec.get("target") else ""
+        target = f" -> {redact(str(rec['target']))}" if rec.get("target") else ""
         outcome = str(rec.get("outcome"))
         if outcome == "failed":
             outcome = f"FAILED ({rec.get('error', '')})"

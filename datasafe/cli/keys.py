@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from datasafe.cli.main import _emit_json, cli
+from datasafe.cli.main import _emit_json, cli, global_options
 from datasafe.errors import ConfigError, Refused
 from datasafe.snapshot.crypto import fingerprint, generate_identity, load_identities
 
@@ -24,6 +24,7 @@ def key() -> None:
 
 
 @key.command("generate")
+@global_options(without=("identity", "storage", "config"))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Identity file to create (mode 0600); it must not exist yet.")
 @click.option("--json", "as_json", is_flag=True, help="Print recipient and fingerprint as JSON.")
@@ -42,6 +43,7 @@ def generate(output: Path, as_json: bool) -> None:
 
 
 @key.command("show")
+@global_options(without=("identity", "storage", "config"))
 @click.argument("identity_file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print recipients and fingerprints as JSON.")
 def show_key(identity_file: Path, as_json: bool) -> None:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
 
@@ -28,6 +29,7 @@ from datasafe.config import (
     storage_location,
 )
 from datasafe.errors import DatasafeError, ExitCode, Interrupted
+from datasafe.humanize import count
 from datasafe.progress import NullProgress, Progress
 from datasafe.redact import redact
 from datasafe.snapshot.chunks import Compression
@@ -75,32 +77,63 @@ def _remember(name: str) -> Callable[[click.Context, click.Parameter, Any], None
     return callback
 
 
-def _quiet(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    """``--quiet`` after the command name works like before it."""
-    if not value:
-        return
-    state = ctx.ensure_object(State)
-    if not state.quiet:
-        state.quiet = True
+def _logging(name: str) -> Callable[[click.Context, click.Parameter, Any], None]:
+    """``-q``, ``--debug`` and ``--log-format`` after the command name work like before it."""
+
+    def callback(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value is None or value is False:
+            return
+        state = ctx.ensure_object(State)
+        setattr(state, name, value)
         from datasafe.cli.output import setup_logging
 
-        setup_logging(state.log_format, quiet=True, debug=state.debug)
+        setup_logging(state.log_format, quiet=state.quiet, debug=state.debug)
+
+    return callback
+
+
+#: the options every command accepts before or after its name; some commands leave out those they do not use
+GLOBAL_OPTIONS = ("identity", "storage", "config", "quiet", "log_format", "debug")
 
 
 def common_options(f: F) -> F:
-    """``--storage`` and ``--config`` are accepted before or after the command name."""
-    f = click.option("--storage", metavar="URL", expose_value=False, callback=_remember("storage"),
-                     help="Where snapshots live (path, file:// or s3://bucket/prefix URL). Default: config 'storage:', "
-                          "$DATASAFE_STORAGE, ./datasafe-backups.")(f)
-    f = click.option("--config", "config_path", metavar="FILE", expose_value=False,
-                     callback=_remember("config_path"),
-                     help="Config file. Default: $DATASAFE_CONFIG, ./datasafe.yml.")(f)
-    f = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet,
-                     help="Only warnings and errors; no progress bars.")(f)
-    f = click.option("--identity", metavar="FILE", expose_value=False, callback=_remember("identity"),
-                     help="age identity file for encrypted snapshots. Default: $DATASAFE_IDENTITY_FILE, "
-                          "config 'encryption.identity_file'.")(f)
-    return f
+    """Every global option, accepted before or after the command name."""
+    return global_options()(f)
+
+
+def global_options(*, without: tuple[str, ...] = ()) -> Callable[[F], F]:
+    """The global options less ``without`` (those a command does not use: they would only confuse its --help)."""
+    unknown = set(without) - set(GLOBAL_OPTIONS)
+    if unknown:
+        raise ValueError(f"no such global option: {', '.join(sorted(unknown))}")
+
+    def decorate(f: F) -> F:
+        if "debug" not in without:
+            f = click.option("--debug", is_flag=True, default=None, expose_value=False, callback=_logging("debug"),
+                             help="Debug logging and full tracebacks.")(f)
+        if "log_format" not in without:
+            f = click.option("--log-format", type=click.Choice(["auto", "human", "json"]), expose_value=False,
+                             callback=_logging("log_format"),
+                             help="Log lines on stderr: human on a terminal, JSON lines otherwise.  "
+                                  "[default: auto]")(f)
+        if "storage" not in without:
+            f = click.option("--storage", metavar="URL", expose_value=False, callback=_remember("storage"),
+                             help="Where snapshots live (path, file:// or s3://bucket/prefix URL). Default: "
+                                  "$DATASAFE_STORAGE, config 'storage:', ./datasafe-backups.")(f)
+        if "config" not in without:
+            f = click.option("--config", "config_path", metavar="FILE", expose_value=False,
+                             callback=_remember("config_path"),
+                             help="Config file. Default: $DATASAFE_CONFIG, ./datasafe.yml.")(f)
+        if "quiet" not in without:
+            f = click.option("-q", "--quiet", is_flag=True, default=None, expose_value=False,
+                             callback=_logging("quiet"), help="Only warnings and errors; no progress bars.")(f)
+        if "identity" not in without:
+            f = click.option("--identity", metavar="FILE", expose_value=False, callback=_remember("identity"),
+                             help="age identity file for encrypted snapshots. Default: $DATASAFE_IDENTITY_FILE, "
+                                  "config 'encryption.identity_file'.")(f)
+        return f
+
+    return decorate
 
 
 def _state() -> State:
@@ -122,17 +155,47 @@ def _progress(enabled: bool = True) -> Iterator[Progress]:
 
 
 def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    click.echo(json.dumps(_redacted(data), indent=2, ensure_ascii=False, default=str))
+
+
+def _redacted(data: Any) -> Any:
+    """``data`` with every string passed through :func:`redact` (URLs in results, old manifests)."""
+    if isinstance(data, str):
+        return redact(data)
+    if isinstance(data, dict):
+        return {k: _redacted(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_redacted(v) for v in data]
+    return data
+
+
+def _stdout_closed(ctx: click.Context) -> NoReturn:
+    """The reader of stdout went away (``datasafe list | head -1``): drop the rest quietly, exit 141."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # what is still buffered goes nowhere at exit
+        os.close(devnull)
+    except (OSError, ValueError):  # no file descriptor (an in-memory stdout)
+        pass
+    ctx.exit(int(ExitCode.BROKEN_PIPE))
 
 
 class DatasafeGroup(click.Group):
     """Turns every failure into one line on stderr and its documented exit code."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except BrokenPipeError:  # --help or --version into a closed pipe
+            _stdout_closed(ctx)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            _stdout_closed(ctx)
         except DatasafeError as exc:
             self._fail(ctx, str(exc), exc.hint, exc.exit_code, exc)
         except KeyboardInterrupt as exc:
@@ -163,11 +226,8 @@ def _debug(ctx: click.Context) -> bool:
 @click.group(cls=DatasafeGroup, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="datasafe")
 @common_options
-@click.option("--log-format", type=click.Choice(["auto", "human", "json"]), default="auto",
-              show_default=True, help="Log lines on stderr: human on a terminal, JSON lines otherwise.")
-@click.option("--debug", is_flag=True, help="Debug logging and full tracebacks.")
 @click.pass_context
-def cli(ctx: click.Context, log_format: str, debug: bool) -> None:
+def cli(ctx: click.Context) -> None:
     """datasafe: verified, compressed snapshots of PostgreSQL, MySQL/MariaDB and SQLite databases.
 
     \b
@@ -178,15 +238,14 @@ def cli(ctx: click.Context, log_format: str, debug: bool) -> None:
       datasafe restore latest --target postgresql://localhost/shop_copy --confirm shop_copy --dry-run
     """
     state = ctx.ensure_object(State)
-    state.log_format, state.debug = log_format, debug
     from datasafe.cli.output import setup_logging
 
-    setup_logging(log_format, quiet=state.quiet, debug=debug)
+    setup_logging(state.log_format, quiet=state.quiet, debug=state.debug)
 
 
 # -- backup --------------------------------------------------------------------------------------
 @cli.command()
-@common_options
+@global_options(without=("identity",))
 @click.argument("source", required=False)
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Label the snapshot (repeatable).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), help="Tables read in parallel (default 2).")
@@ -237,7 +296,7 @@ def backup(source: str | None, tags: tuple[str, ...], jobs: int | None, name: st
             tags=tags, jobs=jobs or src.jobs or cfg.config.jobs, compression=compression,
             chunk_size=cfg.config.chunk_size, read_back=read_back, progress=progress)
     if pruned is not None:
-        log.info("pruned %d snapshot(s) of %s (%s)", len(pruned.removed), src.name, pruned.policy.describe())
+        log.info("pruned %s of %s (%s)", count(len(pruned.removed), "snapshot"), src.name, pruned.policy.describe())
     if as_json:
         _emit_json({**_summary(manifest), **({"prune": pruned.as_dict()} if pruned else {})})
     else:

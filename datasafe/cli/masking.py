@@ -107,6 +107,12 @@ def _print_dry_run(d: dict[str, Any]) -> None:
         for pair in d.get("samples", {}).get(table, []):
             for col in pair["before"]:
                 click.echo(f"      sample {col}: {describe(pair['before'][col])} -> {describe(pair['after'][col])}")
+    schema = d.get("schema")
+    if schema is not None:
+        click.echo(f"  schema text: comments {schema['comments']}")
+        for name, obj in schema["objects"].items():
+            found = ", ".join(f"{c} {n}" for c, n in obj.get("found", {}).items())
+            click.echo(f"      {name}: {obj['action']}" + (f" ({found})" if found else ""))
 
 
 @cli.group()
@@ -161,15 +167,19 @@ def rules_check(rules_file: Path, snapshot: str | None, source: str | None) -> N
     """Load RULES_FILE and report the first problem (file, line, key).
 
     With --snapshot, also check coverage, columns and transformer fit against that
-    snapshot's schema, as every mask run does (no key is needed for this).
+    snapshot's schema, and the schema's own text (comments, defaults, view bodies) against
+    the rules' schema key, as every mask run does (no key is needed for this).
     """
+    from datasafe.masking.ddl import check_schema
     from datasafe.masking.plan import check_rules
     from datasafe.masking.rules import load_rules
 
     r = load_rules(rules_file)
     if snapshot:
-        manifest = _state().repository().resolve(snapshot, source)
+        repo = _state().repository()
+        manifest = repo.resolve(snapshot, source)
         check_rules(manifest, r)
+        check_schema(manifest, repo.snapshot_storage(manifest), r, strict=r.strict)
         click.echo(f"{rules_file}: ok for snapshot {manifest.snapshot_id} of {manifest.source} "
                    f"({len(manifest.tables)} tables)")
         return

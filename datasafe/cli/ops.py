@@ -6,13 +6,14 @@ from typing import Any
 
 import click
 
-from datasafe.cli.main import _emit_json, _state, cli, common_options
+from datasafe.cli.main import _emit_json, _state, cli, global_options
 from datasafe.cli.options import lock_days, parse_wait, policy_from, retention_options, wait_option
 from datasafe.errors import ConfigError, IntegrityError, NotFound
+from datasafe.humanize import count
 
 
 @cli.command(epilog="Durations: 90s, 30m, 26h, 7d, 2w, 6mo, 1y (m is minutes, mo months).")
-@common_options
+@global_options(without=("identity",))
 @click.argument("source")
 @retention_options
 @wait_option
@@ -46,13 +47,13 @@ def prune(source: str, wait: str | None, dry_run: bool, as_json: bool, **keep: A
         click.echo(f"  keep    {ref.snapshot_id}  {ref.time:%Y-%m-%d %H:%M}  {', '.join(reasons)}")
     for ref in result.decision.remove:
         click.echo(f"  {'remove' if dry_run else 'removed'}  {ref.snapshot_id}  {ref.time:%Y-%m-%d %H:%M}")
-    click.echo(f"{head} {len(result.decision.keep)}, {'would remove' if dry_run else 'removed'} "
-               f"{len(result.decision.remove)}" + (f"; {len(result.incomplete)} incomplete leftover(s) removed"
-                                                    if result.incomplete else ""))
+    click.echo(f"{head} {len(result.decision.keep):,}, {'would remove' if dry_run else 'removed'} "
+               f"{len(result.decision.remove):,}" + (f"; {count(len(result.incomplete), 'incomplete leftover')} removed"
+                                                     if result.incomplete else ""))
 
 
 @cli.command()
-@common_options
+@global_options(without=("identity",))
 @click.argument("sources", nargs=-1)
 @click.option("--max-age", required=True, metavar="DURATION",
               help="Fail when the newest verified snapshot is older than this (e.g. 26h).")
@@ -61,7 +62,8 @@ def check(sources: tuple[str, ...], max_age: str, as_json: bool) -> None:
     """Exit non-zero unless each SOURCE has a verified snapshot younger than --max-age.
 
     \b
-    Without SOURCE: every configured source (or every source in the storage).
+    Without SOURCE: every configured source (or, with none configured, every
+    source that has snapshots in the storage).
     Looks at the storage only, never at a database. Exit codes:
       0  every source is fresh
       6  a source's newest snapshot is damaged or failed its last verification
@@ -77,7 +79,9 @@ def check(sources: tuple[str, ...], max_age: str, as_json: bool) -> None:
         raise ConfigError(f"--max-age: {exc}") from None
     state = _state()
     repo = state.repository()
-    names = list(sources) or list(state.config.config.sources) or repo.sources()
+    # a folder without snapshots (left by a failed first backup of an earlier version) is no source
+    names = list(sources) or list(state.config.config.sources) or [
+        s for s in repo.sources() if repo.snapshot_ids(s)]
     if not names:
         raise NotFound(f"no sources configured and no snapshots in {repo.storage.url}")
     results = [freshness(repo, name, limit) for name in names]

@@ -10,7 +10,7 @@ SCAN_EPILOG = """\b
 SUBJECT is a snapshot (id, unique prefix, 'latest' or tag) or a database URL
 (postgresql://..., mysql://..., sqlite:///...). A URL is only read: catalog
 queries and a bounded sample of each table. Evidence is counts, never values.
-Categories, thresholds and limits: docs/masking.md#scan."""
+Categories, thresholds and limits: docs/scan.md."""
 
 
 @cli.command(epilog=SCAN_EPILOG)

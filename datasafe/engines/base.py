@@ -15,14 +15,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from datasafe.errors import Interrupted
+from datasafe.errors import ConfigError, Interrupted
 from datasafe.identity import DatabaseIdentity
 from datasafe.progress import NullProgress, Progress
 from datasafe.snapshot.chunks import Compression
 from datasafe.snapshot.manifest import Manifest, SchemaPart, Sequence, TableEntry
 from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.storage.base import StorageBackend
-from datasafe.urls import DatabaseURL
+from datasafe.urls import SECRET_QUERY_KEYS, DatabaseURL
 
 
 @dataclass
@@ -99,13 +99,23 @@ SCRATCH_ENV = "DATASAFE_SCRATCH_URL"
 
 
 def scratch_server(manifest: Manifest, server: DatabaseURL | None) -> DatabaseURL:
-    """``--scratch``, else ``$DATASAFE_SCRATCH_URL``, else the snapshot's own server (no password)."""
+    """``--scratch``, else ``$DATASAFE_SCRATCH_URL``, else the snapshot's own server (no password).
+
+    A masked snapshot records no server (its ``source_url`` is only the scheme): it needs one of
+    the first two, rather than the client library's default server."""
     if server is not None:
         return server
     env = os.environ.get(SCRATCH_ENV)
     if env:
         return DatabaseURL.parse(env)
-    return DatabaseURL.parse(manifest.source_url).replace(password=None)
+    own = DatabaseURL.parse(manifest.source_url)
+    # recorded redacted: no password (neither in the user part nor as a query parameter)
+    own = own.replace(password=None, query_items=tuple((k, v) for k, v in own.query_items
+                                                       if k.lower() not in SECRET_QUERY_KEYS))
+    if not (own.host or own.database or own.query_items):
+        raise ConfigError(f"snapshot {manifest.snapshot_id} does not record the server it came from",
+                          hint=f"name a server for the scratch database with --scratch or ${SCRATCH_ENV}")
+    return own
 
 
 def scratch_name() -> str:

@@ -25,6 +25,7 @@ from typing import Any
 
 from datasafe.engines.base import BackupOptions, BackupResult, Engine, RestoreOptions, RestorePlan, write_table
 from datasafe.errors import ConnectionFailed, DatabaseError, IntegrityError, NotFound, Refused
+from datasafe.humanize import count as plural
 from datasafe.identity import DatabaseIdentity
 from datasafe.snapshot.chunks import digester, read_chunk, read_whole
 from datasafe.snapshot.manifest import Column, ForeignKey, Manifest, SchemaPart, TableEntry
@@ -236,14 +237,14 @@ class SqliteEngine(Engine):
                     if not options.clean:
                         raise Refused(f"table {t.name} in {path} is not empty; use --clean to replace its rows")
                     steps.append(f"delete the rows of {t.name}")
-            steps.append(f"load {len(tables)} tables in one transaction")
+            steps.append(f"load {plural(len(tables), 'table')} in one transaction")
         else:
             if objects and not options.clean:
-                raise Refused(f"target {path} is not empty ({objects} objects); use --clean to replace it")
+                raise Refused(f"target {path} is not empty ({plural(objects, 'object')}); use --clean to replace it")
             steps.append(f"build a new database file beside {path}")
             steps.append("create tables")
             if not options.schema_only:
-                steps.append(f"load {len(tables)} tables, {sum(t.rows for t in tables)} rows")
+                steps.append(f"load {plural(len(tables), 'table')}, {plural(sum(t.rows for t in tables), 'row')}")
             steps.append("create indexes, views and triggers")
             steps.append(f"{'replace' if exists else 'create'} {path} atomically (rename)")
         if not path.parent.is_dir():
@@ -405,7 +406,7 @@ def _load_table(
     progress.start(t.name, t.name, t.raw_size)
     for chunk in t.chunks:
         label = f"{t.name} {chunk.path}"
-        blocks = read_chunk(storage, chunk, label=label)
+        blocks = read_chunk(storage, chunk, label=label, count_rows=True)
         rest = b""
         try:
             for block in blocks:

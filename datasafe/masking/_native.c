@@ -13,7 +13,8 @@
  *
  * _native_fields.c takes fields out of blocks of rows and puts them back (and undoes escapes);
  * _native_rules.c has the first choices of the transformers whose output is built from the
- * value's HMAC and layout (card numbers, phone numbers, ...). datasafe/masking/native.py has a
+ * value's HMAC and layout (card numbers, e-mail addresses, ...), and _native_phone.c that of phone
+ * numbers (with keyed draws from _native_draws.c). datasafe/masking/native.py has a
  * pure-Python twin of every function but the rules, with the same results; it is used where this
  * module was not built.
  */
@@ -78,10 +79,17 @@ int ds_blank(const char *s, Py_ssize_t n) {
 void ds_views_free(byte_views *v) {
     PyMem_Free(v->ptr);
     PyMem_Free(v->len);
+    Py_CLEAR(v->items);
 }
 
 int ds_views_of(PyObject *list, byte_views *v) {
-    v->n = PyList_GET_SIZE(list);
+    /* a copy (n new references, next to a hash per value: cheap) rather than the list itself, which
+     * other threads may change once the caller releases the GIL */
+    v->ptr = NULL;
+    v->len = NULL;
+    v->items = PyList_GetSlice(list, 0, PY_SSIZE_T_MAX);
+    if (v->items == NULL) return -1;
+    v->n = PyList_GET_SIZE(v->items);
     v->ptr = PyMem_Malloc(sizeof(char *) * (size_t)(v->n ? v->n : 1));
     v->len = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(v->n ? v->n : 1));
     if (v->ptr == NULL || v->len == NULL) {
@@ -90,7 +98,7 @@ int ds_views_of(PyObject *list, byte_views *v) {
         return -1;
     }
     for (Py_ssize_t i = 0; i < v->n; i++) {
-        PyObject *item = PyList_GET_ITEM(list, i);
+        PyObject *item = PyList_GET_ITEM(v->items, i);
         if (!PyBytes_Check(item)) {
             ds_views_free(v);
             PyErr_Format(PyExc_TypeError, "value %zd is %.100s, not bytes", i, Py_TYPE(item)->tp_name);
@@ -134,7 +142,7 @@ static PyObject *hmac_sha256(PyObject *self, PyObject *args) {
     return out;
 }
 
-/* The last value seen in each of up to 2**PICK_SEEN_BITS slots (a pointer into the call's list)
+/* The last value seen in each of up to 2**PICK_SEEN_BITS slots (a pointer into the views' bytes)
  * and its pick; a short list gets as many slots as it has values, a one-value call one. */
 #define PICK_SEEN_BITS 10
 typedef struct {
@@ -160,17 +168,23 @@ PyDoc_STRVAR(pick_doc,
 
 #define PICK_BLANK UINT64_MAX /* the index of a blank value */
 
+/* Whether a pick of n values releases the GIL while it hashes. It then reads a copy of the pool,
+ * which other threads could change meanwhile (the values' views are a copy already): cheap next to
+ * the hashing only when the values are not much fewer than the pool's items. A pick of a single
+ * value at a time (batch._pool_function) keeps the GIL and copies nothing. */
+static int pick_releases(Py_ssize_t n, Py_ssize_t pool_size) { return n >= 64 && n >= pool_size / 8; }
+
 static PyObject *pick(PyObject *self, PyObject *args) {
     Py_buffer key;
-    PyObject *values, *pool;
+    PyObject *values, *passed_pool;
     int keep_blank = 0;
-    if (!PyArg_ParseTuple(args, "y*O!O!|p:pick", &key, &PyList_Type, &values, &PyList_Type, &pool, &keep_blank))
+    if (!PyArg_ParseTuple(args, "y*O!O!|p:pick", &key, &PyList_Type, &values, &PyList_Type, &passed_pool,
+                          &keep_blank))
         return NULL;
     hmac_key hk;
     ds_hmac_init(&hk, key.buf, key.len);
     PyBuffer_Release(&key);
-    uint64_t size = (uint64_t)PyList_GET_SIZE(pool);
-    if (size == 0) {
+    if (PyList_GET_SIZE(passed_pool) == 0) {
         PyErr_SetString(PyExc_ValueError, "empty pool");
         return NULL;
     }
@@ -180,13 +194,28 @@ static PyObject *pick(PyObject *self, PyObject *args) {
     int bits = 0;
     while (bits < PICK_SEEN_BITS && ((Py_ssize_t)1 << bits) < v.n) bits++;
     pick_seen *seen = PyMem_Calloc((size_t)1 << bits, sizeof(pick_seen));
-    if (index == NULL || seen == NULL) {
+    /* made before the pool is read: making a list may run a collection, and so Python code */
+    PyObject *out = index != NULL && seen != NULL ? PyList_New(v.n) : NULL;
+    if (out == NULL) {
+        if (index == NULL || seen == NULL) PyErr_NoMemory();
         PyMem_Free(index);
         PyMem_Free(seen);
         ds_views_free(&v);
-        return PyErr_NoMemory();
+        return NULL;
     }
-    Py_BEGIN_ALLOW_THREADS
+    int release = pick_releases(v.n, PyList_GET_SIZE(passed_pool));
+    PyObject *pool = release ? PyList_GetSlice(passed_pool, 0, PY_SSIZE_T_MAX) : Py_NewRef(passed_pool);
+    uint64_t size = pool != NULL ? (uint64_t)PyList_GET_SIZE(pool) : 0;
+    if (size == 0) { /* out of memory, or a collection emptied the pool */
+        if (pool != NULL) PyErr_SetString(PyExc_ValueError, "empty pool");
+        Py_XDECREF(pool);
+        Py_DECREF(out);
+        PyMem_Free(index);
+        PyMem_Free(seen);
+        ds_views_free(&v);
+        return NULL;
+    }
+    PyThreadState *saved = release ? PyEval_SaveThread() : NULL;
     unsigned char d[32];
     for (Py_ssize_t i = 0; i < v.n; i++) {
         if (keep_blank && ds_blank(v.ptr[i], v.len[i])) {
@@ -207,22 +236,16 @@ static PyObject *pick(PyObject *self, PyObject *args) {
         s->len = v.len[i];
         s->index = index[i];
     }
-    Py_END_ALLOW_THREADS
+    if (release) PyEval_RestoreThread(saved);
+    for (Py_ssize_t i = 0; i < v.n; i++) {
+        PyObject *item = index[i] == PICK_BLANK ? PyList_GET_ITEM(v.items, i)
+                                                : PyList_GET_ITEM(pool, (Py_ssize_t)index[i]);
+        PyList_SET_ITEM(out, i, Py_NewRef(item));
+    }
+    Py_DECREF(pool);
+    PyMem_Free(index);
     PyMem_Free(seen);
     ds_views_free(&v);
-    /* the lists may have changed size while the GIL was released: check again */
-    PyObject *out = NULL;
-    if ((uint64_t)PyList_GET_SIZE(pool) != size || PyList_GET_SIZE(values) != v.n) {
-        PyErr_SetString(PyExc_RuntimeError, "pool or values changed size");
-    } else if ((out = PyList_New(v.n)) != NULL) {
-        for (Py_ssize_t i = 0; i < v.n; i++) {
-            PyObject *item = index[i] == PICK_BLANK ? PyList_GET_ITEM(values, i)
-                                                    : PyList_GET_ITEM(pool, (Py_ssize_t)index[i]);
-            Py_INCREF(item);
-            PyList_SET_ITEM(out, i, item);
-        }
-    }
-    PyMem_Free(index);
     return out;
 }
 
@@ -271,7 +294,8 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__native(void) {
     PyObject *m = PyModule_Create(&module);
-    if (m != NULL && (PyModule_AddFunctions(m, ds_field_methods) < 0 || PyModule_AddFunctions(m, ds_rule_methods) < 0))
+    if (m != NULL && (PyModule_AddFunctions(m, ds_field_methods) < 0 || PyModule_AddFunctions(m, ds_rule_methods) < 0 ||
+                      PyModule_AddFunctions(m, ds_phone_methods) < 0 || PyModule_AddFunctions(m, ds_leak_methods) < 0))
         Py_CLEAR(m);
     return m;
 }

@@ -21,15 +21,16 @@ static PyObject *unescape(PyObject *self, PyObject *args) {
     PyObject *values;
     Py_buffer table;
     if (!PyArg_ParseTuple(args, "O!y*:unescape", &PyList_Type, &values, &table)) return NULL;
-    PyObject *out = NULL;
+    PyObject *out = NULL, *items = NULL;
     if (table.len != 256) {
         PyErr_SetString(PyExc_ValueError, "the table must have 256 bytes");
-    } else {
+    } else if ((items = PyList_GetSlice(values, 0, PY_SSIZE_T_MAX)) != NULL) {
+        /* read from a copy: making `out` may run a collection, and its Python code change the list */
         const unsigned char *map = table.buf;
-        Py_ssize_t n = PyList_GET_SIZE(values);
+        Py_ssize_t n = PyList_GET_SIZE(items);
         out = PyList_New(n);
         for (Py_ssize_t i = 0; out != NULL && i < n; i++) {
-            PyObject *item = PyList_GET_ITEM(values, i);
+            PyObject *item = PyList_GET_ITEM(items, i);
             if (!PyBytes_Check(item)) {
                 PyErr_Format(PyExc_TypeError, "value %zd is %.100s, not bytes", i, Py_TYPE(item)->tp_name);
                 Py_CLEAR(out);
@@ -61,6 +62,7 @@ static PyObject *unescape(PyObject *self, PyObject *args) {
             PyList_SET_ITEM(out, i, new);
         }
     }
+    Py_XDECREF(items);
     PyBuffer_Release(&table);
     return out;
 }
@@ -110,12 +112,6 @@ static void width_error(Py_ssize_t row, Py_ssize_t found) {
     }
 }
 
-/* Where a field is in the block. */
-typedef struct {
-    const char *start;
-    Py_ssize_t len;
-} span;
-
 /* Walks one row (from p to its line end): notes where the wanted fields are; returns the number of fields. */
 
 static Py_ssize_t split_row(const char *p, const char *line_end, const Py_ssize_t *idx, Py_ssize_t nw,
@@ -143,16 +139,8 @@ static int check_block(const char *data, Py_ssize_t len) {
     return 0;
 }
 
-/* A block and the wanted columns, checked, with room for one row's wanted fields. */
-typedef struct {
-    Py_buffer block;
-    Py_ssize_t ncols, nw, rows;
-    Py_ssize_t *idx;
-    span *found;
-} walk;
-
 /* Takes the block (already parsed into w->block); on failure releases it and sets an error. */
-static int walk_begin(walk *w, PyObject *wanted) {
+int ds_walk_begin(walk *w, PyObject *wanted) {
     w->found = NULL;
     w->idx = wanted_of(wanted, w->ncols, &w->nw);
     if (w->idx != NULL && check_block(w->block.buf, w->block.len) == 0) {
@@ -166,14 +154,14 @@ static int walk_begin(walk *w, PyObject *wanted) {
     return -1;
 }
 
-static void walk_end(walk *w) {
+void ds_walk_end(walk *w) {
     PyMem_Free(w->found);
     PyMem_Free(w->idx);
     PyBuffer_Release(&w->block);
 }
 
 /* The row starting at *p: its wanted fields into w->found; moves *p past it. -1 (error set) for a wrong width. */
-static int walk_row(walk *w, const char **p, Py_ssize_t r) {
+int ds_walk_row(walk *w, const char **p, Py_ssize_t r) {
     const char *end = (const char *)w->block.buf + w->block.len;
     const char *line_end = memchr(*p, '\n', (size_t)(end - *p));
     Py_ssize_t cols = split_row(*p, line_end, w->idx, w->nw, w->found);
@@ -194,7 +182,7 @@ static PyObject *fields(PyObject *self, PyObject *args) {
     walk w;
     PyObject *wanted;
     if (!PyArg_ParseTuple(args, "y*nO!:fields", &w.block, &w.ncols, &PyTuple_Type, &wanted)) return NULL;
-    if (walk_begin(&w, wanted) < 0) return NULL;
+    if (ds_walk_begin(&w, wanted) < 0) return NULL;
     PyObject *out = PyTuple_New(w.nw);
     for (Py_ssize_t c = 0; out != NULL && c < w.nw; c++) {
         PyObject *list = PyList_New(w.rows);
@@ -203,7 +191,7 @@ static PyObject *fields(PyObject *self, PyObject *args) {
     }
     const char *p = w.block.buf;
     for (Py_ssize_t r = 0; out != NULL && r < w.rows; r++) {
-        if (walk_row(&w, &p, r) < 0) {
+        if (ds_walk_row(&w, &p, r) < 0) {
             Py_CLEAR(out);
             break;
         }
@@ -216,7 +204,7 @@ static PyObject *fields(PyObject *self, PyObject *args) {
             PyList_SET_ITEM(PyTuple_GET_ITEM(out, c), r, item);
         }
     }
-    walk_end(&w);
+    ds_walk_end(&w);
     return out;
 }
 
@@ -251,7 +239,7 @@ static Py_ssize_t replaced_size(walk *w, PyObject *columns, span *spans) {
     }
     const char *p = w->block.buf;
     for (Py_ssize_t r = 0; r < w->rows; r++) {
-        if (walk_row(w, &p, r) < 0) return -1;
+        if (ds_walk_row(w, &p, r) < 0) return -1;
         for (Py_ssize_t c = 0; c < w->nw; c++) {
             size -= w->found[c].len;
             spans[r * w->nw + c] = w->found[c];
@@ -266,7 +254,7 @@ static PyObject *replace(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*nO!O!:replace", &w.block, &w.ncols, &PyTuple_Type, &wanted, &PyTuple_Type,
                           &columns))
         return NULL;
-    if (walk_begin(&w, wanted) < 0) return NULL;
+    if (ds_walk_begin(&w, wanted) < 0) return NULL;
     PyObject *out = NULL;
     span *spans = PyMem_Malloc(sizeof(span) * (size_t)(w.rows * w.nw ? w.rows * w.nw : 1));
     Py_ssize_t size = spans != NULL ? replaced_size(&w, columns, spans) : -1;
@@ -290,7 +278,7 @@ static PyObject *replace(PyObject *self, PyObject *args) {
         memcpy(o, from, (size_t)((const char *)w.block.buf + w.block.len - from));
     }
     PyMem_Free(spans);
-    walk_end(&w);
+    ds_walk_end(&w);
     return out;
 }
 

@@ -15,6 +15,7 @@ from datasafe.environments import resolve_target
 from datasafe.environments.policy import Policy, PolicyDecision
 from datasafe.errors import IntegrityError
 from datasafe.masking.codecs import Cell
+from datasafe.masking.ddl import SchemaReport, check_schema, mask_schema
 from datasafe.masking.keys import MaskingKey
 from datasafe.masking.leaks import LeakAudit
 from datasafe.masking.leaks_items import Blocks
@@ -47,6 +48,8 @@ class MaskResult:
     restored: RestorePlan | None = None
     #: the leak audit's result (None: not run, with ``leak_audit=False`` or ``dry_run``)
     leak_report: LeakReport | None = None
+    #: what happens to the schema's own text (comments, defaults, view bodies, ...)
+    schema: SchemaReport | None = None
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -64,6 +67,8 @@ class MaskResult:
             out["restored"] = self.restored.describe()
         if self.leak_report is not None:
             out["leak_audit"] = self.leak_report.describe()
+        if self.schema is not None:
+            out["schema"] = self.schema.describe()
         if self.samples:
             out["samples"] = {t: [{"before": b, "after": a} for b, a in pairs] for t, pairs in self.samples.items()}
         return out
@@ -112,6 +117,7 @@ def mask(repo: Repository, ref: str | Manifest, rules_path: str | Path, key: Mas
         result.decision = api.decide(repo, policy, manifest, url, env, confirm, "mask", will_mask=plan.strict)
         api.plan_restore(repo, manifest, url.render(hide_password=False), options)  # target empty, tools there
     objects = repo.snapshot_storage(manifest)
+    result.schema = check_schema(manifest, objects, plan.rules, strict=plan.strict)  # stops before any write
     if dry_run:
         result.samples = sample(plan, objects, sample_rows)
         return result
@@ -155,6 +161,8 @@ def _write(repo: Repository, manifest: Manifest, plan: MaskPlan, objects: Snapsh
                          min(parallel.usable_cpus(), MAX_WORKERS) if workers is None else workers)
         tables, parts = mask_tables(plan, objects, writer, compression or Compression(), manifest.chunk_size,
                                     progress or NullProgress(), workers, leaks)
+        parts, schema = mask_schema(manifest, parts, objects, writer, plan.rules, strict=plan.strict,
+                                    compression=compression)
         if leaks is not None:  # before anything is committed: a leak leaves no masked snapshot behind
             found = leaks.finish(Blocks(lambda e: _blocks(objects, e), lambda e: _blocks(writer.objects, e),
                                         {t.name: t for t in manifest.tables}, {t.name: t for t in tables}))
@@ -164,6 +172,9 @@ def _write(repo: Repository, manifest: Manifest, plan: MaskPlan, objects: Snapsh
         for drop in ("encryption", "sealed", "summary", "objects", "masking", "manifest_sha256", "provenance"):
             body.pop(drop, None)
         body.update(
+            # where production lives (host, port, user, database or file) stays out of the masked
+            # snapshot: the scheme tells the engine; ``origin`` (an identity digest) stays for the policy
+            source_url=masked_source_url(manifest.source_url),
             datasafe_version=__version__, snapshot_id=writer.snapshot_id, source=out_name, started_at=started,
             finished_at=datetime.now(timezone.utc), tags=list(tags or []),
             compression=(compression or Compression()).describe(), tables=tables, schema_parts=parts,
@@ -173,6 +184,7 @@ def _write(repo: Repository, manifest: Manifest, plan: MaskPlan, objects: Snapsh
                 "from": {"source": manifest.source, "snapshot_id": manifest.snapshot_id},
                 "tables": {t.name: {"action": t.action, **({"where": t.where} if t.where else {}),
                                     "columns": t.strategies} for t in plan.tables},
+                "schema": schema.describe(),
                 "leak_audit": leaks.report.record() if leaks is not None and leaks.report is not None else False,
             },
         )
@@ -183,10 +195,17 @@ def _write(repo: Repository, manifest: Manifest, plan: MaskPlan, objects: Snapsh
         writer.commit(masked)
     except BaseException:
         writer.abort()
+        if leaks is not None:
+            leaks.close()
         raise
     verification.record(repo.storage, out_name, masked.snapshot_id, verification.VerificationRecord(
         verification.now(), report.mode, True, report.chunks))
     return masked
+
+
+def masked_source_url(url: str) -> str:
+    """What a masked manifest records as ``source_url``: only the scheme (``postgresql://``)."""
+    return url.partition("://")[0] + "://"
 
 
 def rules_init(source: Manifest | list[TableEntry]) -> str:

@@ -5,22 +5,25 @@ equal to the masked ``email``, a ``tsvector`` built from a masked description, c
 addresses inside a kept ``notes`` column, a copied log table) survives it. Every masking run
 looks for them before the masked snapshot is committed (:meth:`LeakAudit.finish`).
 
-**Exposure first.** The output columns that can carry originals are scanned before masking
-starts: kept columns and copied tables, read from the snapshot (their bytes are the output's),
-a block at a time in the masking worker processes, each distinct cell once. Masked columns whose
-rule makes the whole value from the key (names, e-mail, phone, text, hash, ...) are not
-scanned: whatever they hold is the generator's. Columns whose output is known only after
-masking (rules that pass part of the input on: ``json``, ``regex``, ``redact``, ``template``;
-tables that lose rows to a filter) are scanned as they are masked. What the scan keeps is the
-set of significant items (:mod:`~datasafe.masking.leaks_items`) with the columns they were seen
-in: the distinct values of the output, usually small.
+**What the output holds.** The output columns that can carry originals are scanned, each
+distinct cell once, and cut into significant items (:mod:`~datasafe.masking.leaks_items`),
+kept with the columns they were seen in: the distinct values of the output, usually small.
+Kept columns of masked tables are scanned where the table is masked, in the worker that masks
+the block (from the original rows: their bytes are the output's); tables copied chunk for chunk
+are scanned before masking starts, by worker processes when large. Masked columns whose rule
+makes the whole value from the key (names, e-mail, phone, text, hash, ...) are not scanned:
+whatever they hold is the generator's. Columns whose output is known only after masking (rules
+that pass part of the input on: ``json``, ``regex``, ``redact``, ``template``; tables that lose
+rows to a filter) are scanned in their masked form.
 
-**Originals streamed through it.** While masking, each worker cuts the original values of the
-masked columns of its block into items and intersects them with that set, in C: nothing of the
-originals is kept but what is found (the items that the output holds anyway), with how often.
-Items seen only after masking (see above) are checked afterwards by one more read of the
-masked columns, when there are any. Items common in their original column (in at least
-:data:`COMMON_ROWS` rows and :data:`COMMON_SHARE` of them) identify no one and are dropped.
+**What the originals were.** While a block is masked, every item of its original values goes
+into the table's :class:`~datasafe.masking.fingerprints.Fingerprints` (a Bloom filter, in C);
+nothing else of the originals is kept. Once every table is masked, the output's items are looked
+up in the filters: most schemas give no candidate at all, and the run is done. A table with
+candidates (real ones, or the filter's rare false positives) is read once more, and its
+originals are counted exactly against the candidates only. Items common in their original column
+(in at least :data:`COMMON_ROWS` rows and :data:`COMMON_SHARE` of them) identify no one and are
+dropped.
 
 **Findings** are located row by row (:func:`locate`): how many output rows hold them, and how
 many of those hold their own row's original (a derived column), then judged (:func:`judge`).
@@ -29,19 +32,18 @@ many of those hold their own row's original (a derived column), then judged (:fu
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from datasafe.errors import IntegrityError
-from datasafe.masking import parallel, stages
+from datasafe.masking import fingerprints, parallel
 from datasafe.masking.batch import BatchMasker, BatchResult
 from datasafe.masking.errors import RulesError
+from datasafe.masking.fingerprints import Fingerprints
 from datasafe.masking.leaks_items import (
-    COMMON_ROWS,
-    COMMON_SHARE,
     PARTIAL_RULES,
     SEEN_BYTES,
     WORD,
@@ -51,14 +53,14 @@ from datasafe.masking.leaks_items import (
     Scanned,
     block_columns,
     exposed_items,
-    identifying,
     judge,
     locate,
     original_items,
     original_mode,
     scan_kind,
 )
-from datasafe.masking.leaks_report import Finding, LeakReport
+from datasafe.masking.leaks_ledger import Hits, Ledger
+from datasafe.masking.leaks_report import LeakReport
 from datasafe.masking.plan import MaskPlan, TablePlan
 from datasafe.masking.types import column_kind
 from datasafe.snapshot.manifest import TableEntry
@@ -68,19 +70,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: tables at least this big (raw bytes) are scanned by worker processes, as masking does
-PARALLEL_MIN_BYTES = 16 << 20
-
-
-@dataclass
-class Hits:
-    """What one block contributes: its rows, per original column the items found with how often
-    they occur, per output-read scanned column the items seen there."""
-
-    rows: int
-    found: list[dict[bytes, int]]
-    exposed: list[list[bytes]]
-    seconds: float = 0.0
+#: the copied tables' scan runs at this lower priority, on the CPU time masking leaves over (its
+#: parent process reads and compresses while the workers wait, and the other way round)
+BACKGROUND_NICE = 10
 
 
 class TableProbe:
@@ -96,6 +88,10 @@ class TableProbe:
         # template), whose items are known already; a cell met again costs one set lookup
         self._seen: dict[int, set[bytes]] = {s.id: set() for s in scanned}
         self._seen_bytes = 0
+        # ... and before that, in C, by the hashes of the cells met (see fingerprints.distinct):
+        # made in the process that scans (a forked worker gets its own)
+        self._tables: dict[int, bytearray] = {}
+        self._seed = int.from_bytes(os.urandom(8), "little")
 
     def _new(self, s: Scanned, cells: list[bytes]) -> set[bytes]:
         seen = self._seen[s.id]
@@ -110,15 +106,51 @@ class TableProbe:
         return new
 
     def _exposed(self, block: bytes, scanned: list[Scanned]) -> list[list[bytes]]:
-        # cells as stored (not lower-cased: most repeat, and only new ones are worth the work)
+        # distinct cells as stored (not lower-cased: most repeat, and only new ones are worth the work)
         wanted = tuple(sorted({s.index for s in scanned}))
-        cols = dict(zip(wanted, block_columns(block, self.entry.encoding, self.ncols, wanted, lower=False),
-                        strict=True))
+        if not wanted or not block:
+            return [[] for _ in scanned]
+        if self.entry.encoding == "jsonl":
+            columns = block_columns(block, self.entry.encoding, self.ncols, wanted, lower=False)
+        else:
+            by_index = {s.index: s.id for s in scanned}
+            tables = tuple(self._table(by_index[i]) for i in wanted)
+            columns = fingerprints.distinct(block, self.ncols, wanted, tables, self._seed)
+        cols = dict(zip(wanted, columns, strict=True))
         return [exposed_items(map(bytes.lower, self._new(s, cols[s.index])), s.kind) for s in scanned]
+
+    def _table(self, sid: int) -> bytearray:
+        table = self._tables.get(sid)
+        if table is None:
+            table = self._tables[sid] = bytearray(8 * fingerprints.SEEN_SLOTS)
+        return table
+
+    def fingerprint(self, block: bytes, into: Fingerprints) -> None:
+        """Add the items of the block's original values of the masked columns to ``into``."""
+        if not self.originals or not block:
+            return
+        if self.entry.encoding != "jsonl":
+            into.add_block(block, self.ncols, sorted((o.index, o.mode) for o in self.originals))
+            return
+        wanted = tuple(sorted({o.index for o in self.originals}))
+        cols = dict(zip(wanted, block_columns(block, self.entry.encoding, self.ncols, wanted), strict=True))
+        for o in self.originals:
+            values, words = original_items(cols[o.index], o.mode)
+            into.add(values + [WORD + w for w in words])
 
     def expose(self, block: bytes) -> list[list[bytes]]:
         """The new items of the scanned columns read from the original rows, per column."""
         return self._exposed(block, self.early)
+
+    def audit(self, block: bytes, output: bytes, into: Fingerprints | None, early: bool
+              ) -> tuple[list[list[bytes]], list[list[bytes]]]:
+        """What masking a block gives the audit: its originals into ``into``; the new items of
+        the scanned columns, read from the original rows (if ``early``) and from ``output``."""
+        if into is not None:
+            self.fingerprint(block, into)
+        exposed = self.expose(block) if early else [[] for _ in self.early]
+        late = self._exposed(output, self.late) if self.late and output else [[] for _ in self.late]
+        return exposed, late
 
     def test(self, block: bytes, output: bytes | None, known: Known) -> Hits:
         """The items of ``block``'s originals that ``known`` holds; the items of ``output``'s
@@ -138,110 +170,43 @@ class TableProbe:
 
 @dataclass
 class AuditedResult(BatchResult):
-    """A masked block and, taken in the same worker, what the audit needs of it."""
+    """A masked block and, taken in the same worker, the new items of its scanned columns: those
+    read from the original rows (``exposed``) and those read from the masked rows (``late``)."""
 
-    hits: Hits | None = None
     exposed: list[list[bytes]] | None = None
+    late: list[list[bytes]] | None = None
 
 
 class AuditedBatch(BatchMasker):
-    """A :class:`BatchMasker` that also tests each block's originals, where it masks the block
-    (in a worker process: only what is found travels back)."""
+    """A :class:`BatchMasker` that also fingerprints each block's originals and scans its
+    output columns, where it masks the block (in a worker process: only new items travel back)."""
 
-    def __init__(self, masker: TableMasker, probe: TableProbe, known: Known) -> None:
+    def __init__(self, masker: TableMasker, probe: TableProbe, into: Fingerprints | None, early: bool) -> None:
         super().__init__(masker.table, masker.codec, masker.state.overrides)
         self._probe = probe
-        self._known = known
+        self._into = into
+        self._early = early
+        self._warming = False
+
+    def warm_up(self, block: bytes) -> None:
+        """As :meth:`BatchMasker.warm_up`, without auditing: what the audit would remember of the
+        first row (cells already seen) would be inherited by the workers and the row skipped."""
+        self._warming = True
+        try:
+            super().warm_up(block)
+        finally:
+            self._warming = False
 
     def mask(self, block: bytes) -> BatchResult:
         result = super().mask(block)
-        hits = None
-        if result.error is None:
-            try:
-                hits = self._probe.test(block, result.data, self._known)
-            except Exception:  # the parent tests the block again, and reports what it meets
-                hits = None
-        return AuditedResult(result.data, result.rows, result.hashes, result.nulls, result.error, hits=hits)
-
-
-class _ExposingBatch(BatchMasker):
-    """Scans blocks in :func:`parallel.masked_blocks`' worker processes (which call ``mask``
-    only): nothing is masked, the answer is the block's new exposed items."""
-
-    def __init__(self, probe: TableProbe) -> None:  # no transformers to build: nothing is masked
-        self._probe = probe
-
-    def mask(self, block: bytes) -> BatchResult:
+        if result.error is not None or self._warming:
+            return result
         try:
-            return AuditedResult(b"", block.count(b"\n"), exposed=self._probe.expose(block))
-        except Exception as exc:  # a malformed row: said in the parent, which stops the scan
-            return AuditedResult(b"", 0, error=exc)
-
-
-# -- what was seen, what was found ----------------------------------------------------------------------
-class Ledger:
-    """Items seen in the scanned columns (with the columns they were seen in) and items found
-    among the originals (with how often). Fed by one thread at a time."""
-
-    def __init__(self, originals: list[Original], scanned: list[Scanned]) -> None:
-        self.originals = originals
-        self.scanned = scanned
-        self.where: dict[bytes, int] = {}  # item -> bit mask of scanned column ids
-        self.found: list[Counter[bytes]] = [Counter() for _ in originals]
-        self.rows = [0 for _ in originals]
-        self.seconds = 0.0
-
-    def expose(self, scanned: list[Scanned], items: list[list[bytes]]) -> list[bytes]:
-        """Record items of scanned columns; returns those the ledger had not seen anywhere."""
-        where, new = self.where, []
-        for s, column in zip(scanned, items, strict=True):
-            bit = 1 << s.id
-            for item in column:
-                old = where.get(item)
-                if old is None:
-                    new.append(item)
-                    where[item] = bit
-                elif not old & bit:
-                    where[item] = old | bit
-        return new
-
-    def hits(self, probe: TableProbe, hits: Hits, *, count_rows: bool = True) -> list[bytes]:
-        """Record a block's :class:`Hits`; returns the late items new to the ledger."""
-        self.seconds += hits.seconds
-        for o, found in zip(probe.originals, hits.found, strict=True):
-            if count_rows:
-                self.rows[o.id] += hits.rows
-            if found:
-                self.found[o.id].update(found)
-        return self.expose(probe.late, hits.exposed)
-
-    def findings(self, accepted: Mapping[str, str], *, own_column: bool = False
-                 ) -> list[tuple[Finding, Original, Scanned, set[bytes]]]:
-        """Each (original column, scanned column) sharing items not common in the original
-        column; ``own_column``: a column's own output counts too."""
-        # distinct items per scanned column, words and other items apart (a column of single words
-        # has each as a value and as a word)
-        distinct: Counter[tuple[int, bool]] = Counter()
-        for item, mask in self.where.items():
-            word = item.startswith(WORD)
-            distinct.update((i, word) for i in range(mask.bit_length()) if mask >> i & 1)
-        out = []
-        for o in self.originals:
-            limit = max(COMMON_ROWS, COMMON_SHARE * self.rows[o.id])
-            rare = [item for item, n in self.found[o.id].items() if n < limit]
-            for s in self.scanned:
-                if not own_column and (s.table, s.index) == (o.table, o.index):
-                    continue  # a rule that keeps part of its input (json paths, regex) keeps it on purpose
-                bit = 1 << s.id
-                shared = {item for item in rare if self.where[item] & bit}
-                if shared:
-                    words = sum(1 for item in shared if item.startswith(WORD))
-                    share = max(words / max(1, distinct[(s.id, True)]),
-                                (len(shared) - words) / max(1, distinct[(s.id, False)]))
-                    finding = Finding(o.name, s.name, len(shared), accepted=accepted.get(o.name),
-                                      identifying=sum(map(identifying, shared)), share=round(share, 4))
-                    out.append((finding, o, s, shared))
-        return out
+            exposed, late = self._probe.audit(block, result.data, self._into, self._early)
+        except Exception:  # the parent audits the block again, and reports what it meets
+            return result
+        return AuditedResult(result.data, result.rows, result.hashes, result.nulls, result.error, exposed=exposed,
+                             late=late)
 
 
 # -- masking runs ---------------------------------------------------------------------------------------
@@ -249,8 +214,9 @@ class LeakAudit:
     """The leak audit of one masking run (see :func:`datasafe.masking.api.mask`).
 
     Built from the plan before anything is written (:meth:`for_plan` checks ``accept_leaks``);
-    :meth:`expose` scans the output columns known before masking; the pipeline feeds it every
-    masked block (:meth:`batch`, :meth:`masked`); :meth:`finish` judges, before the commit.
+    :meth:`expose` makes the fingerprint filters and scans the tables that are copied; the
+    pipeline feeds it every masked block (:meth:`batch`, :meth:`masked`); :meth:`finish` looks
+    the output's items up in the filters, counts the candidates and judges, before the commit.
     """
 
     def __init__(self, plan: MaskPlan, ledger: Ledger, accepted: dict[str, str]) -> None:
@@ -263,8 +229,11 @@ class LeakAudit:
             scanned = [s for s in ledger.scanned if s.table == t.name]
             if originals or scanned:
                 self.probes[t.name] = TableProbe(t.entry, originals, scanned)
-        self.known = Known()
-        self._late: set[bytes] = set()  # seen only while masking: not yet looked for in earlier blocks
+        #: per table with masked columns: the fingerprints of its originals (made by :meth:`expose`)
+        self.fingerprints: dict[str, Fingerprints] = {}
+        #: tables whose kept columns expose() scans, apart from the masking (copied tables)
+        self._apart: set[str] = set()
+        self._background: parallel.Background | None = None
         self._unread: dict[str, IntegrityError] = {}
         #: the result, once :meth:`finish` ran
         self.report: LeakReport | None = None
@@ -302,64 +271,101 @@ class LeakAudit:
         return cls(plan, Ledger(originals, scanned), accepted)
 
     def expose(self, read: Callable[[TableEntry], Iterator[bytes]], workers: int) -> None:
-        """Scan the output columns whose bytes are the snapshot's (kept columns, copied tables),
-        large tables in ``workers`` processes; before masking, which looks for originals in them."""
+        """Make the fingerprint filters (before the workers are forked: they share them) and scan
+        the output columns of the tables that are not masked (their bytes are the snapshot's).
+
+        With ``workers`` > 1 that scan runs in a process of its own beside the masking, at a
+        lower priority: masking leaves CPU time over (its parent reads and compresses while the
+        workers wait, and the other way round). Otherwise it runs here and now. Masked tables are
+        audited where they are masked, block by block, which reads them once.
+        """
         started = time.monotonic()
-        for name, probe in self.probes.items():
-            if not probe.early or not probe.entry.chunks:
-                continue
-            try:
-                self._expose(probe, read, workers)
-            except IntegrityError as exc:
-                # a damaged chunk: masking or copying the table reports it as it always does (and
-                # stops the run); should the run get as far as the verdict, it fails there
-                self._unread.setdefault(name, exc)
-            log.debug("leak audit: %s scanned", name)
-        self.known = Known(self.ledger.where)
+        sizes = {name: Fingerprints.size_for(_expected_items(p)) for name, p in self.probes.items() if p.originals}
+        scale = min(1.0, fingerprints.MAX_BYTES / max(1, sum(sizes.values())))
+        for name, size in sizes.items():
+            self.fingerprints[name] = Fingerprints(int(size * scale))
+        masked = {t.name for t in self.plan.tables if t.action == "mask"}
+        copied = [p for name, p in self.probes.items() if name not in masked and p.early and p.entry.chunks]
+        self._apart.update(p.entry.name for p in copied)
+        if workers > 1 and parallel.can_fork() and copied:
+            self._background = parallel.Background("datasafe-leak-scan", lambda: _read_apart(copied, {}, read),
+                                                   nice=BACKGROUND_NICE)
+        else:
+            for probe in copied:
+                try:
+                    for block in read(probe.entry):
+                        self.ledger.expose(probe.early, probe.expose(block))
+                except IntegrityError as exc:
+                    # a damaged chunk: copying the table reports it as it always does (and stops
+                    # the run); should the run get as far as the verdict, it fails there
+                    self._unread.setdefault(probe.entry.name, exc)
         self.ledger.seconds += time.monotonic() - started
 
-    def _expose(self, probe: TableProbe, read: Callable[[TableEntry], Iterator[bytes]], workers: int) -> None:
-        entry = probe.entry
-        if workers > 1 and parallel.can_fork() and entry.raw_size >= PARALLEL_MIN_BYTES:
-            for _block, result in parallel.masked_blocks(_ExposingBatch(probe), stages.prefetched(read(entry)),
-                                                         workers):
-                if result.error is not None:
-                    raise IntegrityError(f"table {entry.name}: {result.error}")
-                assert isinstance(result, AuditedResult) and result.exposed is not None
-                self.ledger.expose(probe.early, result.exposed)
-        else:
-            for block in read(entry):
-                self.ledger.expose(probe.early, probe.expose(block))
+    def close(self) -> None:
+        """Stop the background scan and free the filters (a run that ends early)."""
+        if self._background is not None:
+            self._background.stop()
+            self._background = None
+        for filt in self.fingerprints.values():
+            filt.close()
 
     def batch(self, masker: TableMasker) -> BatchMasker:
-        """The block masker for ``masker``'s table: one that also tests its originals."""
-        probe = self.probes.get(masker.table.name)
-        return masker.batch() if probe is None else AuditedBatch(masker, probe, self.known)
+        """The block masker for ``masker``'s table: one that also audits each block."""
+        name = masker.table.name
+        probe = self.probes.get(name)
+        if probe is None or (name in self._apart and not probe.late):
+            return masker.batch()
+        apart = name in self._apart
+        return AuditedBatch(masker, probe, None if apart else self.fingerprints.get(name), not apart)
 
     def masked(self, table: TablePlan, block: bytes, result: BatchResult | bytes) -> None:
-        """A block of a masked table and its masked rows (tested by :class:`AuditedBatch`, or here)."""
+        """A block of a masked table and its masked rows (audited by :class:`AuditedBatch`, or here)."""
         probe = self.probes.get(table.name)
         if probe is None:
             return
-        if isinstance(result, AuditedResult) and result.hits is not None:
-            hits = result.hits
+        if isinstance(result, AuditedResult) and result.exposed is not None and result.late is not None:
+            exposed, late = result.exposed, result.late
         else:
-            hits = probe.test(block, result.data if isinstance(result, BatchResult) else result, self.known)
-        self._late.update(self.ledger.hits(probe, hits))
+            started = time.perf_counter()
+            output = result.data if isinstance(result, BatchResult) else result
+            apart = table.name in self._apart
+            exposed, late = probe.audit(block, output, None if apart else self.fingerprints.get(table.name),
+                                        not apart)
+            self.ledger.seconds += time.perf_counter() - started
+        self.ledger.expose(probe.early, exposed)
+        self.ledger.expose(probe.late, late)
 
     def finish(self, blocks: Blocks) -> LeakReport:
-        """Look for the items seen only while masking, locate what was found, judge; the caller
-        refuses to commit a failed audit."""
+        """Look the output's items up in the fingerprints, count the candidates in the tables
+        that may hold them, locate what was found, judge; the caller refuses to commit a failed audit."""
         started = time.monotonic()
+        ledger = self.ledger
+        if self._background is not None:
+            scanned, errors, seconds = self._background.result()
+            self._background = None
+            ledger.seconds += seconds
+            by_id = {s.id: s for s in ledger.scanned}
+            for sid, found in scanned.items():
+                ledger.expose([by_id[sid]], [found])
+            for name, message in errors.items():
+                self._unread.setdefault(name, IntegrityError(message))
         for exc in self._unread.values():
             raise exc
-        ledger = self.ledger
-        late = Known(self._late)
-        if late:  # one more read of the masked columns, for what they were not tested against
-            for probe in self.probes.values():
-                if probe.originals and probe.entry.chunks:
-                    for block in blocks.original(probe.entry):
-                        ledger.hits(probe, probe.test(block, None, late), count_rows=False)
+        items = list(ledger.where)
+        candidates: set[bytes] = set()
+        reread: list[str] = []
+        for name, probe in self.probes.items():
+            filt = self.fingerprints.get(name)
+            if filt is None or not probe.entry.chunks:
+                continue
+            maybe = [items[i] for i in filt.find(items)]
+            if not maybe:
+                continue
+            candidates.update(maybe)
+            reread.append(name)
+            known = Known(maybe)  # the originals of this table, counted against its candidates only
+            for block in blocks.original(probe.entry):
+                ledger.hits(probe, probe.test(block, None, known))
         found = ledger.findings(self.accepted)
         locate([f for f in found if f[0].accepted is None], blocks)  # accepted ones are not worth a read
         # a copied table is scanned as its snapshot has it: rows its filtered parents took away
@@ -368,14 +374,53 @@ class LeakAudit:
         for finding, *_ in found:
             judge(finding)
         report = LeakReport(columns=len(ledger.originals), scanned=len(ledger.scanned), exposed=len(ledger.where),
-                            findings=[f for f, *_ in found], seconds=ledger.seconds + time.monotonic() - started)
+                            findings=[f for f, *_ in found], seconds=ledger.seconds + time.monotonic() - started,
+                            candidates=len(candidates), reread=reread,
+                            filter_bytes=sum(f.size for f in self.fingerprints.values()),
+                            false_positive_rate=max((f.false_positive_rate() for f in self.fingerprints.values()),
+                                                    default=0.0))
+        self.close()
         self.report = report
         for f in report.accepted:
             log.warning("leak audit: %s: accepted by the rules (%s)", f.summary(), f.accepted)
-        log.info("leak audit: %d masked column(s) looked for in %d output column(s) (%d distinct items), "
-                 "%d finding(s), %d leak(s), %.2f s", report.columns, report.scanned, report.exposed,
-                 len(report.findings), len(report.leaks), report.seconds)
+        log.info("leak audit: %d masked column(s) looked for in %d output column(s) (%d distinct items, %d "
+                 "candidate(s), %d table(s) read again), %d finding(s), %d leak(s), %.2f s", report.columns,
+                 report.scanned, report.exposed, len(candidates), len(reread), len(report.findings),
+                 len(report.leaks), report.seconds)
         return report
+
+
+def _read_apart(probes: list[TableProbe], filters: Mapping[str, Fingerprints],
+                read: Callable[[TableEntry], Iterator[bytes]]) -> tuple[dict[int, list[bytes]], dict[str, str], float]:
+    """The audit's reading of the snapshot apart from the masking, in a process of its own: per
+    scanned column id the distinct items of the kept columns (and the originals into the
+    ``filters`` given, in shared memory); per table that could not be read, the error; the
+    seconds it took."""
+    started = time.monotonic()
+    found: dict[int, set[bytes]] = {}
+    errors: dict[str, str] = {}
+    for probe in probes:
+        into = filters.get(probe.entry.name)
+        try:
+            for block in read(probe.entry):
+                if into is not None:
+                    probe.fingerprint(block, into)
+                for s, items in zip(probe.early, probe.expose(block), strict=True):
+                    found.setdefault(s.id, set()).update(items)
+        except (IntegrityError, ValueError) as exc:
+            errors[probe.entry.name] = f"table {probe.entry.name}: {exc}"
+    return {sid: list(items) for sid, items in found.items()}, errors, time.monotonic() - started
+
+
+def _expected_items(probe: TableProbe) -> int:
+    """About how many items a table's originals give: one per value, two for numbers, and for
+    free text and JSON one per few bytes of the row's share of the table."""
+    entry = probe.entry
+    per_cell = max(1, entry.raw_size // max(1, entry.rows) // max(1, len(entry.columns)))
+    items = 0
+    for o in probe.originals:
+        items += {"value": 1, "digits": 2}.get(o.mode, 2 + per_cell // 4)
+    return max(1, entry.rows) * items
 
 
 def _may_lose_rows(plan: MaskPlan) -> set[str]:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from datasafe.errors import ConfigError, NotFound
-from datasafe.masking.leaks import Ledger, TableProbe
+from datasafe.masking.leaks import TableProbe
 from datasafe.masking.leaks_items import (
     Known,
     Original,
@@ -39,6 +39,7 @@ from datasafe.masking.leaks_items import (
     original_set,
     scan_kind,
 )
+from datasafe.masking.leaks_ledger import Ledger
 from datasafe.masking.leaks_report import ColumnEquality, Finding, KAnonymity, LeakReport
 from datasafe.masking.pipeline import _blocks
 from datasafe.masking.rules import Rules, bare_name

@@ -43,8 +43,11 @@ _STOP = """
 IDENTIFYING_DIGITS = 9
 #: ... or this many bytes (e-mail addresses always)
 IDENTIFYING_LENGTH = 20
-#: names, places and words found elsewhere are a leak from this share of the found-in column's values
+#: names, places and values found elsewhere are a leak from this share of the found-in column's values
 SHARED_SHARE = 0.1
+#: words of free text found elsewhere are a leak where this share of the rows holding them holds
+#: their own row's words (a column derived from the text)
+WORDS_SAME_ROW = 0.1
 #: in the column of the same name (``datasafe leaks``): a leak from this share of the paired rows ...
 SAME_COLUMN_ROWS = 0.01
 #: ... or from this share of its distinct values (values shuffled between rows)
@@ -63,8 +66,9 @@ _NOT_DIGITS = bytes(c for c in range(256) if not 48 <= c <= 57)
 _NOT_DIGITS_OR_LINE = bytes(c for c in range(256) if not (48 <= c <= 57 or c == 10))
 _ELEMENTS = bytes(10 if c in b"{},()" else c for c in range(256))
 _EMAIL = re.compile(rb"[a-z0-9._%+\-]+@[a-z0-9\-]+(?:\.[a-z0-9\-]+)+")
-# numbers written with separators: +1 (555) 010-0199, 123-45-6789, 4111 1111 1111 1111
-_DIGIT_GROUP = re.compile(rb"[0-9+(][0-9 .()/+\-]{4,}[0-9]")
+# numbers written with separators: +1 (555) 010-0199, 123-45-6789, 4111 1111 1111 1111; standing
+# on their own (digits inside a word, such as a hex digest's, are no number anyone was given)
+_DIGIT_GROUP = re.compile(rb"(?<![0-9a-z])[0-9+(][0-9 .()/+\-]{4,}[0-9](?![0-9a-z])")
 # JSON strings, in order: those followed by a colon are keys
 _JSON_STRING = re.compile(rb'"((?:[^"\\]|\\.)*)"(\s*:)?')
 _digits_of = methodcaller("translate", None, _NOT_DIGITS)
@@ -205,20 +209,29 @@ def identifying(item: bytes) -> bool:
 def judge(finding: Finding, *, same_column: bool = False, paired: int = 0) -> None:
     """Decide whether a finding is a leak (``finding.leak``), once it is located.
 
-    Values that stay in their row (``same_row``) and items that identify on their own are
-    leaks. Names, places and words found in other rows are a leak only when they make up a
-    good part of the column they were found in (:data:`SHARED_SHARE`, a copy of the column);
-    a few of them are what two vocabularies have in common. In the column of the same name
-    (``datasafe leaks``), generators meet the originals by chance, even long numbers (a
-    generated national id in its own space of a billion values): there it takes
-    :data:`SAME_COLUMN_ROWS` of the ``paired`` rows, or :data:`SAME_COLUMN_SHARE` of the values.
+    Items that identify on their own are leaks. Whole values (a name, a place, a value of a JSON
+    document) that stay in their row are leaks; found in other rows, they are a leak when they
+    make up a good part of the column they were found in (:data:`SHARED_SHARE`, a copy of the
+    column): a few of them are what two vocabularies have in common. Words of free text meet
+    other text by chance (a product named in a ticket and in the catalogue, a surname in a
+    company name), in any number: they are a leak where the column is derived from the text,
+    row by row, i.e. in at least :data:`WORDS_SAME_ROW` of the rows that hold them (a
+    ``tsvector``, a summary). In the column of the same name (``datasafe leaks``), generators
+    meet the originals by chance, even long numbers (a generated national id in its own space
+    of a billion values): there it takes :data:`SAME_COLUMN_ROWS` of the ``paired`` rows, or
+    :data:`SAME_COLUMN_SHARE` of the values.
     """
     share = finding.share or 0.0
+    same_row = finding.same_row or 0
     if same_column:
         in_place = finding.same_row is not None and finding.same_row >= max(1.0, SAME_COLUMN_ROWS * paired)
         finding.leak = in_place or share >= SAME_COLUMN_SHARE
+    elif finding.identifying > 0:
+        finding.leak = True
+    elif finding.words >= finding.values:  # words of free text only
+        finding.leak = same_row >= max(2.0, WORDS_SAME_ROW * (finding.rows or 0))
     else:
-        finding.leak = bool(finding.same_row) or finding.identifying > 0 or share >= SHARED_SHARE
+        finding.leak = same_row > 0 or share >= SHARED_SHARE
 
 
 def significant(item: bytes) -> bool:

@@ -24,7 +24,9 @@ class Finding:
         same_row: of those, rows whose own original row holds it: a derived or copied column
             (None: not the same table, or the rows cannot be paired).
         identifying: of ``values``, how many identify on their own (e-mail addresses, long numbers).
-        share: ``values`` as a share of the distinct items of ``found_in``.
+        share: the shared whole values as a share of the distinct values of ``found_in`` (when
+            all shared items are words of free text: the shared words, of its distinct words).
+        words: of ``values``, how many are words of free text.
         accepted: the reason the rules give for accepting this leak, or None.
         same_column: ``datasafe leaks`` only: the column of the same name in the same table
             (generators drawing from the same vocabulary meet originals there by chance).
@@ -42,6 +44,7 @@ class Finding:
     leak: bool = True
     identifying: int = 0
     share: float | None = None
+    words: int = 0
 
     @property
     def fails(self) -> bool:
@@ -61,7 +64,7 @@ class Finding:
         out: dict[str, Any] = {"original": self.original, "found_in": self.found_in, "values": self.values,
                                "rows": self.rows, "same_row": self.same_row,
                                "where": _where(self.same_row, self.rows)}
-        out.update(identifying=self.identifying, share=self.share)
+        out.update(identifying=self.identifying, share=self.share, words=self.words)
         if self.accepted is not None:
             out["accepted"] = self.accepted
         if self.same_column:
@@ -123,6 +126,10 @@ class LeakReport:
         findings: every original column found somewhere, leak or not, accepted or not.
         seconds: how long the audit took (its own work, as far as it can be told apart: summed
             over the worker processes, it may exceed the time the run took).
+        candidates: exposed items the fingerprints of the originals may hold (masking runs).
+        reread: tables whose originals were read again to count those candidates exactly.
+        filter_bytes: memory of the fingerprint filters; ``false_positive_rate``: theirs, as
+            full as they got (the largest of the tables').
     """
 
     columns: int = 0
@@ -134,6 +141,10 @@ class LeakReport:
     k_anonymity: list[KAnonymity] = field(default_factory=list)
     original: str | None = None
     masked: str | None = None
+    candidates: int | None = None
+    reread: list[str] = field(default_factory=list)
+    filter_bytes: int = 0
+    false_positive_rate: float | None = None
 
     @property
     def leaks(self) -> list[Finding]:
@@ -167,6 +178,10 @@ class LeakReport:
             out["equality"] = [e.as_dict() for e in self.equality]
         if self.k_anonymity:
             out["k_anonymity"] = [k.as_dict() for k in self.k_anonymity]
+        if self.candidates is not None:
+            out["fingerprints"] = {"candidates": self.candidates, "reread": self.reread,
+                                   "filter_bytes": self.filter_bytes,
+                                   "false_positive_rate": self.false_positive_rate}
         return out
 
     def message(self) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from datasafe.masking.errors import RulesError
+from datasafe.yamlsafe import MAX_RULES_BYTES, composed
 
 Path = tuple[str | int, ...]
 
@@ -64,21 +65,19 @@ def load_yaml(text: str, source: str) -> tuple[Any, dict[Path, int]]:
     Mapping keys are taken as written (``on:`` is the string ``"on"``, not True); a key that
     appears twice in one mapping is an error rather than silently the last one.
     """
-    loader = yaml.SafeLoader(text)
     lines: dict[Path, int] = {}
     try:
-        node = loader.get_single_node()
-        if node is None:
-            raise RulesError(f"{source}: the rules file is empty")
-        return _convert(loader, node, (), lines, source), lines
+        # size, nesting and alias expansion are bounded there (a "billion laughs" is refused)
+        with composed(text, source, max_bytes=MAX_RULES_BYTES, error=RulesError) as (loader, node):
+            if node is None:
+                raise RulesError(f"{source}: the rules file is empty")
+            return _convert(loader, node, (), lines, source), lines
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         raise RulesError(f"{where}: invalid YAML: {exc.problem or exc.context}") from exc
     except yaml.YAMLError as exc:
         raise RulesError(f"{source}: invalid YAML: {exc}") from exc
-    finally:
-        loader.dispose()
 
 
 def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: Path, lines: dict[Path, int], source: str) -> Any:

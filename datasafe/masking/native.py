@@ -130,7 +130,7 @@ hash8: Callable[[list[bytes]], bytes] = py_hash8
 unescape: Callable[[list[bytes], bytes], list[bytes]] = py_unescape
 NATIVE = False
 #: the C module, for its transformers' first choices (``ssn_us``, ``card``, ``email``, ``lorem``,
-#: ``phone``: see _native_rules.c); None where it is not in use. They have no Python twins here:
+#: ``phone``: see _native_rules.c, _native_phone.c); None where it is not in use. They have no Python twins here:
 #: each is the C form of a transformer's ``digested_first``, which stays the reference.
 RULES: Any = None
 
@@ -155,13 +155,13 @@ def use_native(enabled: bool = True) -> bool:
         try:
             return c.fields(block, ncols, wanted)  # type: ignore[no-any-return]
         except ValueError as exc:
-            raise _width_error(exc) from None
+            raise width_error(exc) from None
 
     def c_replace(block: bytes, ncols: int, wanted: tuple[int, ...], columns: tuple[list[bytes], ...]) -> bytes:
         try:
             return c.replace(block, ncols, wanted, columns)  # type: ignore[no-any-return]
         except ValueError as exc:
-            raise _width_error(exc) from None
+            raise width_error(exc) from None
 
     fields, replace, hmac_sha256, pick, hash8 = c_fields, c_replace, c.hmac_sha256, c.pick, c.hash8
     unescape = c.unescape
@@ -170,7 +170,7 @@ def use_native(enabled: bool = True) -> bool:
     return True
 
 
-def _width_error(exc: ValueError) -> ValueError:
+def width_error(exc: ValueError) -> ValueError:
     args: Sequence[Any] = exc.args
     if len(args) == 2 and all(isinstance(a, int) for a in args):
         return WidthError(args[0], args[1])

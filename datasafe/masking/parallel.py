@@ -20,7 +20,7 @@ import multiprocessing
 import os
 import signal
 from collections import deque
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -182,3 +182,65 @@ def _serve(masker: BatchMasker, conn: Connection, others: list[Connection], shar
             # an error that cannot be pickled: send what it said (nothing was written yet)
             result.error = DatasafeError(f"{type(result.error).__name__}: {result.error}")
             conn.send(reply)
+
+
+class Background:
+    """One function run in a forked process beside the rest of the work; its result (or the
+    exception it raised) comes back through a pipe when :meth:`result` asks for it.
+
+    The child inherits everything at the fork (nothing is pickled on the way in); what it returns
+    must pickle. With ``nice``, it runs at that lower priority: on CPU time the rest leaves over.
+    :meth:`stop` ends it early (a failed run); :meth:`result` more than once is an error.
+    """
+
+    def __init__(self, name: str, target: Callable[[], Any], *, nice: int = 0) -> None:
+        context = multiprocessing.get_context("fork")
+        self._conn, theirs = context.Pipe(duplex=False)
+        self._process = context.Process(target=_run_background, args=(target, theirs, self._conn, nice), name=name,
+                                        daemon=True)
+        gc.collect()
+        gc.freeze()  # as for the workers: the child's collector must not touch (copy) the parent's objects
+        try:
+            self._process.start()
+        finally:
+            gc.unfreeze()
+        theirs.close()
+
+    def result(self) -> Any:
+        """Wait for the function's result; raises what it raised (DatasafeError if it died)."""
+        try:
+            ok, value = self._conn.recv()
+        except (EOFError, OSError):
+            self._process.join(1)
+            raise DatasafeError(f"background process {self._process.name} stopped unexpectedly (exit code "
+                                f"{self._process.exitcode})") from None
+        finally:
+            self._conn.close()
+        self._process.join()
+        if not ok:
+            raise value
+        return value
+
+    def stop(self) -> None:
+        """End the process now, if it still runs."""
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join()
+        self._conn.close()
+
+
+def _run_background(target: Callable[[], Any], conn: Connection, parents: Connection, nice: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides, as for the workers
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    parents.close()
+    if nice:
+        os.nice(nice)
+    try:
+        reply: tuple[bool, Any] = (True, target())
+    except BaseException as exc:  # sent back: the parent raises it, where it asks for the result
+        reply = (False, exc)
+    try:
+        conn.send(reply)
+    except Exception as exc:  # a result or an error that does not pickle
+        conn.send((False, DatasafeError(f"{type(exc).__name__}: {exc}")))
+    conn.close()

@@ -1,6 +1,6 @@
 """The ``phone`` rule in C: the phonenumbers library's metadata as tables, and the column function.
 
-The C code (``phone`` in ``_native_rules.c``) reads and draws as :mod:`datasafe.masking.phone_fast`
+The C code (``phone`` in ``_native_phone.c``) reads and draws as :mod:`datasafe.masking.phone_fast`
 does, for values of spaces, an optional ``+``, digits and the separators `` -.()/``. What it needs
 to know of phonenumbers comes in a :class:`Program`: an int32 array that grows with the country
 codes and (region, length) pairs a column meets. The C code leaves a value to Python when the

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datasafe.masking.transformers import TRANSFORMERS
 from datasafe.masking.types import column_kind
 from datasafe.scan.api import DEFAULT_ROWS, scan_snapshot, scan_url
+from datasafe.scan.embedded import redact_embedded
 from datasafe.scan.model import ColumnScan, ScanReport
 from datasafe.snapshot.manifest import Manifest, TableEntry
 from datasafe.snapshot.repository import Repository
@@ -49,7 +50,7 @@ class Proposal:
 def _remove(nullable: bool, kind: str, type_name: str) -> str:
     """A rule that removes the value whatever the column holds."""
     if nullable:
-        return "null"
+        return "'null'"  # quoted: a bare null is YAML's null, no rule
     if type_name.rstrip().endswith("]"):
         return "{fixed: {value: '{}'}}"  # an empty array
     if kind in ("text", "other", "json"):
@@ -62,8 +63,13 @@ def _fits(transformer: str, kind: str) -> bool:
     return kinds is None or kind in kinds
 
 
-def propose_column(scan: ColumnScan | None, type_name: str, nullable: bool, unique: bool) -> Proposal:
-    """The rule for one column from its scan (None or no finding: keep)."""
+def propose_column(scan: ColumnScan | None, type_name: str, nullable: bool, unique: bool,
+                   personal: frozenset[str] | None = None) -> Proposal:
+    """The rule for one column from its scan (None or no finding: keep).
+
+    ``personal``: the columns (``table.column``) found to hold personal data of their own; a
+    column that is only derived from columns outside it (a tsvector of film titles) is kept.
+    """
     kind = column_kind(type_name)
     is_array = type_name.rstrip().endswith("]")
     if scan is None or not scan.findings:
@@ -72,14 +78,22 @@ def propose_column(scan: ColumnScan | None, type_name: str, nullable: bool, uniq
     top = scan.top
     assert top is not None
     note = f"{top.category} ({top.confidence:.2f}): {top.evidence}"
+    sources = {f.source_column for f in scan.findings if f.source_column}
+    if personal is not None and sources and all(f.category == "derived" for f in scan.findings) \
+            and not sources & personal:
+        return Proposal("keep", f"derived from {', '.join(sorted(sources))}, where no personal data was found")
     paths = [f for f in scan.findings if f.path and f.path.startswith("$")]
-    if kind == "json" and paths and not is_array:
-        inner = {}
-        for f in sorted(paths, key=lambda f: f.path or ""):
+    if kind in ("json", "text", "other") and paths and not is_array:  # JSON, also in a text column
+        inner: dict[str, str] = {}
+        # each path once, with the rule of its strongest finding (a path may hold e-mails and phones)
+        for f in sorted(paths, key=lambda f: (f.path or "", -f.confidence)):
+            if f.path in inner:
+                continue
             t = TRANSFORMER_FOR.get(f.category)
-            inner[f.path] = t if t and _fits(t, "text") else "redact"
+            inner[f.path or "$"] = t if t and _fits(t, "text") else "redact"
         body = ", ".join(f"{json.dumps(p)}: {t}" for p, t in inner.items())
-        return Proposal(f"{{json: {{paths: {{{body}}}, on_invalid: {'null' if nullable else 'empty'}}}}}",
+        invalid = "'null'" if nullable else "empty"
+        return Proposal(f"{{json: {{paths: {{{body}}}, on_invalid: {invalid}}}}}",
                         f"{len(inner)} JSON path(s) hold personal data; {note}")
     transformer = TRANSFORMER_FOR.get(top.category)
     if top.category in ("image", "document", "derived", "password_hash", "vat") or is_array or transformer is None \
@@ -102,11 +116,13 @@ def propose_rules(report: ScanReport, tables: Sequence[TableEntry], *, locale: s
     """A starter rules file (YAML text) for ``tables`` from ``report``; deterministic."""
     scans = _index(report)
     unique_cols = {(t.name, u[0]) for t in tables for u in [*t.unique, t.primary_key] if len(u) == 1}
+    personal = frozenset(f"{c.table}.{c.column}" for c in report.columns
+                         if any(f.category != "derived" for f in c.findings))
     proposals: dict[tuple[str, str], Proposal] = {}
     for t in tables:
         for c in t.columns:
             proposals[(t.name, c.name)] = propose_column(scans.get((t.name, c.name)), c.type, c.nullable,
-                                                         (t.name, c.name) in unique_cols)
+                                                         (t.name, c.name) in unique_cols, personal)
     # a column referencing another takes the referenced column's rule (the plan demands the same)
     by_name = {t.name: t for t in tables}
     changed = True
@@ -147,9 +163,39 @@ def propose_rules(report: ScanReport, tables: Sequence[TableEntry], *, locale: s
             p = proposals[(t.name, c.name)]
             note = " ".join(f"{c.type}: {p.note}".split())
             lines.append(f"      {_scalar(c.name)}: {p.rule}  # {note}")
-    for hit in report.schema:
-        lines.append(f"# schema text: {hit.object}: {hit.category} ({hit.evidence})")
+    lines.extend(_schema_lines(report))
     return "\n".join(lines) + "\n"
+
+
+def _schema_lines(report: ScanReport) -> list[str]:
+    """The ``schema`` key: each flagged piece of schema text (but comments, which ``mask`` strips by
+    default) rewritten to its own text with the personal data replaced by placeholders of its shape
+    (``'+44 20 7946 0718'`` -> ``'+00 00 0000 0000'``, an address -> ``redacted-email``)."""
+    notes: dict[str, list[str]] = {}
+    kinds: dict[str, str] = {}
+    for hit in report.schema:
+        notes.setdefault(hit.object, []).append(f"{hit.category} ({hit.evidence})")
+        kinds[hit.object] = hit.kind
+    texts: dict[str, list[str]] = {}
+    for t in report.texts:
+        texts.setdefault(t.object, []).append(t.text)
+    rewrites: list[str] = []
+    comments: list[str] = []
+    for name, found in notes.items():
+        note = "; ".join(found)
+        if kinds[name] == "comment":
+            comments.append(f"# schema text: {name}: {note}: stripped (comments: strip)")
+            continue
+        pieces = texts.get(name, [])
+        new = redact_embedded(pieces[0]) if len(pieces) == 1 else None
+        if new is None:
+            comments.append(f"# schema text: {name}: {note}: rewrite, drop or accept it (see docs/masking.md)")
+            continue
+        rewrites.append(f"    {json.dumps(name, ensure_ascii=False)}: {json.dumps(new, ensure_ascii=False)}"
+                        f"  # {note}: replaced by a placeholder")
+    if not rewrites:
+        return comments
+    return ["schema:", "  comments: strip", "  rewrite:", *rewrites, *comments]
 
 
 

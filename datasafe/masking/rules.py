@@ -27,6 +27,7 @@ from datasafe.masking.schema import rules_json_schema
 from datasafe.masking.spec import ColumnRule, SchemaRules, VirtualForeignKey, expand_rule, expand_schema_rules
 from datasafe.masking.suggest import suggest_rules
 from datasafe.masking.types import ColumnInfo
+from datasafe.yamlsafe import MAX_RULES_BYTES, read_text
 
 __all__ = [
     "DEFAULT_KEY_ENV", "FORMAT_VERSION", "ColumnRule", "MaskingKey", "Rules", "TableRule", "VirtualForeignKey",
@@ -145,7 +146,7 @@ def load_rules(path: str | os.PathLike[str]) -> Rules:
             the message names file, line and key.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_text(path, max_bytes=MAX_RULES_BYTES, error=RulesError, what="the rules file")
     except FileNotFoundError:
         raise RulesError(f"rules file {path} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:

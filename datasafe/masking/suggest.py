@@ -66,7 +66,7 @@ def suggest_rules(tables: Sequence[tuple[str, Sequence[ColumnInfo]]], *, locale:
     whose type suits the transformer are masked; every other column is listed as ``keep``.
     """
     lines = [
-        "# datasafe masking rules: a starting point written by `suggest_rules`.",
+        "# datasafe masking rules: a starting point proposed from the column names alone.",
         "# Review every column: names do not reveal everything. Columns marked `keep` are copied",
         "# unchanged. The masking key comes from $DATASAFE_MASKING_KEY (or set key_file).",
         "# Reference: docs/masking.md",

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from datasafe import humanize
 from datasafe.errors import ConfigError
 from datasafe.ops.durations import format_duration
 from datasafe.ops.lease import Lease
@@ -131,13 +132,12 @@ def freshness(repo: Repository, source: str, max_age: timedelta, now: datetime |
     if newest_ok is None or newest_ok.manifest is None:
         return Freshness(source, False, 7, f"{source}: no verified snapshot")
     age = now - newest_ok.manifest.finished_at
-    hours = age.total_seconds() / 3600
     if age > max_age:
         return Freshness(source, False, 7, f"{source}: the newest verified snapshot {newest_ok.snapshot_id} is "
-                         f"{hours:.1f}h old (more than {format_duration(max_age)})", newest_ok.snapshot_id,
+                         f"{humanize.age(age)} old (more than {format_duration(max_age)})", newest_ok.snapshot_id,
                          age.total_seconds())
     return Freshness(source, True, 0, f"{source}: ok, newest verified snapshot {newest_ok.snapshot_id} is "
-                     f"{hours:.1f}h old", newest_ok.snapshot_id, age.total_seconds())
+                     f"{humanize.age(age)} old", newest_ok.snapshot_id, age.total_seconds())
 
 
 def unverified(repo: Repository, infos: list[SnapshotInfo], mode: str) -> list[SnapshotInfo]:

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from datasafe.engines import get_engine
 from datasafe.masking.types import column_kind
-from datasafe.scan.derived import derived_columns
+from datasafe.scan.derived import derived_across, derived_columns
 from datasafe.scan.detect import detect_column
 from datasafe.scan.embedded import embedded_categories
 from datasafe.scan.model import SCHEMA_CATEGORIES, ColumnScan, ScanReport, SchemaHit, SchemaText
 from datasafe.scan.sample import TableSample, sample_snapshot, sample_url
 from datasafe.scan.schema_text import snapshot_schema_text, url_schema_text
-from datasafe.snapshot.manifest import Manifest
+from datasafe.snapshot.manifest import Manifest, TableEntry
 from datasafe.snapshot.repository import Repository
 from datasafe.urls import DatabaseURL
 
@@ -36,7 +37,7 @@ def scan_snapshot(repo: Repository, manifest: Manifest, *, rows: int = DEFAULT_R
     manifest = repo.open(manifest)
     report = ScanReport(f"snapshot {manifest.snapshot_id} of {manifest.source}", manifest.engine, sample_rows=rows)
     schema = snapshot_schema_text(repo, manifest)
-    _scan(report, sample_snapshot(repo, manifest, rows=rows, tables=tables), schema)
+    _scan(report, sample_snapshot(repo, manifest, rows=rows, tables=tables), schema, manifest.tables)
     report.seconds = time.monotonic() - started
     return report
 
@@ -46,13 +47,18 @@ def scan_url(url: DatabaseURL, *, rows: int = DEFAULT_ROWS, tables: list[str] | 
     started = time.monotonic()
     report = ScanReport(str(url), url.engine, sample_rows=rows)
     schema = url_schema_text(url)
-    _scan(report, sample_url(url, rows=rows, tables=tables), schema)
+    _scan(report, sample_url(url, rows=rows, tables=tables), schema, get_engine(url.engine).describe(url))
     report.seconds = time.monotonic() - started
     return report
 
 
-def _scan(report: ScanReport, samples: Iterable[TableSample], schema: list[SchemaText]) -> None:
+def _scan(report: ScanReport, samples: Iterable[TableSample], schema: list[SchemaText],
+          tables: Sequence[TableEntry] = ()) -> None:
+    related = {t.name for t in tables if t.foreign_keys} | {fk.ref_table for t in tables for fk in t.foreign_keys}
+    kept: dict[str, TableSample] = {}  # samples of tables a foreign key joins, for copies across it
     for sample in samples:
+        if sample.table in related:
+            kept[sample.table] = sample
         found: list[ColumnScan] = []
         for i, col in enumerate(sample.columns):
             values = [row[i] for row in sample.rows]
@@ -69,7 +75,16 @@ def _scan(report: ScanReport, samples: Iterable[TableSample], schema: list[Schem
                 found.append(by_name[column])
             by_name[column].findings.extend(findings)
         report.columns.extend(found)
+    personal: dict[str, set[str]] = {}
+    for c in report.columns:
+        if any(f.category != "derived" for f in c.findings):
+            personal.setdefault(c.table, set()).add(c.column)
+    columns = {(c.table, c.column): c for c in report.columns}
+    for key, findings in derived_across(kept, tables, personal).items():
+        columns[key].findings.extend(findings)
     report.schema = schema_hits(schema)
+    flagged = {h.object for h in report.schema}
+    report.texts = [t for t in schema if t.object in flagged]
 
 
 def schema_hits(texts: list[SchemaText]) -> list[SchemaHit]:

@@ -13,7 +13,10 @@ does, but nothing says it must change together with its source). This module fin
 - **trigger-maintained** columns: a trigger (its function's body, for PostgreSQL) assigns
   ``NEW.col`` from a column with personal data, or updates ``col`` of the same table from one;
 - **copies**: a column whose value equals, or is contained in (as whole words), the value of a
-  column with personal data in the same row for a clear share of the sample.
+  column with personal data in the same row for a clear share of the sample;
+- **copies across a foreign key** (:func:`derived_across`): a column whose value equals, or is
+  contained in, a personal column of the row its foreign key refers to (``address.district``
+  repeating ``city.city`` of its ``city_id``).
 
 Evidence is counts and column names, never values.
 """
@@ -21,12 +24,13 @@ Evidence is counts and column names, never values.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from datasafe.masking.types import column_kind
 from datasafe.scan.model import Finding, SchemaText
 from datasafe.scan.sample import TableSample
-from datasafe.scan.schema_text import Token, tokenize
+from datasafe.scan.sql_tokens import Token, tokenize
+from datasafe.snapshot.manifest import TableEntry
 
 #: a copy is reported when at least this share of the rows where both columns have a value match ...
 COPY_SHARE = 0.10
@@ -322,3 +326,73 @@ def _copies(sample: TableSample, pii: dict[str, str], add: Add) -> None:
             add(cname, Finding("derived", min(0.85, 0.5 + matched / compared / 2),
                                f"{matched} of {compared} sampled rows {how} in the same row", "values",
                                source_column=_source(sample, pname)))
+
+
+def _match(part: str, whole: str) -> str | None:
+    """``equal``, ``inside`` (``part`` as whole words of ``whole``) or None (both case-folded)."""
+    if part == whole:
+        return "equal"
+    if len(part) >= 3 and _LETTER.search(part) and _contained(part, whole):
+        return "inside"
+    return None
+
+
+def derived_across(samples: dict[str, TableSample], tables: Sequence[TableEntry],
+                   pii: dict[str, set[str]]) -> dict[tuple[str, str], list[Finding]]:
+    """Columns that copy a personal column of the row their foreign key refers to.
+
+    Args:
+        samples: the sampled rows, by table.
+        tables: the tables with their foreign keys (a manifest's, or ``describe``'s).
+        pii: table -> its columns found to hold personal data (not only derived).
+
+    Returns:
+        (table, column) -> findings of category ``derived``, for columns without personal data
+        of their own: equal to (or contained in, as whole words) the referenced row's value in at
+        least :data:`COPY_SHARE` of the sampled rows whose referenced row is in the parent's sample.
+    """
+    by_name = {t.name: t for t in tables}
+    out: dict[tuple[str, str], list[Finding]] = {}
+    for table in tables:
+        child = samples.get(table.name)
+        if child is None:
+            continue
+        cindex = {c.name: i for i, c in enumerate(child.columns)}
+        for fk in table.foreign_keys:
+            parent, ptable = samples.get(fk.ref_table), by_name.get(fk.ref_table)
+            if parent is None or ptable is None or not pii.get(fk.ref_table):
+                continue
+            refs = fk.ref_columns if all(fk.ref_columns) else ptable.primary_key
+            pindex = {c.name: i for i, c in enumerate(parent.columns)}
+            if len(refs) != len(fk.columns) or not all(r in pindex for r in refs) \
+                    or not all(c in cindex for c in fk.columns):
+                continue
+            rows = {tuple(r[pindex[k]] for k in refs): r for r in parent.rows}
+            sources = [(n, pindex[n]) for n in sorted(pii[fk.ref_table]) if n in pindex]
+            keys = [cindex[c] for c in fk.columns]
+            for c, col in enumerate(child.columns):
+                if col.name in fk.columns or col.name in pii.get(table.name, set()) \
+                        or column_kind(col.type) in ("bytes", "bool") or col.type.lower().startswith("tsvector"):
+                    continue
+                for pname, p in sources:
+                    compared, counts, distinct = 0, {"equal": 0, "inside": 0}, set()
+                    for row in child.rows:
+                        ref, value = rows.get(tuple(row[k] for k in keys)), row[c]
+                        if ref is None or not value or not ref[p]:
+                            continue
+                        cv, pv = value.strip().casefold(), str(ref[p]).strip().casefold()
+                        compared += 1
+                        how = _match(cv, pv) if cv and pv else None
+                        if how:
+                            counts[how] += 1
+                            distinct.add(cv)
+                    matched = counts["equal"] + counts["inside"]
+                    if matched < COPY_MIN_ROWS or matched < COPY_SHARE * compared or len(distinct) < COPY_MIN_DISTINCT:
+                        continue
+                    how = "equal" if not counts["inside"] else "are contained in" if not counts["equal"] else \
+                        f"equal or are contained in ({counts['equal']} equal)"
+                    out.setdefault((table.name, col.name), []).append(Finding(
+                        "derived", min(0.85, 0.5 + matched / compared / 2),
+                        f"{matched} of {compared} sampled rows {how} {fk.ref_table}.{pname} of the row "
+                        f"{', '.join(fk.columns)} refers to", "values", source_column=f"{fk.ref_table}.{pname}"))
+    return out

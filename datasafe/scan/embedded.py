@@ -3,7 +3,8 @@
 ``embedded_categories(text)`` counts the e-mail addresses, phone numbers, IBANs, card numbers,
 social security numbers and IP addresses inside a piece of text, each validated (phonenumbers,
 python-stdnum, the Luhn check), so that an order number or a version string is not taken for
-one. It returns counts only.
+one. It returns counts only. ``redact_embedded(text)`` writes the same text with each of them
+replaced by a placeholder of its shape (what ``rules init`` proposes as a schema rewrite).
 """
 
 from __future__ import annotations
@@ -83,3 +84,55 @@ def embedded_categories(text: str) -> dict[str, int]:
     if phones:
         out["phone"] = phones
     return out
+
+
+def embedded_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, category) of each validated value :func:`embedded_categories` counts, in order."""
+    # an address's pattern takes a quote or dot in front of it too ('a@b.org' in SQL): not part of it
+    spans = [(m.start() + len(m.group()) - len(m.group().lstrip("'.%+-")), m.end(), "email")
+             for m in EMAIL_IN.finditer(text)]
+    rest = EMAIL_IN.sub(lambda m: " " * len(m.group()), text)  # same length: positions stay
+    if _DIGITS.search(rest) is not None:
+        spans += [(m.start(), m.end(), "iban") for m in IBAN_IN.finditer(rest) if std_iban.is_valid(m.group())]
+        spans += [(m.start(), m.end(), "card_number") for m in _CARD.finditer(rest)
+                  if card_shape(d := re.sub(r"\D", "", m.group())) and luhn.is_valid(d)]
+        spans += [(m.start(), m.end(), "national_id") for m in _SSN.finditer(rest) if us_ssn.is_valid(m.group())]
+        for m in _IPV4.finditer(rest):
+            try:
+                ip = ipaddress.ip_address(m.group())
+            except ValueError:
+                continue
+            if not (ip.is_loopback or ip.is_unspecified or ip.is_reserved):
+                spans.append((m.start(), m.end(), "ip_address"))
+        if len(_DIGITS.findall(rest)) >= 7:
+            phones = {(m.start, m.end) for region in PHONE_REGIONS
+                      for m in phonenumbers.PhoneNumberMatcher(rest, region, leniency=phonenumbers.Leniency.VALID)}
+            spans += [(a, b, "phone") for a, b in phones]
+    return sorted(spans)
+
+
+def redact_embedded(text: str, *, rounds: int = 3) -> str | None:
+    """``text`` with every value :func:`embedded_spans` finds replaced by a placeholder of its shape:
+    an e-mail address by ``redacted-email`` (``redacted-email-2`` for the second, so enum labels
+    stay distinct; no ``@``, so no address at all), every digit of a number by ``0`` (``+44 20 7946 0718`` ->
+    ``+00 00 0000 0000``, which is no valid number of any kind). None when something is still
+    found after ``rounds`` passes (overlapping finds are redacted one pass at a time)."""
+    emails = 0
+    for _ in range(rounds):
+        spans = embedded_spans(text)
+        if not spans:
+            return text
+        out, pos = [], 0
+        for start, end, category in spans:
+            if start < pos:
+                continue  # overlaps the previous one: the next pass looks again
+            out.append(text[pos:start])
+            if category == "email":
+                emails += 1
+                out.append(f"redacted-email{f'-{emails}' if emails > 1 else ''}")
+            else:
+                out.append(_DIGITS.sub("0", text[start:end]))
+            pos = end
+        out.append(text[pos:])
+        text = "".join(out)
+    return None if embedded_categories(text) else text

@@ -130,6 +130,9 @@ class ScanReport:
     schema: list[SchemaHit] = field(default_factory=list)
     sample_rows: int = 0  #: the per-table row budget
     seconds: float = 0.0
+    #: the pieces of schema text that ``schema`` names, with their text: what ``rules init`` proposes
+    #: rewrites from; never printed (not in :meth:`as_dict`)
+    texts: list[SchemaText] = field(default_factory=list, repr=False)
 
     def pii_columns(self) -> list[ColumnScan]:
         return [c for c in self.columns if c.findings]

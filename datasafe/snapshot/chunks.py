@@ -260,9 +260,13 @@ def stored_blocks(storage: StorageBackend, chunk: Chunk, name: str, digest: hash
             yield block
 
 
-def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = None) -> Iterator[bytes]:
-    """Yield the raw bytes of ``chunk`` while checking both digests and the size.
+def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = None,
+               count_rows: bool = False) -> Iterator[bytes]:
+    """Yield the raw bytes of ``chunk`` while checking both digests and the size; with
+    ``count_rows`` (a table's chunk) also that it holds as many rows (line ends) as ``chunk.rows``.
 
+    The row count is checked apart from the digests because a manifest can be rewritten along
+    with its digest: a restore must load what the manifest says, not just bytes that match it.
     An encrypted snapshot's objects (a storage view with a ``cipher``) are decrypted on the way.
     Raises IntegrityError naming the chunk after its last byte if anything does not match; a
     consumer must not commit what it received before the generator finished.
@@ -271,7 +275,7 @@ def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = Non
     stored_hash = hashlib.sha256()
     stored = [0]
     raw_hash = blake3()
-    raw = 0
+    raw = rows = 0
     dobj = zstandard.ZstdDecompressor().decompressobj(write_size=DECOMPRESS_SIZE)
     blocks: Iterator[bytes] = stored_blocks(storage, chunk, name, stored_hash, stored)
     cipher: SnapshotCipher | None = getattr(storage, "cipher", None)
@@ -285,6 +289,8 @@ def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = Non
         if out:
             raw += len(out)
             raw_hash.update(out)
+            if count_rows:
+                rows += out.count(b"\n")
             yield out
     if stored[0] != chunk.stored_size or stored_hash.hexdigest() != chunk.sha256:
         raise IntegrityError(f"chunk {name} does not match its SHA-256 (stored bytes changed)")
@@ -292,6 +298,8 @@ def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = Non
         raise IntegrityError(f"chunk {name} is truncated")
     if raw != chunk.raw_size or raw_hash.hexdigest() != chunk.raw_blake3:
         raise IntegrityError(f"chunk {name} decompresses to different bytes than were backed up")
+    if count_rows and rows != chunk.rows:
+        raise IntegrityError(f"chunk {name} holds {rows} rows, the manifest says {chunk.rows}")
 
 
 def check_stored(storage: StorageBackend, chunk: Chunk, *, label: str | None = None) -> None:

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PrivateAttr,
+    StrictBool,
+    ValidationError,
+    model_validator,
+)
 
 from datasafe.errors import IntegrityError, NotFound
 
@@ -22,6 +33,14 @@ HEADER_FIELDS = (
     "server_version", "database", "started_at", "finished_at", "tags", "compression", "chunk_size",
 )
 DIGEST_FIELD = "manifest_sha256"
+#: the totals of an encrypted snapshot's public header
+SUMMARY_FIELDS = ("tables", "rows", "raw_size", "stored_size")
+#: one segment of an object path: what datasafe writes (``data``, ``00003``, ``000000.zst``)
+_PATH_SEGMENT = re.compile(r"^[A-Za-z0-9._-]+$")
+#: ``extra.pg_dump_version``: ``15.20``; restores take the major version from it
+_PG_VERSION = re.compile(r"^\d{1,4}(\.\d{1,9})*$")
+#: ``extra.encoding``: a PostgreSQL encoding name (``UTF8``, ``LATIN1``, ``SQL_ASCII``)
+_PG_ENCODING = re.compile(r"^[A-Za-z0-9_]{1,63}$")
 
 
 class _Model(BaseModel):
@@ -30,13 +49,26 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+def path_problem(path: str) -> str | None:
+    """Why ``path`` is not the path of an object inside the snapshot folder (None: it is one).
+
+    Paths come from the manifest, which anyone who can write the storage can rewrite (its digest
+    is no signature): ``../other/secret`` must never reach the storage as a key."""
+    if not path:
+        return "the path is empty"
+    for segment in path.split("/"):
+        if segment in ("", ".", "..") or not _PATH_SEGMENT.match(segment):
+            return "not a path inside the snapshot folder (segments of letters, digits, '.', '_', '-')"
+    return None
+
+
 class Chunk(_Model):
     """One zstd-compressed piece of a table's data or of the schema."""
 
     path: str
-    rows: int = 0
-    raw_size: int
-    stored_size: int
+    rows: NonNegativeInt = 0
+    raw_size: NonNegativeInt
+    stored_size: NonNegativeInt
     sha256: str = Field(description="SHA-256 of the stored (compressed) bytes")
     raw_blake3: str = Field(description="BLAKE3 (256-bit) of the raw (decompressed) bytes")
     storage_checksum: str | None = Field(None, description="the storage's own checksum, e.g. S3 sha256")
@@ -63,9 +95,9 @@ class TableEntry(_Model):
     table: str
     encoding: str = Field(description="row encoding of the chunks, e.g. pg-copy-text or jsonl")
     columns: list[Column]
-    rows: int = 0
-    raw_size: int = 0
-    stored_size: int = 0
+    rows: NonNegativeInt = 0
+    raw_size: NonNegativeInt = 0
+    stored_size: NonNegativeInt = 0
     content_blake3: str = Field(description="BLAKE3 over the raw_blake3 of the chunks, in order")
     primary_key: list[str] = Field(default_factory=list)
     unique: list[list[str]] = Field(default_factory=list)
@@ -87,6 +119,117 @@ class Sequence(_Model):
     is_called: bool = True
 
 
+# -- shapes of the free-form sections --------------------------------------------------------------
+# The sections below stay plain dicts in the manifest (their dump, which the digest and the provenance
+# HMAC cover, must stay exactly what was written); these models only check them when a manifest is
+# read, so that what the engines and the key ring take from them has the type they rely on.
+
+def _qualified(name: str) -> str:
+    schema, dot, rest = name.partition(".")
+    if not (schema and dot and rest):
+        raise ValueError(f"{name!r} is not a qualified name (schema.name)")
+    return name
+
+
+def _safe_path(path: str) -> str:
+    problem = path_problem(path)
+    if problem is not None:
+        raise ValueError(f"{path!r}: {problem}")
+    return path
+
+
+def _pg_version(version: str) -> str:
+    if not _PG_VERSION.match(version):
+        raise ValueError(f"{version!r} is not a version number (such as 15.20)")
+    return version
+
+
+def _pg_encoding(name: str) -> str:
+    if not _PG_ENCODING.match(name):
+        raise ValueError(f"{name!r} is not an encoding name (such as UTF8)")
+    return name
+
+
+QualifiedName = Annotated[str, AfterValidator(_qualified)]
+ObjectPath = Annotated[str, AfterValidator(_safe_path)]
+
+
+class _PgToc(_Model):
+    objects: dict[str, QualifiedName] = Field(default_factory=dict)
+    fk_refs: dict[str, QualifiedName] = Field(default_factory=dict)
+    names: dict[QualifiedName, dict[str, Annotated[list[str], Field(min_length=1)]]] = Field(default_factory=dict)
+    parents: dict[QualifiedName, list[QualifiedName]] = Field(default_factory=dict)
+
+
+class _PgExtra(_Model):
+    """``extra`` of a PostgreSQL snapshot (docs/format.md, "Sequences and extra")."""
+
+    pg_dump_version: Annotated[str, AfterValidator(_pg_version)] | None = None
+    encoding: Annotated[str, AfterValidator(_pg_encoding)] | None = None
+    server_version_num: int | None = None
+    matviews: list[QualifiedName] = Field(default_factory=list)
+    sequence_owners: dict[QualifiedName, QualifiedName] = Field(default_factory=dict)
+    toc: _PgToc | None = None
+
+
+class _Qualified(_Model):
+    name: QualifiedName
+
+
+class _Recipient(_Model):
+    type: str
+    fingerprint: str
+
+
+class _Envelope(_Model):
+    kind: str
+    data: str
+
+
+class _Encryption(_Model):
+    scheme: str
+    recipients: list[_Recipient] = Field(default_factory=list)
+    envelopes: list[_Envelope] = Field(default_factory=list)
+
+
+class _Sealed(_Model):
+    path: ObjectPath
+    size: NonNegativeInt
+    sha256: str
+
+
+class _StoredObject(_Model):
+    path: ObjectPath
+    stored_size: NonNegativeInt
+    sha256: str
+    storage_checksum: str | None = None
+
+
+class _MaskedFrom(_Model):
+    source: str
+    snapshot_id: str
+
+
+class _Masking(_Model):
+    """What the policy and ``latest`` read of ``masking`` (strict booleans: ``"false"`` is no false)."""
+
+    masked: StrictBool = False
+    strict: StrictBool = False
+    rules_sha256: str | None = None
+    key_id: str | None = None
+    from_: _MaskedFrom | None = Field(None, alias="from")
+
+
+def _check_shape(model: type[BaseModel], value: Any, field: str) -> None:
+    """Validate ``value`` with ``model``; a ValueError names the first problem's place in the manifest."""
+    try:
+        model.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in (field, *first["loc"]) if p != "[key]")
+        raise ValueError(f"{loc}: {first['msg'].removeprefix('Value error, ')}") from None
+
+
 class Manifest(_Model):
     format: str = FORMAT_NAME
     format_version: int = FORMAT_VERSION
@@ -97,12 +240,12 @@ class Manifest(_Model):
     engine: str
     server_version: str
     database: str
-    started_at: datetime
-    finished_at: datetime
+    started_at: AwareDatetime
+    finished_at: AwareDatetime
     consistency: dict[str, Any] = Field(default_factory=dict)
     tags: list[str] = Field(default_factory=list)
     compression: dict[str, Any] = Field(default_factory=dict)
-    chunk_size: int
+    chunk_size: int = Field(gt=0)
     settings: dict[str, str] = Field(default_factory=dict)
     schema_parts: list[SchemaPart] = Field(default_factory=list)
     tables: list[TableEntry] = Field(default_factory=list)
@@ -113,7 +256,7 @@ class Manifest(_Model):
     #: only in the public header of an encrypted snapshot: where the full manifest is
     sealed: dict[str, Any] | None = None
     #: only in a header: table/row/size totals and every stored object's size and digest
-    summary: dict[str, int] | None = None
+    summary: dict[str, NonNegativeInt] | None = None
     objects: list[dict[str, Any]] | None = None
     #: masked snapshots: rules hash, key id, per-table and per-column strategy, origin snapshot
     masking: dict[str, Any] | None = None
@@ -122,6 +265,50 @@ class Manifest(_Model):
     #: HMAC of this manifest under the policy key (see datasafe.snapshot.provenance)
     provenance: dict[str, Any] | None = None
     _cipher: Any = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Manifest:
+        """What the field types cannot say: object paths stay inside the snapshot folder, every
+        table's chunks add up to its row count, and the sections engines and the key ring read have
+        the shape they expect. Checked whenever a manifest is read, before anything uses it."""
+        for part in self.schema_parts:
+            problem = path_problem(part.path)
+            if problem is not None:
+                raise ValueError(f"schema part {part.name}, object {part.path!r}: {problem}")
+        for t in self.tables:
+            for chunk in t.chunks:
+                problem = path_problem(chunk.path)
+                if problem is not None:
+                    raise ValueError(f"table {t.name}, chunk {chunk.path!r}: {problem}")
+            total = sum(c.rows for c in t.chunks)
+            if total != t.rows:
+                raise ValueError(f"table {t.name}: its chunks hold {total} rows, the table entry says {t.rows}")
+        if self.engine == "postgresql":
+            for i, seq in enumerate(self.sequences):
+                _check_shape(_Qualified, {"name": seq.name}, f"sequences.{i}")
+            _check_shape(_PgExtra, self.extra, "extra")
+        if self.masking is not None:
+            _check_shape(_Masking, self.masking, "masking")
+        if self.encryption is not None:
+            _check_shape(_Encryption, self.encryption, "encryption")
+        if self.sealed is not None:
+            self._check_header_shape()
+        return self
+
+    def _check_header_shape(self) -> None:
+        _check_shape(_Sealed, self.sealed, "sealed")
+        if self.objects is None:
+            raise ValueError("objects: a public header lists its stored objects")
+        for i, obj in enumerate(self.objects):
+            _check_shape(_StoredObject, obj, f"objects.{i}")
+        summary = self.summary or {}
+        missing = [k for k in SUMMARY_FIELDS if k not in summary]
+        if missing:
+            raise ValueError(f"summary: {missing[0]} is missing")
+        # the one total a header can be checked against without a key (the rest: check_header)
+        stored = sum(int(o["stored_size"]) for o in self.objects)
+        if summary["stored_size"] != stored:
+            raise ValueError(f"summary.stored_size: {summary['stored_size']} bytes, but the objects hold {stored}")
 
     @property
     def is_header(self) -> bool:
@@ -156,6 +343,11 @@ class Manifest(_Model):
         total = self._total("stored_size")
         return total if total is not None else (
             sum(t.stored_size for t in self.tables) + sum(p.stored_size for p in self.schema_parts))
+
+    def totals(self) -> dict[str, int]:
+        """The ``summary`` of this (full) manifest's public header."""
+        return {"tables": len(self.tables), "rows": self.rows, "raw_size": self.raw_size,
+                "stored_size": self.stored_size}
 
     def table(self, name: str) -> TableEntry | None:
         """Find a table by qualified name, or by bare name when that is unambiguous."""
@@ -203,8 +395,7 @@ class Manifest(_Model):
         body: dict[str, Any] = {k: full[k] for k in HEADER_FIELDS}
         body["encryption"] = full["encryption"]
         body["sealed"] = {"path": SEALED_NAME, "size": len(sealed), "sha256": hashlib.sha256(sealed).hexdigest()}
-        body["summary"] = {"tables": len(self.tables), "rows": self.rows, "raw_size": self.raw_size,
-                           "stored_size": self.stored_size}
+        body["summary"] = self.totals()
         body["objects"] = [{"path": c.path, "stored_size": c.stored_size, "sha256": c.sha256,
                             "storage_checksum": c.storage_checksum} for c in self.chunks()]
         body[DIGEST_FIELD] = _digest(body)
@@ -220,6 +411,12 @@ class Manifest(_Model):
         objects = [(c.path, c.stored_size, c.sha256) for c in self.chunks()]
         if objects != [(c.path, c.stored_size, c.sha256) for c in header.chunks()]:
             raise IntegrityError(f"manifest {where}: the public header was edited (object list differs)")
+        # the totals `list` shows without a key must be the sealed manifest's own
+        totals = self.totals()
+        for key in SUMMARY_FIELDS:
+            if (header.summary or {}).get(key) != totals[key]:
+                raise IntegrityError(f"manifest {where}: the public header was edited (summary.{key} is "
+                                     f"{(header.summary or {}).get(key)}, the manifest says {totals[key]})")
 
     @classmethod
     def from_json(cls, data: bytes, where: str) -> Manifest:
@@ -246,7 +443,10 @@ class Manifest(_Model):
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in first["loc"])
-            raise IntegrityError(f"manifest {where} is invalid at {loc}: {first['msg']}") from exc
+            msg = first["msg"].removeprefix("Value error, ")
+            # checks across fields (Manifest._consistent) name their place in the message
+            raise IntegrityError(f"manifest {where} is invalid at {loc}: {msg}" if loc else
+                                 f"manifest {where} is invalid: {msg}") from exc
 
 
 def _digest(body: dict[str, Any]) -> str:

@@ -36,6 +36,8 @@ IN_PROGRESS = ".in-progress"
 STALE_AFTER_S = 24 * 3600
 SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
+#: the name ``datasafe mask`` gives a masked copy of a source by default
+MASKED_SUFFIX = ".masked"
 
 
 def new_snapshot_id(now: datetime | None = None) -> str:
@@ -150,6 +152,8 @@ class SnapshotWriter:
             return
         try:
             self.storage.delete_prefix(self.prefix)
+            # a failed first backup leaves no empty source folder (which would look like a source)
+            self.storage.remove_folder_if_empty(self.source)
         except StorageError as exc:
             log.warning("could not remove incomplete snapshot %s: %s", self.prefix, exc)
 
@@ -240,10 +244,11 @@ class Repository:
             source, ref = ref.split("/", 1)
         complete = self.list(source)
         if ref == "latest":
-            candidates = complete
+            candidates = complete if source is not None else _without_masked_copies(complete)
             if source is None and len({i.source for i in candidates}) > 1:
-                names = ", ".join(sorted({i.source for i in candidates}))
-                raise ConfigError(f"'latest' is ambiguous: several sources ({names}); name one with --source")
+                names = sorted({i.source for i in candidates})
+                raise ConfigError(f"'latest' is ambiguous: several sources ({', '.join(names)})",
+                                  hint=f"name one as SOURCE/latest, e.g. {names[0]}/latest, or with --source")
             if not candidates:
                 where = f"source {source!r}" if source else self.storage.url
                 raise NotFound(f"no complete snapshot in {where}")
@@ -306,6 +311,35 @@ class Repository:
         if marker.get("host") == socket.gethostname():
             return _pid_alive(int(marker.get("pid", 0)))
         return bool(time.time() - float(marker.get("started", 0)) < STALE_AFTER_S)
+
+
+def _without_masked_copies(infos: builtins.list[SnapshotInfo]) -> builtins.list[SnapshotInfo]:
+    """``infos`` less the snapshots of sources that are only masked copies of another source among them.
+
+    A source is a masked copy of ``B`` when every snapshot of it is masked from ``B`` by its manifest
+    (``masking.from.source``), or, for an encrypted one whose public header does not tell, when it is
+    named ``B.masked``. So a bare ``latest`` means the unmasked source when the only other candidates
+    are its masked derivatives; it stays ambiguous between genuinely different sources.
+    """
+    sources = {i.source for i in infos}
+    if len(sources) < 2:
+        return infos
+
+    def base(info: SnapshotInfo) -> str | None:
+        m = info.manifest
+        if m is None:
+            return None
+        if m.is_header:
+            return info.source.removesuffix(MASKED_SUFFIX) if info.source.endswith(MASKED_SUFFIX) else None
+        origin = (m.masking or {}).get("from") or {}
+        return str(origin.get("source")) if (m.masking or {}).get("masked") and origin.get("source") else None
+
+    copies = set()
+    for src in sources:
+        bases = {base(i) for i in infos if i.source == src}
+        if len(bases) == 1 and (b := next(iter(bases))) is not None and b != src and b in sources:
+            copies.add(src)
+    return [i for i in infos if i.source not in copies] if copies != sources else infos
 
 
 def _taken_order(info: SnapshotInfo) -> tuple[float, str, str]:

@@ -112,6 +112,10 @@ class StorageBackend(ABC):
     def check_writable(self) -> None:
         """Raise StorageError unless objects can be created here."""
 
+    def remove_folder_if_empty(self, prefix: str) -> None:
+        """Remove the folder ``prefix`` if nothing is in it; a no-op where folders are no objects (S3)."""
+        return None
+
     def link(self, src_key: str, dst_key: str) -> bool:
         """Make ``dst_key`` an object with the bytes of ``src_key`` without reading or writing them,
         where this backend can (a hard link in a local folder); False where it cannot."""

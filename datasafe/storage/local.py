@@ -193,6 +193,18 @@ class LocalStorage(StorageBackend):
             if not path.exists():
                 return
 
+    def remove_folder_if_empty(self, prefix: str) -> None:
+        path = self._path(prefix)
+        if path == self.root:
+            return
+        try:
+            path.rmdir()  # atomic, and only when empty: a snapshot begun meanwhile keeps its folder
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                raise _storage_error("delete", path, exc) from exc
+
     def create_exclusive(self, key: str, data: bytes) -> bool:
         path = self._path(key)
         try:

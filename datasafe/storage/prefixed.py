@@ -54,6 +54,9 @@ class PrefixedStorage(StorageBackend):
     def delete_prefix(self, prefix: str) -> None:
         self.inner.delete_prefix(self._k(prefix))
 
+    def remove_folder_if_empty(self, prefix: str) -> None:
+        self.inner.remove_folder_if_empty(self._k(prefix))
+
     def create_exclusive(self, key: str, data: bytes) -> bool:
         return self.inner.create_exclusive(self._k(key), data)
 

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO
 
 from datasafe.errors import ConfigError, DatasafeError, DependencyError, IntegrityError, NotFound, StorageError
+from datasafe.humanize import count
 from datasafe.redact import redact
 from datasafe.storage.base import ObjectStat, ObjectWriter, StorageBackend
 from datasafe.storage.s3_settings import S3Settings, parse_location
@@ -345,7 +346,7 @@ class S3Storage(StorageBackend):
         if errors:
             first = errors[0]
             raise StorageError(
-                f"could not delete {len(errors)} object(s) below {self._where(folder)}: "
+                f"could not delete {count(len(errors), 'object')} below {self._where(folder)}: "
                 f"{first.get('Code', '?')} on {first.get('Key', '?')}",
                 hint="Object Lock retention or a missing s3:DeleteObject permission; see docs/storage.md",
             )

@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "| step | median | rounds | target | pass/fail |",
         "|---|---:|---|---|---|",
-        f"| datasafe restore (anchor, whole command) | {rs:.2f} s | {', '.join(f'{v:.2f}' for v in restore_s)} | — | — |",
+        f"| datasafe restore (anchor, whole command) | {rs:.2f} s | {', '.join(f'{v:.2f}' for v in restore_s)} "
+        "| — | — |",
         f"| policy decision (identities + classes) | {ms:.1f} ms | {', '.join(f'{v:.1f}' for v in decide_ms)} "
         f"| < {LIMIT_MS:.0f} ms | {verdict} |",
         "",

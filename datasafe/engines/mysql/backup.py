@@ -30,6 +30,7 @@ from datasafe.engines.mysql.connection import (
 )
 from datasafe.engines.workers import run_workers
 from datasafe.errors import DatabaseError, Interrupted, NotFound
+from datasafe.humanize import count as plural
 from datasafe.snapshot.manifest import SchemaPart, TableEntry
 from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.urls import DatabaseURL
@@ -62,7 +63,7 @@ def _positions(conn: Connection) -> dict[str, Any]:
             value = query(conn, f"SELECT @@{var}")[0][0]
         except Error:
             continue
-        if value is not None:
+        if value is not None and str(value) != "":  # empty: no GTIDs (an empty field tells nothing)
             out[var] = str(value)
     return out
 
@@ -110,7 +111,7 @@ def backup(url: DatabaseURL, snapshot: SnapshotWriter, options: BackupOptions) -
         if skipped:
             log.warning("not backed up (not plain tables): %s", ", ".join(skipped))
         sizes = {e.table: size for e, (_n, _e, size) in zip(entries, found, strict=True)}
-        log.info("reading %d tables of %s with %d connections", len(entries), db, len(workers))
+        log.info("reading %s of %s with %s", plural(len(entries), "table"), db, plural(len(workers), "connection"))
         _dump(workers, entries, sizes, snapshot, options)
         part = _store_schema(schema, snapshot, options)
     finally:

@@ -54,8 +54,9 @@ def connect(url: DatabaseURL, *, database: str | None = None, load: bool = False
         "connect_timeout": 15,
         "autocommit": True,
     }
-    if url.password is not None:
-        kwargs["password"] = url.password
+    password = url.password if url.password is not None else query.get("password")
+    if password is not None:
+        kwargs["password"] = password
     if db:
         kwargs["database"] = db
     if "unix_socket" in query:

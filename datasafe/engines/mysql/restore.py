@@ -24,6 +24,7 @@ from datasafe.engines.mysql.connection import Connection, Error, connect, db_err
 from datasafe.engines.mysql.keys import DeferredKeys, split_keys
 from datasafe.engines.workers import run_workers
 from datasafe.errors import ConfigError, IntegrityError, NotFound, Refused
+from datasafe.humanize import count as plural
 from datasafe.snapshot.chunks import check_stored, read_chunk, read_whole
 from datasafe.snapshot.manifest import Chunk, Manifest, TableEntry
 from datasafe.storage.base import StorageBackend
@@ -79,19 +80,20 @@ def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions) -> Re
                     steps.append(f"delete the rows of {t.name}")
         else:
             if count and not options.clean:
-                raise Refused(f"target database {db} is not empty ({count} objects); use --clean to replace it")
+                raise Refused(f"target database {db} is not empty ({plural(count, 'object')}); use --clean to "
+                              "replace it")
             if count:
-                steps.append(f"check every stored chunk, then drop the {count} objects of {db}")
+                steps.append(f"check every stored chunk, then drop the {plural(count, 'object')} of {db}")
             if not exists:
                 steps.append(f"create database {db}")
-            steps.append(f"create {len(tables)} tables")
+            steps.append(f"create {plural(len(tables), 'table')}")
     except Error as exc:
         raise db_error(f"inspecting target {target}", exc) from exc
     finally:
         conn.close()
     if not options.schema_only:
         how = "LOAD DATA LOCAL INFILE" if local_infile else "multi-row INSERT (the server disallows local_infile)"
-        steps.append(f"load {len(tables)} tables, {sum(t.rows for t in tables)} rows with {how}")
+        steps.append(f"load {plural(len(tables), 'table')}, {plural(sum(t.rows for t in tables), 'row')} with {how}")
     if not options.data_only:
         if options.tables:
             steps.append("create the triggers of these tables")
@@ -315,9 +317,12 @@ def _load_table(conn: Connection, t: TableEntry, storage: StorageBackend, p: Res
         execute(conn, "START TRANSACTION")
         try:
             if p.state["local_infile"]:
-                _load_infile(conn, t, targets, storage, chunk, label)
+                loaded = _load_infile(conn, t, targets, storage, chunk, label)
             else:
-                _load_insert(conn, t, targets, storage, chunk, label)
+                loaded = _load_insert(conn, t, targets, storage, chunk, label)
+            # LOAD DATA LOCAL skips a row whose key is taken (with a warning), rather than failing
+            if loaded != chunk.rows:
+                raise IntegrityError(f"chunk {label}: the server loaded {loaded} rows, the manifest says {chunk.rows}")
         except BaseException:
             with contextlib.suppress(Error):
                 execute(conn, "ROLLBACK")
@@ -328,8 +333,9 @@ def _load_table(conn: Connection, t: TableEntry, storage: StorageBackend, p: Res
 
 
 def _load_infile(conn: Connection, t: TableEntry, targets: list[tuple[str, str | None]], storage: StorageBackend,
-                 chunk: Chunk, label: str) -> None:
-    """LOAD DATA LOCAL INFILE from a named pipe a thread fills with the verified chunk."""
+                 chunk: Chunk, label: str) -> int:
+    """LOAD DATA LOCAL INFILE from a named pipe a thread fills with the verified chunk; returns
+    the rows the server loaded."""
     sets = [s for _, s in targets if s]
     sql_text = (f"LOAD DATA LOCAL INFILE %s INTO TABLE {q(t.table)} CHARACTER SET utf8mb4 "
                 "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
@@ -342,15 +348,17 @@ def _load_infile(conn: Connection, t: TableEntry, targets: list[tuple[str, str |
         def feed() -> None:
             try:
                 with open(fifo, "wb") as out:
-                    for block in read_chunk(storage, chunk, label=label):
+                    for block in read_chunk(storage, chunk, label=label, count_rows=True):
                         out.write(block)
             except BaseException as exc:
                 errors.append(exc)
 
         th = threading.Thread(target=feed, name="datasafe-mysql-feed", daemon=True)
         th.start()
+        cur = conn.cursor()
         try:
-            execute(conn, sql_text, (fifo,))
+            cur.execute(sql_text, (fifo,))
+            loaded = int(cur.rowcount)  # the rows the server took (read before the cursor closes)
         except BaseException:
             # unblock the feeder if the server stopped reading
             with contextlib.suppress(OSError):
@@ -360,20 +368,24 @@ def _load_infile(conn: Connection, t: TableEntry, targets: list[tuple[str, str |
             if errors and isinstance(errors[0], IntegrityError):
                 raise errors[0] from None
             raise
+        finally:
+            cur.close()
         th.join()
     if errors:
         raise errors[0]
+    return loaded
 
 
 def _load_insert(conn: Connection, t: TableEntry, targets: list[tuple[str, str | None]], storage: StorageBackend,
-                 chunk: Chunk, label: str) -> None:
+                 chunk: Chunk, label: str) -> int:
     values: list[str] = []
     for _target, setter in targets:
         values.append(setter.split(" = ", 1)[1].replace(f"@v{len(values)}", "%s") if setter else "%s")
     sql_text = (f"INSERT INTO {q(t.table)} ({', '.join(q(c.name) for c in t.columns)}) "
                 f"VALUES ({', '.join(values)})")
-    blocks = read_chunk(storage, chunk, label=label)
+    blocks = read_chunk(storage, chunk, label=label, count_rows=True)
     rest = b""
+    loaded = 0
     cur = conn.cursor()
     try:
         for block in blocks:
@@ -382,6 +394,7 @@ def _load_insert(conn: Connection, t: TableEntry, targets: list[tuple[str, str |
             rows = [[_field(v) for v in line.split(b"\t")] for line in lines]
             for i in range(0, len(rows), INSERT_BATCH):
                 cur.executemany(sql_text, rows[i: i + INSERT_BATCH])
+                loaded += max(cur.rowcount, 0)
     except Error:
         for _ in blocks:  # a damaged chunk's integrity error names the chunk: let it win
             pass
@@ -390,3 +403,4 @@ def _load_insert(conn: Connection, t: TableEntry, targets: list[tuple[str, str |
         cur.close()
     if rest:
         raise IntegrityError(f"chunk {label} ends inside a row")
+    return loaded

@@ -27,10 +27,12 @@ from datasafe.engines.postgres.connection import (
     conninfo,
     copy_out,
     db_error,
+    tool_env,
 )
 from datasafe.engines.postgres.tools import find_tool, finish_tool, start_tool
 from datasafe.engines.workers import run_workers
 from datasafe.errors import DatabaseError
+from datasafe.humanize import count as plural
 from datasafe.snapshot.manifest import SchemaPart
 from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.urls import DatabaseURL
@@ -69,10 +71,10 @@ def backup(url: DatabaseURL, snapshot: SnapshotWriter, options: BackupOptions) -
         proc = start_tool(
             [tool.path, "--schema-only", "--format=custom", "--compress=0", f"--snapshot={snap_id}",
              f"--file={schema_file}", f"--dbname={conninfo(url)}"],
-            url.password,
+            None, env=tool_env(url, tmpdir.name),
         )
-        log.info("reading %d tables of %s with %d jobs under snapshot %s", len(tables), dbname,
-                 min(options.jobs, max(1, len(tables))), snap_id)
+        log.info("reading %s of %s with %s under snapshot %s", plural(len(tables), "table"), dbname,
+                 plural(min(options.jobs, max(1, len(tables))), "job"), snap_id)
         _dump_tables(url, snap_id, tables, snapshot, options)
         finish_tool(proc, "pg_dump --schema-only")
         proc = None

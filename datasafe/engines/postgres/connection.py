@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import select
 from collections.abc import Callable
 from typing import Any
@@ -10,7 +12,7 @@ import psycopg
 from psycopg import conninfo as pg_conninfo
 from psycopg import pq
 
-from datasafe.errors import ConnectionFailed, DatabaseError, Interrupted, NotFound
+from datasafe.errors import ConfigError, ConnectionFailed, DatabaseError, Interrupted, NotFound
 from datasafe.redact import redact
 from datasafe.urls import DatabaseURL
 
@@ -47,9 +49,43 @@ def params(url: DatabaseURL, *, with_password: bool = True, database: str | None
     return out
 
 
+#: libpq parameters that are secrets: they reach pg_dump and pg_restore through :func:`tool_env`,
+#: never through their command line (which every user of the host can read in ``ps``)
+SECRET_PARAMS = ("password", "sslpassword")
+#: the libpq service that carries an ``sslpassword`` to a tool (libpq has no variable for it)
+_SERVICE = "datasafe"
+
+
 def conninfo(url: DatabaseURL, *, database: str | None = None) -> str:
-    """libpq connection string without the password (for pg_dump/pg_restore arguments)."""
-    return pg_conninfo.make_conninfo(**params(url, with_password=False, database=database))
+    """libpq connection string without secrets (for pg_dump/pg_restore arguments; see :func:`tool_env`)."""
+    p = params(url, with_password=False, database=database)
+    return pg_conninfo.make_conninfo(**{k: v for k, v in p.items() if k not in SECRET_PARAMS})
+
+
+def tool_env(url: DatabaseURL, folder: str) -> dict[str, str]:
+    """The environment that hands the secrets of ``url`` to a libpq tool started with :func:`conninfo`.
+
+    The password (from the URL's user part or a ``password`` query parameter) goes into
+    ``PGPASSWORD``. An ``sslpassword`` has no environment variable: it goes into a libpq service
+    file (mode 0600) written into ``folder``, which the caller removes when the tool is done.
+    """
+    p = params(url)
+    env: dict[str, str] = {}
+    if p.get("password") is not None:
+        env["PGPASSWORD"] = str(p["password"])
+    ssl = p.get("sslpassword")
+    if ssl is not None:
+        if "service" in p or os.environ.get("PGSERVICE"):
+            raise ConfigError("an sslpassword in the URL cannot be combined with service= or $PGSERVICE: put it into "
+                              "that service's entry of the libpq service file instead")
+        if "\n" in str(ssl) or "\r" in str(ssl):
+            raise ConfigError("the sslpassword in the URL holds a line break, which libpq cannot be handed")
+        path = os.path.join(folder, f"pg_service-{secrets.token_hex(4)}.conf")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(f"[{_SERVICE}]\nsslpassword={ssl}\n")
+        env.update(PGSERVICEFILE=path, PGSERVICE=_SERVICE)
+    return env
 
 
 def connect(url: DatabaseURL, *, database: str | None = None, settings: bool = True) -> psycopg.Connection[Any]:

@@ -25,6 +25,7 @@ from datasafe.engines.postgres.toc import skipped_foreign_keys
 from datasafe.engines.postgres.tools import PgTool, find_tool, run_tool
 from datasafe.engines.workers import run_workers
 from datasafe.errors import ConfigError, IntegrityError, Interrupted, NotFound, Refused
+from datasafe.humanize import count as plural
 from datasafe.snapshot.chunks import check_stored, read_chunk
 from datasafe.snapshot.manifest import Manifest, TableEntry
 from datasafe.storage.base import StorageBackend
@@ -68,7 +69,7 @@ def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions,
                 steps += _check_data_only_targets(cur, tables, options)
             elif objects and not options.clean:
                 raise Refused(
-                    f"target {target} is not empty ({objects} objects); use --clean to replace its contents"
+                    f"target {target} is not empty ({plural(objects, 'object')}); use --clean to replace its contents"
                 )
             elif objects:
                 schemas = ", ".join(catalog.user_schemas(cur))
@@ -76,7 +77,8 @@ def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions,
     if not options.data_only:
         steps.append(f"create the schema (pg_restore {tool.version}, pre-data)")
     if not options.schema_only:
-        steps.append(f"load {len(tables)} tables, {sum(t.rows for t in tables):,} rows with {options.jobs} jobs")
+        steps.append(f"load {plural(len(tables), 'table')}, {plural(sum(t.rows for t in tables), 'row')} with "
+                     f"{plural(options.jobs, 'job')}")
     refresh: list[usercode.Decision] | None = None
     if not options.data_only:
         steps.append("create indexes, constraints and triggers (post-data)")
@@ -292,16 +294,19 @@ def _copy_in(conn: psycopg.Connection[Any], t: TableEntry, storage: StorageBacke
             freeze = " (FREEZE)"
         if not fresh:
             _relax_foreign_keys(cur)
-        # A digest mismatch is raised after a chunk's last block, inside this transaction: the
-        # table's rows are rolled back, never committed from a damaged chunk.
+        # A digest or row count mismatch is raised after a chunk's last block, inside this
+        # transaction: the table's rows are rolled back, never committed from a damaged chunk.
         with cur.copy(f"COPY {name}{column_list(t)} FROM STDIN{freeze}") as copy:
             for chunk in t.chunks:
-                for block in read_chunk(storage, chunk, label=f"{t.name} {chunk.path}"):
+                for block in read_chunk(storage, chunk, label=f"{t.name} {chunk.path}", count_rows=True):
                     if stop.is_set():
                         raise Interrupted("restore stopped")
                     copy.write(block)
                     progress.advance(t.name, rows=0, nbytes=len(block))
-                progress.advance(t.name, rows=chunk.rows, nbytes=0)  # rows per chunk: no counting lines
+                progress.advance(t.name, rows=chunk.rows, nbytes=0)
+        # what the server took: a line "\." ends COPY data early, and the rows after it are dropped
+        if cur.rowcount != t.rows:
+            raise IntegrityError(f"table {t.name}: the server loaded {cur.rowcount} rows, the manifest says {t.rows}")
     progress.finish(t.name)
 
 

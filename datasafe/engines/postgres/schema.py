@@ -18,7 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from datasafe.engines.base import RestorePlan
 from datasafe.engines.postgres import foreign_keys
-from datasafe.engines.postgres.connection import conninfo
+from datasafe.engines.postgres.connection import conninfo, tool_env
 from datasafe.engines.postgres.toc import filter_toc
 from datasafe.engines.postgres.tools import run_tool
 from datasafe.snapshot.manifest import TableEntry
@@ -164,4 +164,9 @@ class SchemaRestorer:
         args.append(self.archive)
         ours = " ".join(f"-c {name}={value}" for name, value in self._settings().items())
         pgoptions = f"{ours} {os.environ.get('PGOPTIONS', '')}".strip()
-        run_tool(args, p.target.password, f"pg_restore ({section})", env={"PGOPTIONS": pgoptions})
+        tool_secrets = tool_env(p.target, self.folder)
+        try:
+            run_tool(args, None, f"pg_restore ({section})", env={**tool_secrets, "PGOPTIONS": pgoptions})
+        finally:
+            if "PGSERVICEFILE" in tool_secrets:
+                os.unlink(tool_secrets["PGSERVICEFILE"])

@@ -85,8 +85,10 @@ def run_tool(args: list[str], env_password: str | None, what: str, env: dict[str
     return proc.stdout
 
 
-def start_tool(args: list[str], env_password: str | None) -> subprocess.Popen[str]:
-    env = dict(os.environ)
+def start_tool(args: list[str], env_password: str | None, env: dict[str, str] | None = None
+               ) -> subprocess.Popen[str]:
+    """Start a libpq tool; secrets travel in ``env`` (see connection.tool_env), never on the command line."""
+    env = {**os.environ, **(env or {})}
     if env_password is not None:
         env["PGPASSWORD"] = env_password
     try:

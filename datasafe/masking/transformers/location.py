@@ -121,6 +121,11 @@ class Ip(Transformer[IpOptions]):
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
         bits = int.from_bytes(keyed.digest(self.key, value, attempt)[:16], "big")
+        plain = None if self.cidr else _dotted_quad(value)
+        if plain is not None:  # the common case, without the ipaddress module (a tenth of the time)
+            host_mask = (1 << (32 - self.options.ipv4_prefix)) - 1
+            a = (plain & ~host_mask & 0xFFFFFFFF) | ((bits >> 96) & host_mask)
+            return f"{a >> 24}.{a >> 16 & 255}.{a >> 8 & 255}.{a & 255}"
         try:
             iface = ipaddress.ip_interface(value.strip())
         except ValueError:
@@ -137,3 +142,20 @@ class Ip(Transformer[IpOptions]):
         if "/" in value:
             return f"{new}/{value.rsplit('/', 1)[1].strip()}"
         return str(new)
+
+
+def _dotted_quad(value: str) -> int | None:
+    """A plain IPv4 address (``192.0.2.7``, no prefix, no spaces) as an integer, as
+    :class:`ipaddress.IPv4Address` reads it (no leading zeros); None for anything else."""
+    parts = value.split(".")
+    if len(parts) != 4:
+        return None
+    n = 0
+    for part in parts:
+        if not (0 < len(part) <= 3 and part.isascii() and part.isdigit()) or (part[0] == "0" and len(part) > 1):
+            return None
+        octet = int(part)
+        if octet > 255:
+            return None
+        n = n << 8 | octet
+    return n
