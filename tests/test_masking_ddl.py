@@ -527,16 +527,22 @@ def test_sqlite_masked_copy_holds_no_sql_comments(tmp_path: Path, storage_dir: P
     conn.close()
 
 
-def test_encrypted_snapshot_gets_an_encrypted_masked_schema(tmp_path: Path, storage_dir: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.test_encryption import write_config
-    from tests.test_pg_faults import run_cli
-
+def _planted_sqlite(tmp_path: Path) -> Path:
+    """A SQLite database of the planted schema objects (no rows)."""
     db = tmp_path / "plant.db"
     with sqlite3.connect(db) as conn:
         for _section, item in SQLITE_OBJECTS:
             conn.execute(item["sql"])
     conn.close()
+    return db
+
+
+def test_encrypted_snapshot_gets_an_encrypted_masked_schema(tmp_path: Path, storage_dir: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.test_encryption import write_config
+    from tests.test_pg_faults import run_cli
+
+    db = _planted_sqlite(tmp_path)
     cfg = write_config(tmp_path, passphrase_env="PLANT_PASSPHRASE")
     monkeypatch.setenv("PLANT_PASSPHRASE", "correct horse battery staple")
     monkeypatch.setenv("DATASAFE_MASKING_KEY", "a masking key for the schema test")
@@ -568,11 +574,7 @@ def test_rules_check_and_dry_run_name_the_schema_text(tmp_path: Path, storage_di
     """``rules check --snapshot`` and ``mask --dry-run`` check the schema text as ``mask`` does."""
     from tests.test_pg_faults import run_cli
 
-    db = tmp_path / "plant.db"
-    with sqlite3.connect(db) as conn:
-        for _section, item in SQLITE_OBJECTS:
-            conn.execute(item["sql"])
-    conn.close()
+    db = _planted_sqlite(tmp_path)
     monkeypatch.setenv("DATASAFE_MASKING_KEY", "a masking key for the schema test")
     backup = run_cli(storage_dir, "backup", f"sqlite:///{db}", "--name", "plant")
     assert backup.exit_code == 0, backup.output
