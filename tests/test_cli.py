@@ -129,7 +129,7 @@ def _leaf_commands() -> list[str]:
 
 
 #: commands that do not touch the storage (key files; the demo has its own folder)
-NO_STORAGE = {"key generate", "key show", "demo"}
+NO_STORAGE = {"key generate", "key show", "demo", "transformers", "completion"}
 
 
 @pytest.mark.parametrize("command", _leaf_commands())
@@ -720,3 +720,19 @@ def test_a_closed_stdout_ends_quietly_with_141(storage_dir: Path, two_snapshots:
         os.close(write_end)
     assert proc.returncode == ExitCode.BROKEN_PIPE == 141
     assert proc.stderr == ""
+
+
+def test_completion_scripts_complete_commands() -> None:
+    """``datasafe completion SHELL`` prints a script for that shell; the protocol it calls completes."""
+    import os
+    import subprocess
+    import sys
+
+    for shell in ("bash", "zsh", "fish"):
+        result = run("completion", shell)
+        assert result.exit_code == 0 and "_DATASAFE_COMPLETE" in result.stdout, (shell, result.output)
+    exe = Path(sys.executable).with_name("datasafe")
+    env = {**os.environ, "COMP_WORDS": "datasafe transf", "COMP_CWORD": "1", "_DATASAFE_COMPLETE": "bash_complete"}
+    answer = subprocess.run([str(exe)], env=env, capture_output=True, text=True, timeout=60)
+    assert answer.returncode == 0 and answer.stdout.strip() == "plain,transformers"
+    assert run("completion", "powershell").exit_code == 2

@@ -505,3 +505,28 @@ def test_schema_has_every_transformer() -> None:
     schema = json.loads(rules_json_schema_text())
     names = set(schema["$defs"]["ColumnSpec"]["anyOf"][0]["enum"])
     assert names == set(TRANSFORMERS) | {"keep"}
+
+
+def test_transformers_command_lists_and_shows_every_transformer() -> None:
+    """``datasafe transformers`` lists every registered rule; ``NAME`` shows what the docs show."""
+    import json
+
+    from click.testing import CliRunner
+
+    from datasafe.cli.main import cli
+    from datasafe.masking.transformers import TRANSFORMERS
+
+    runner = CliRunner()
+    listing = runner.invoke(cli, ["transformers"])
+    assert listing.exit_code == 0, listing.output
+    assert [line.split()[0] for line in listing.stdout.splitlines()] == sorted(TRANSFORMERS)
+    data = json.loads(runner.invoke(cli, ["transformers", "--json"]).stdout)
+    assert [d["name"] for d in data] == sorted(TRANSFORMERS)
+    ip = json.loads(runner.invoke(cli, ["transformers", "ip", "--json"]).stdout)
+    assert ip["kinds"] == ["text", "inet", "other"] and ip["example"] == "ip: {ip: {ipv4_prefix: 8}}"
+    assert {o["name"]: o["default"] for o in ip["options"]} == {"ipv4_prefix": "0", "ipv6_prefix": "0"}
+    shown = runner.invoke(cli, ["transformers", "ip"])
+    assert shown.exit_code == 0 and "ipv4_prefix (integer, default 0)" in shown.stdout
+    assert "ip: {ip: {ipv4_prefix: 8}}" in shown.stdout
+    wrong = runner.invoke(cli, ["transformers", "phon"])
+    assert wrong.exit_code == 2 and "no transformer 'phon' (did you mean 'phone'?)" in wrong.output

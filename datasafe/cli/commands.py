@@ -307,3 +307,21 @@ def _print_demo(r: dict[str, Any]) -> None:
     prog = "datasafe" if shutil.which("datasafe") else os.path.relpath(sys.argv[0])
     for cmd in r["next"]:
         click.echo(f"  {cmd.replace('datasafe', prog, 1)}")
+
+
+@cli.command()
+@global_options(without=("identity", "storage", "config"))
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (commands, options, choices).
+
+    \b
+    bash:  eval "$(datasafe completion bash)"            (in ~/.bashrc)
+    zsh:   eval "$(datasafe completion zsh)"             (in ~/.zshrc)
+    fish:  datasafe completion fish > ~/.config/fish/completions/datasafe.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # click knows the three shells of the choice
+    click.echo(completer(cli, {}, "datasafe", "_DATASAFE_COMPLETE").source())

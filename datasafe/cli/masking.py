@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from datasafe.cli.main import _emit_json, _progress, _state, cli, common_options
+from datasafe.cli.main import _emit_json, _progress, _state, cli, common_options, global_options
 from datasafe.config import pg_bin_for
 from datasafe.engines import RestoreOptions
 from datasafe.errors import ConfigError
@@ -113,6 +113,53 @@ def _print_dry_run(d: dict[str, Any]) -> None:
         for name, obj in schema["objects"].items():
             found = ", ".join(f"{c} {n}" for c, n in obj.get("found", {}).items())
             click.echo(f"      {name}: {obj['action']}" + (f" ({found})" if found else ""))
+
+
+@cli.command()
+@global_options(without=("identity", "storage", "config"))
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def transformers(name: str | None, as_json: bool) -> None:
+    """List the masking transformers, or show one: its column kinds, options and an example.
+
+    The rule names are what a rules file writes after a column (`email: email`,
+    `ip: {ip: {ipv4_prefix: 8}}`). The same reference, generated from the code, is in
+    docs/masking.md.
+    """
+    from datasafe.errors import UsageError
+    from datasafe.masking.located import did_you_mean
+    from datasafe.masking.reference import transformer_info, transformer_names
+
+    names = transformer_names()
+    if name is None:
+        infos = [transformer_info(n) for n in names]
+        if as_json:
+            _emit_json(infos)
+            return
+        width = max(len(n) for n in names)
+        for info in infos:
+            kinds = "any" if info["kinds"] is None else ",".join(info["kinds"])
+            click.echo(f"{info['name']:<{width}}  {info['summary']}  [{kinds}]")
+        return
+    if name not in names:
+        raise UsageError(f"no transformer {name!r}{did_you_mean(name, names)}",
+                         hint="datasafe transformers lists them all")
+    info = transformer_info(name)
+    if as_json:
+        _emit_json(info)
+        return
+    click.echo(f"{name}: {info['description']}")
+    click.echo("")
+    kinds = "any" if info["kinds"] is None else ", ".join(info["kinds"])
+    click.echo(f"column kinds: {kinds}" + ("; depends on other columns of the row" if info["row_dependent"] else ""))
+    if info["options"]:
+        click.echo("options:")
+        for o in info["options"]:
+            click.echo(f"  {o['name']} ({o['type']}, default {o['default'] or '-'}): {o['meaning']}")
+    else:
+        click.echo("options: none")
+    if info["example"]:
+        click.echo(f"example:\n  {info['example']}")
 
 
 @cli.group()

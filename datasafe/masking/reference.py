@@ -54,6 +54,36 @@ def _cell(text: str) -> str:
     return " ".join(text.replace("|", "\\|").split())
 
 
+def transformer_info(name: str) -> dict[str, Any]:
+    """One registered transformer as data: its summary and description, column kinds, options
+    (name, type, default, meaning) and example (``datasafe transformers NAME --json``).
+
+    Raises:
+        KeyError: no transformer of that name.
+    """
+    from datasafe.masking.transformers import TRANSFORMERS
+
+    cls = TRANSFORMERS[name]
+    doc = inspect.cleandoc(cls.__doc__ or "").strip()
+    return {
+        "name": name,
+        "summary": doc.split("\n\n", 1)[0].replace("\n", " "),
+        "description": doc,
+        "kinds": None if cls.kinds is None else [k for k in _KIND_ORDER if k in cls.kinds],
+        "row_dependent": not cls.deterministic,
+        "options": [{"name": field, "type": _type_name(info.annotation).replace("\\|", "|").replace("`", ""),
+                     "default": _default(info).strip("`"), "meaning": _cell(info.description or "").replace("\\|", "|")}
+                    for field, info in cls.Options.model_fields.items()],
+        "example": cls.example,
+    }
+
+
+def transformer_names() -> list[str]:
+    from datasafe.masking.transformers import TRANSFORMERS
+
+    return sorted(TRANSFORMERS)
+
+
 def transformer_reference_markdown() -> str:
     """Markdown: every registered transformer, its column kinds, its options and an example."""
     from datasafe.masking.transformers import TRANSFORMERS
