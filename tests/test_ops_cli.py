@@ -132,6 +132,51 @@ def test_prune_dry_run_lists_exactly_what_a_real_run_removes(storage_dir: Path, 
     assert complete_ids(storage_dir) == before[2:]
 
 
+def test_forget_removes_exactly_the_named_snapshots(storage_dir: Path, source: Path) -> None:
+    for _ in range(3):
+        assert backup(storage_dir, source).exit_code == 0
+    ids = complete_ids(storage_dir)
+    shown = run_cli(storage_dir, "show", "shop/latest", "--json")
+    latest = json.loads(shown.stdout)["snapshot_id"]
+    first = next(i for i in ids if i != latest)
+    kept = [i for i in ids if i not in (first, latest)]
+    dry = run_cli(storage_dir, "forget", first[:-1], "shop/latest", "--dry-run", "--json")  # a unique prefix
+    assert dry.exit_code == 0, dry.output
+    assert {r["snapshot"] for r in json.loads(dry.stdout)["would_remove"]} == {first, latest}
+    assert complete_ids(storage_dir) == ids  # a dry run changes nothing
+    # a name that matches nothing stops the whole command before anything is removed
+    missing = run_cli(storage_dir, "forget", first, "20000101T000000Z-000000")
+    assert missing.exit_code == ExitCode.NOT_FOUND and complete_ids(storage_dir) == ids
+    real = run_cli(storage_dir, "forget", first, latest)
+    assert real.exit_code == 0, real.output
+    assert {line.split()[1] for line in real.stdout.splitlines()} == {f"shop/{first}", f"shop/{latest}"}
+    assert complete_ids(storage_dir) == kept
+    assert not (storage_dir / "shop" / first).exists() and not (storage_dir / "shop" / latest).exists()
+
+
+def test_forget_respects_the_lock_and_object_lock(storage_dir: Path, source: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from datasafe import api
+    from datasafe.errors import Refused
+    from datasafe.ops.jobs import forget_plan
+
+    assert backup(storage_dir, source).exit_code == 0
+    (sid,) = complete_ids(storage_dir)
+    lease = Lease(LocalStorage(str(storage_dir)), "shop", operation="backup").acquire()
+    try:
+        held = run_cli(storage_dir, "forget", sid)
+        assert_one_error_line(held, ExitCode.LOCKED, "source shop is locked by backup")
+    finally:
+        lease.release()
+    assert complete_ids(storage_dir) == [sid]
+    repo = api.open_repository(str(storage_dir))
+    with pytest.raises(Refused, match=f"snapshot {sid} of shop is under Object Lock until"):
+        forget_plan(repo, [sid], None, lock_days={"shop": 30})
+    later = datetime.now(timezone.utc) + timedelta(days=31)
+    assert [p[1] for p in forget_plan(repo, [sid], None, lock_days={"shop": 30}, now=later)] == [sid]
+
+
 def test_backup_prune_uses_the_configured_policy(tmp_path: Path, storage_dir: Path, source: Path) -> None:
     cfg = config(tmp_path, sources={"shop": {"url": sqlite_url(source), "retention": {"keep_last": 2}}})
     for _ in range(3):

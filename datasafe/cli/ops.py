@@ -52,6 +52,42 @@ def prune(source: str, wait: str | None, dry_run: bool, as_json: bool, **keep: A
                                                      if result.incomplete else ""))
 
 
+@cli.command(epilog="SNAPSHOT is an id, a unique id prefix, SOURCE/latest or a tag (as for restore).")
+@global_options(without=("identity",))
+@click.argument("snapshots", nargs=-1, required=True)
+@click.option("--source", metavar="NAME", help="Look only at snapshots of this source.")
+@wait_option
+@click.option("--dry-run", is_flag=True, help="Show what would be removed; change nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was (or would be) removed as JSON.")
+def forget(snapshots: tuple[str, ...], source: str | None, wait: str | None, dry_run: bool, as_json: bool) -> None:
+    """Remove the snapshots named, whatever the retention policy says.
+
+    Every name is resolved and checked before anything is removed: a name that matches no
+    snapshot, or a snapshot still under S3 Object Lock, stops the command with nothing removed.
+    A real run holds each source's lock (as backup and prune do; --wait to wait for it).
+    Masked snapshots made from a forgotten snapshot stay.
+    """
+    from datasafe.ops.jobs import forget_plan
+    from datasafe.ops.nightly import LockSettings, forget_job
+
+    state = _state()
+    cfg = state.config
+    repo = state.repository()
+    days: dict[str, int | None] = {}
+    for ref in snapshots:  # the lock period of each source named (it depends on the source's retention)
+        m = repo.resolve(ref, source, content=False)
+        days.setdefault(m.source, lock_days(cfg, repo.storage.url, m.source))
+    plan = forget_plan(repo, list(snapshots), source, lock_days=days)
+    result = forget_job(repo, plan, dry_run=dry_run, lock=LockSettings(cfg.config.lock.ttl_delta, parse_wait(wait)))
+    if as_json:
+        _emit_json(result.as_dict())
+        return
+    for src, sid, taken in result.snapshots:
+        click.echo(f"{'would remove' if dry_run else 'removed'}  {src}/{sid}  {taken:%Y-%m-%d %H:%M}")
+    if dry_run:
+        click.echo(f"would remove {count(len(result.snapshots), 'snapshot')}; nothing changed (--dry-run)")
+
+
 @cli.command()
 @global_options(without=("identity",))
 @click.argument("sources", nargs=-1)

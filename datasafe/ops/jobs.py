@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from datasafe import humanize
-from datasafe.errors import ConfigError
+from datasafe.errors import ConfigError, Refused
 from datasafe.ops.durations import format_duration
 from datasafe.ops.lease import Lease
 from datasafe.ops.retention import Decision, RetentionPolicy, SnapshotRef, select
@@ -76,6 +76,55 @@ def prune(repo: Repository, source: str, policy: RetentionPolicy, *, dry_run: bo
         repo.storage.delete_prefix(f"{source}/{ref.snapshot_id}")
         result.removed.append(ref.snapshot_id)
     result.incomplete = _remove_stale_incomplete(repo, source, now)
+    return result
+
+
+@dataclass
+class ForgetResult:
+    """What ``forget`` removed (or, with ``dry_run``, would remove)."""
+
+    dry_run: bool
+    snapshots: list[tuple[str, str, datetime]] = field(default_factory=list)  #: (source, id, taken)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "removed" if not self.dry_run else "would_remove": [
+            {"source": src, "snapshot": sid, "time": taken.isoformat()} for src, sid, taken in self.snapshots]}
+
+
+def forget_plan(repo: Repository, refs: list[str], source: str | None, *, lock_days: dict[str, int | None],
+                now: datetime | None = None) -> list[tuple[str, str, datetime]]:
+    """The snapshots ``refs`` name (ids, unique prefixes, ``SOURCE/latest``, tags), checked before
+    anything is removed: each must exist and be out of its Object Lock retention.
+
+    Raises:
+        NotFound: a reference names no snapshot (or is ambiguous: an error of its own).
+        Refused: a snapshot is still under Object Lock (its objects cannot be deleted before then).
+    """
+    now = now or datetime.now(timezone.utc)
+    chosen: dict[tuple[str, str], datetime] = {}
+    for ref in refs:
+        m = repo.resolve(ref, source, content=False)
+        days = lock_days.get(m.source)
+        if days and m.finished_at + timedelta(days=days) > now:
+            until = m.finished_at + timedelta(days=days)
+            raise Refused(f"snapshot {m.snapshot_id} of {m.source} is under Object Lock until "
+                          f"{until:%Y-%m-%d %H:%M} UTC: it cannot be removed before then")
+        chosen[(m.source, m.snapshot_id)] = m.started_at
+    return [(src, sid, taken) for (src, sid), taken in sorted(chosen.items())]
+
+
+def forget(repo: Repository, plan: list[tuple[str, str, datetime]], *, dry_run: bool = False,
+           lease: Lease | None = None) -> ForgetResult:
+    """Remove the snapshots of ``plan`` (from :func:`forget_plan`); between removals the
+    ``lease`` (the source's, held by the caller) is checked."""
+    result = ForgetResult(dry_run, list(plan))
+    if dry_run:
+        return result
+    for src, sid, taken in plan:
+        if lease is not None:
+            lease.check()
+        log.info("forgetting snapshot %s of %s (taken %s)", sid, src, taken.isoformat())
+        repo.storage.delete_prefix(f"{src}/{sid}")
     return result
 
 

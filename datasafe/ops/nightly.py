@@ -106,3 +106,18 @@ def prune_job(repo: Repository, source: str, policy: RetentionPolicy, *, dry_run
         return jobs.prune(repo, source, policy, dry_run=True, lock_days=lock_days)
     with Lease(repo.storage, source, operation="prune", ttl=lock.ttl).acquire(lock.wait) as lease:
         return jobs.prune(repo, source, policy, lease=lease, lock_days=lock_days)
+
+
+def forget_job(repo: Repository, plan: list[tuple[str, str, datetime]], *, dry_run: bool,
+               lock: LockSettings) -> jobs.ForgetResult:
+    """Remove the snapshots of ``plan``; a real run holds each source's lease while it removes
+    that source's snapshots (a dry run only reads)."""
+    if dry_run:
+        return jobs.forget(repo, plan, dry_run=True)
+    result = jobs.ForgetResult(False)
+    for source in sorted({src for src, _sid, _taken in plan}):
+        mine = [p for p in plan if p[0] == source]
+        with Lease(repo.storage, source, operation="forget", ttl=lock.ttl).acquire(lock.wait) as lease:
+            result.snapshots += jobs.forget(repo, mine, lease=lease).snapshots
+    return result
+
