@@ -111,6 +111,9 @@ REFERENCE_FORMS = [
     ("tag", "`pre-deploy-2.4.0`", "the newest complete snapshot carrying that tag"),
     ("`source/ref`", "`shop/latest`, `shop/nightly`",
      "any of the forms above, among the snapshots of source `shop` only (same as `--source shop`)"),
+    ("`source@time`", "`shop@2026-11-20T03:00`, `shop@2026-11-20`, `@2026-11-20T03:00+01:00`",
+     "the newest complete snapshot of `shop` taken at or before that time (ISO 8601, UTC unless it says "
+     "otherwise; a date alone is its midnight); without a source, as for `latest`"),
 ]
 
 #: A real log line (datasafe demo, stderr not a terminal).

@@ -347,3 +347,25 @@ def test_an_unreachable_ping_never_fails_the_backup(tmp_path: Path, storage_dir:
     cfg = config(tmp_path, notify={"healthcheck_url": "http://127.0.0.1:9/hc/x", "timeout": "1s"})
     result = backup(storage_dir, source, cfg=cfg)
     assert result.exit_code == 0, result.output
+
+
+def test_a_snapshot_by_time_is_the_newest_taken_at_or_before_it(storage_dir: Path, source: Path) -> None:
+    from datetime import timedelta
+
+    from datasafe import api
+
+    for _ in range(3):
+        assert backup(storage_dir, source).exit_code == 0
+    repo = api.open_repository(str(storage_dir))
+    taken = sorted((repo.resolve(i, "shop").started_at, i) for i in complete_ids(storage_dir))
+    (t1, first), (t2, middle), (_t3, newest) = taken
+    for ref in (f"shop@{t2.isoformat()}", f"shop@{(t2 + timedelta(microseconds=1)).isoformat()}",
+                f"@{t2.astimezone().isoformat()}"):
+        shown = run_cli(storage_dir, "show", ref, "--json")
+        assert shown.exit_code == 0, (ref, shown.output)
+        assert json.loads(shown.stdout)["snapshot_id"] == middle
+    assert json.loads(run_cli(storage_dir, "show", "shop@2999-01-01", "--json").stdout)["snapshot_id"] == newest
+    early = run_cli(storage_dir, "show", f"shop@{(t1 - timedelta(seconds=1)).isoformat()}")
+    assert early.exit_code == ExitCode.NOT_FOUND and "taken at or before" in early.output
+    assert run_cli(storage_dir, "show", "shop@2026-13-45").exit_code == ExitCode.NOT_FOUND  # no time: a tag name
+    assert first != middle != newest

@@ -25,7 +25,8 @@ from datasafe.snapshot.manifest import Manifest
 from datasafe.snapshot.verification import VerificationRecord
 from datasafe.snapshot.verification import latest as latest_check
 
-SNAPSHOT_HELP = "SNAPSHOT is a snapshot id (or a unique prefix of one), 'latest', or a tag."
+SNAPSHOT_HELP = ("SNAPSHOT is a snapshot id (or a unique prefix of one), 'latest', a tag, or SOURCE@TIME (the "
+                 "newest taken at or before TIME, e.g. shop@2026-11-20T03:00).")
 
 
 @cli.command("list")

@@ -21,7 +21,8 @@ never stored. The masked snapshot records the rules file's SHA-256 and the
 key's id. See docs/masking.md."""
 
 
-SNAPSHOT_EPILOG = "SNAPSHOT is a snapshot id (or a unique prefix of one), 'latest', or a tag."
+SNAPSHOT_EPILOG = ("SNAPSHOT is a snapshot id (or a unique prefix of one), 'latest', a tag, or SOURCE@TIME (the "
+                   "newest taken at or before TIME, e.g. shop@2026-11-20T03:00).")
 
 
 @cli.command(epilog=MASK_EPILOG)

@@ -242,6 +242,22 @@ class Repository:
     def _find(self, ref: str, source: str | None) -> Manifest:
         if source is None and "/" in ref:
             source, ref = ref.split("/", 1)
+        at = _as_of(ref)
+        if at is not None:  # SOURCE@TIME: the newest snapshot taken at or before TIME
+            name, when = ref.split("@", 1)[0] or source, at
+            if source is not None and name not in (None, source):
+                raise ConfigError(f"{ref!r} names source {name!r}, --source says {source!r}")
+            complete = self.list(name)
+            candidates = complete if name is not None else _without_masked_copies(complete)
+            if name is None and len({i.source for i in candidates}) > 1:
+                names = sorted({i.source for i in candidates})
+                raise ConfigError(f"{ref!r} is ambiguous: several sources ({', '.join(names)})",
+                                  hint=f"name one as SOURCE@TIME, e.g. {names[0]}{ref}")
+            before = [i for i in candidates if i.manifest is not None and i.manifest.started_at <= when]
+            if not before:
+                raise NotFound(f"no complete snapshot of {name or 'any source'} taken at or before "
+                               f"{when:%Y-%m-%d %H:%M:%S} UTC")
+            return max(before, key=lambda i: i.manifest.started_at).manifest  # type: ignore[union-attr,return-value]
         complete = self.list(source)
         if ref == "latest":
             candidates = complete if source is not None else _without_masked_copies(complete)
@@ -363,3 +379,17 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _as_of(ref: str) -> datetime | None:
+    """The time of a ``[SOURCE]@TIME`` reference (ISO 8601 date or date and time; UTC unless it
+    says otherwise), or None when ``ref`` is not one."""
+    if "@" not in ref:
+        return None
+    text = ref.split("@", 1)[1].strip()
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
+    except ValueError:
+        return None
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
