@@ -163,7 +163,6 @@ class Fingerprints:
     def __init__(self, size: int) -> None:
         self.size = max(MIN_BYTES, size // 64 * 64)
         self.bloom = mmap.mmap(-1, self.size)  # anonymous and shared: forked workers write into it
-        self.items_added = 0  # counted by the process that adds through add(); workers' adds are not
 
     @staticmethod
     def size_for(items: int) -> int:

@@ -288,7 +288,7 @@ class LeakAudit:
         copied = [p for name, p in self.probes.items() if name not in masked and p.early and p.entry.chunks]
         self._apart.update(p.entry.name for p in copied)
         if workers > 1 and parallel.can_fork() and copied:
-            self._background = parallel.Background("datasafe-leak-scan", lambda: _read_apart(copied, {}, read),
+            self._background = parallel.Background("datasafe-leak-scan", lambda: _read_apart(copied, read),
                                                    nice=BACKGROUND_NICE)
         else:
             for probe in copied:
@@ -390,21 +390,16 @@ class LeakAudit:
         return report
 
 
-def _read_apart(probes: list[TableProbe], filters: Mapping[str, Fingerprints],
-                read: Callable[[TableEntry], Iterator[bytes]]) -> tuple[dict[int, list[bytes]], dict[str, str], float]:
-    """The audit's reading of the snapshot apart from the masking, in a process of its own: per
-    scanned column id the distinct items of the kept columns (and the originals into the
-    ``filters`` given, in shared memory); per table that could not be read, the error; the
-    seconds it took."""
+def _read_apart(probes: list[TableProbe], read: Callable[[TableEntry], Iterator[bytes]]
+                ) -> tuple[dict[int, list[bytes]], dict[str, str], float]:
+    """The scan of the copied tables, in a process of its own: per scanned column id the distinct
+    items of the kept columns; per table that could not be read, the error; the seconds it took."""
     started = time.monotonic()
     found: dict[int, set[bytes]] = {}
     errors: dict[str, str] = {}
     for probe in probes:
-        into = filters.get(probe.entry.name)
         try:
             for block in read(probe.entry):
-                if into is not None:
-                    probe.fingerprint(block, into)
                 for s, items in zip(probe.early, probe.expose(block), strict=True):
                     found.setdefault(s.id, set()).update(items)
         except (IntegrityError, ValueError) as exc:

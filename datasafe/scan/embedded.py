@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterator
 
 import phonenumbers
 from stdnum import iban as std_iban
@@ -46,16 +47,19 @@ def _phones(text: str) -> int:
     return len(seen)
 
 
-def _ips(text: str) -> int:
-    count = 0
+def _ip_matches(text: str) -> Iterator[re.Match[str]]:
+    """The IPv4 addresses of ``text`` that could be someone's (not loopback, unspecified, reserved)."""
     for m in _IPV4.finditer(text):
         try:
             ip = ipaddress.ip_address(m.group())
         except ValueError:
             continue
         if not (ip.is_loopback or ip.is_unspecified or ip.is_reserved):
-            count += 1
-    return count
+            yield m
+
+
+def _ips(text: str) -> int:
+    return sum(1 for _ in _ip_matches(text))
 
 
 def embedded_categories(text: str) -> dict[str, int]:
@@ -97,13 +101,7 @@ def embedded_spans(text: str) -> list[tuple[int, int, str]]:
         spans += [(m.start(), m.end(), "card_number") for m in _CARD.finditer(rest)
                   if card_shape(d := re.sub(r"\D", "", m.group())) and luhn.is_valid(d)]
         spans += [(m.start(), m.end(), "national_id") for m in _SSN.finditer(rest) if us_ssn.is_valid(m.group())]
-        for m in _IPV4.finditer(rest):
-            try:
-                ip = ipaddress.ip_address(m.group())
-            except ValueError:
-                continue
-            if not (ip.is_loopback or ip.is_unspecified or ip.is_reserved):
-                spans.append((m.start(), m.end(), "ip_address"))
+        spans += [(m.start(), m.end(), "ip_address") for m in _ip_matches(rest)]
         if len(_DIGITS.findall(rest)) >= 7:
             phones = {(m.start, m.end) for region in PHONE_REGIONS
                       for m in phonenumbers.PhoneNumberMatcher(rest, region, leniency=phonenumbers.Leniency.VALID)}
