@@ -18,24 +18,24 @@ import gc
 import logging
 import math
 import random
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from datasafe import __version__, audit
+from datasafe import __version__, audit, clock, faultpoints
 from datasafe.config import Config, LoadedConfig, Source
 from datasafe.engines import BackupOptions, Engine, RestoreOptions, RestorePlan, get_engine
 from datasafe.environments import Environment, resolve_target
 from datasafe.environments.policy import Policy, PolicyDecision, PolicyRefused
-from datasafe.errors import ConfigError, DatasafeError, IntegrityError, NotFound, Refused
+from datasafe.errors import ConfigError, DatasafeError, IntegrityError, NotFound, Refused, UsageError
 from datasafe.humanize import count, size
 from datasafe.identity import DatabaseIdentity
 from datasafe.policykey import load_policy_key
 from datasafe.progress import NullProgress, Progress
 from datasafe.redact import redact
-from datasafe.snapshot import verification
+from datasafe.snapshot import provenance, verification
 from datasafe.snapshot.chunks import Compression, check_stored, read_chunk
 from datasafe.snapshot.manifest import MANIFEST_NAME, SEALED_NAME, Chunk, Manifest, TableEntry
 from datasafe.snapshot.repository import IN_PROGRESS, Repository, SnapshotInfo, SnapshotWriter
@@ -115,8 +115,9 @@ def _backup(source: Source, repo: Repository, engine: Engine, writer: SnapshotWr
             tags: list[str], chunk_size: int, read_back: str, lease: Lease | None,
             origin: DatabaseIdentity) -> Manifest:
     log.info("backup of %s (%s) started as snapshot %s", source.name, source.url, writer.snapshot_id)
-    started = datetime.now(timezone.utc)
+    started = clock.now()
     try:
+        faultpoints.reach("backup.begin")
         with _gc_paused():
             result = engine.backup(source.url, writer, options)
         manifest = Manifest(
@@ -128,7 +129,7 @@ def _backup(source: Source, repo: Repository, engine: Engine, writer: SnapshotWr
             server_version=result.server_version,
             database=result.database,
             started_at=started,
-            finished_at=datetime.now(timezone.utc),
+            finished_at=clock.now(),
             consistency=result.consistency,
             tags=tags,
             compression=options.compression.describe(),
@@ -142,15 +143,18 @@ def _backup(source: Source, repo: Repository, engine: Engine, writer: SnapshotWr
         )
         writer.attach(manifest)
         report = None
+        faultpoints.reach("backup.readback")
         if read_back != "none":
             mode = "full" if read_back == "full" else "stored"
             report = _check_chunks(repo, manifest, options.jobs, NullProgress(), mode=mode)
             if not report.ok:
                 raise IntegrityError(f"read-back check of snapshot {manifest.snapshot_id} failed: "
                                      + "; ".join(report.problems))
+        faultpoints.reach("backup.commit")
         if lease is not None:
             lease.check()  # never commit a snapshot after losing the source's lock
         writer.commit(manifest)
+        faultpoints.reach("backup.committed")
         if report is not None:
             verification.record(repo.storage, source.name, writer.snapshot_id, VerificationRecord(
                 verification.now(), report.mode, True, report.chunks))
@@ -211,8 +215,15 @@ def local_storage_exists(repo: Repository) -> bool:
 
 
 def show(repo: Repository, ref: str, source: str | None = None) -> Manifest:
-    """The manifest of a snapshot given by id, ``latest`` or tag."""
-    return repo.resolve(ref, source)
+    """The manifest of a snapshot given by id, ``latest`` or tag.
+
+    Raises:
+        IntegrityError: the manifest is signed with this host's policy key and was edited since (a
+            forged tag, time or origin), as for any other damage to it.
+    """
+    manifest = repo.resolve(ref, source)
+    provenance.status(manifest, repo.policy_key)
+    return manifest
 
 
 # -- verify --------------------------------------------------------------------------------------
@@ -269,19 +280,24 @@ def verify(
     if deep and mode != "full":
         raise ConfigError("--deep needs the full mode")
     content = mode == "full"
+    started = time.monotonic()
     if isinstance(ref, Manifest):
         manifest = repo.open(ref) if content else ref
     else:
         manifest = repo.resolve(ref, source, content=content)
+    faultpoints.reach("verify.begin")
     report = _check_chunks(repo, manifest, jobs, progress or NullProgress(), mode=mode, sample=sample)
+    faultpoints.reach("verify.chunks")
     _check_listing(repo, manifest, report)
+    _check_provenance(repo, manifest, report)
     if deep and report.ok:
         _deep_compare(repo, manifest, scratch, jobs, report, pg_bin, config)
+    faultpoints.reach("verify.record")
     log.info("verify %s: %s", manifest.snapshot_id, "ok" if report.ok else "; ".join(report.problems))
     kind = "deep" if report.deep else "sample" if sample is not None and sample < 100 else mode
     verification.record(repo.storage, manifest.source, manifest.snapshot_id, VerificationRecord(
         verification.now(), kind, report.ok, report.chunks, report.problems[:10],
-        sample if kind == "sample" else None))
+        sample if kind == "sample" else None, round(time.monotonic() - started, 3)))
     return report
 
 
@@ -355,10 +371,24 @@ def _check_listing(repo: Repository, manifest: Manifest, report: VerifyReport) -
             report.problems.append(f"unexpected object {key} is not in the manifest")
 
 
+def _check_provenance(repo: Repository, manifest: Manifest, report: VerifyReport) -> None:
+    """A manifest signed with this host's policy key must still verify; otherwise it was edited (the
+    self-digest can be recomputed by anyone who can write the storage, the HMAC cannot)."""
+    if manifest.is_header:
+        return  # no HMAC in a public header: it is compared with the sealed manifest when that is opened
+    try:
+        provenance.status(manifest, repo.policy_key)
+    except IntegrityError as exc:
+        report.problems.append(str(exc))
+
+
 def _deep_compare(repo: Repository, manifest: Manifest, scratch: str | None, jobs: int,
                   report: VerifyReport, pg_bin: str | None, config: LoadedConfig | None) -> None:
     engine = get_engine(manifest.engine)
     server = DatabaseURL.parse(scratch) if scratch else None
+    if server is not None and server.engine != manifest.engine:
+        raise UsageError(f"--scratch {server} is a {server.engine} server; snapshot {manifest.snapshot_id} is a "
+                         f"{manifest.engine} snapshot")
     report.deep = True
     with engine.scratch(manifest, server) as target:
         _check_scratch(repo, manifest, target, config)
@@ -407,9 +437,9 @@ def plan_restore(repo: Repository, ref: str | Manifest, target: str, options: Re
 def _check_request(manifest: Manifest, url: DatabaseURL, options: RestoreOptions) -> None:
     """What can be told wrong without asking any server."""
     if options.schema_only and options.data_only:
-        raise ConfigError("--schema-only and --data-only exclude each other")
+        raise UsageError("--schema-only and --data-only exclude each other")
     if url.engine != manifest.engine:
-        raise ConfigError(
+        raise UsageError(
             f"snapshot {manifest.snapshot_id} is a {manifest.engine} snapshot; "
             f"it cannot be restored into a {url.engine} target"
         )
@@ -464,6 +494,7 @@ def run_restore(repo: Repository, plan: RestorePlan, *, operation: str = "restor
                        target=str(plan.target), masked=bool(m.masking),
                        rules_sha256=(m.masking or {}).get("rules_sha256"), decision=plan.policy, **record):
         log.info("restoring snapshot %s of %s into %s", m.snapshot_id, m.source, plan.target)
+        faultpoints.reach("restore.begin")
         get_engine(m.engine).restore(plan, repo.snapshot_storage(m))
         log.info("restore of snapshot %s into %s complete", m.snapshot_id, plan.target)
     return plan

@@ -311,9 +311,9 @@ def resolve_source(cfg: LoadedConfig, ref: str | None, name: str | None = None) 
         if len(sources) == 1:
             ref = next(iter(sources))
         elif not sources:
-            raise ConfigError("no source given: pass a source name or a database URL")
+            raise UsageError("no source given: pass a source name or a database URL")
         else:
-            raise ConfigError(f"several sources are configured ({', '.join(sources)}): name one")
+            raise UsageError(f"several sources are configured ({', '.join(sources)}): name one")
     if ref in sources:
         sc = sources[ref]
         unset = _ENV_REF.search(sc.url)
@@ -350,16 +350,19 @@ def _config_relative(cfg: LoadedConfig, value: str) -> Path:
 
 def encryption_settings(cfg: LoadedConfig) -> EncryptionSettings:
     """Whom new snapshots are encrypted to (empty settings: no encryption)."""
-    from datasafe.snapshot.crypto import EncryptionSettings, parse_recipient
+    from datasafe.snapshot.crypto import MAX_KEY_FILE_BYTES, EncryptionSettings, parse_recipient
 
     enc = cfg.config.encryption
     recipients = list(enc.recipients)
     if enc.recipients_file:
         path = _config_relative(cfg, enc.recipients_file)
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = read_text(path, max_bytes=MAX_KEY_FILE_BYTES, error=ConfigError, what="a recipients file"
+                              ).splitlines()
         except OSError as exc:
             raise ConfigError(f"{cfg.path}: encryption.recipients_file: cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{cfg.path}: encryption.recipients_file: {path} is not text") from None
         recipients += [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     for r in recipients:
         parse_recipient(r, f"{cfg.path}: encryption.recipients")

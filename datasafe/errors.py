@@ -15,8 +15,8 @@ class ExitCode(IntEnum):
 
     OK = 0
     ERROR = 1  #: unexpected internal error (a bug: please report it)
-    USAGE = 2  #: bad command line (unknown option, missing argument)
-    CONFIG = 3  #: configuration file or source/target URL invalid
+    USAGE = 2  #: bad command line: unknown option, missing or ambiguous argument, arguments that do not go together
+    CONFIG = 3  #: a setting is invalid or missing: datasafe.yml, a source or target URL, a name, a tag or a key
     CONNECTION = 4  #: a database server could not be reached or refused the login
     STORAGE = 5  #: the storage location cannot be read or written (missing, read-only, full)
     INTEGRITY = 6  #: a snapshot is corrupt, incomplete or failed verification
@@ -24,7 +24,7 @@ class ExitCode(IntEnum):
     REFUSED = 8  #: a safety check refused the operation (non-empty target, ...)
     LOCKED = 9  #: another datasafe process holds the lock
     DEPENDENCY = 10  #: a required tool or library is missing or too old (pg_dump, psycopg)
-    DATABASE = 11  #: the database server reported an error while reading or writing
+    DATABASE = 11  #: the database server reported an error, or the role lacks a privilege the operation needs
     INTERRUPTED = 130  #: stopped by SIGINT or SIGTERM
     BROKEN_PIPE = 141  #: stdout was closed early (a reader such as head quit); the rest of the output is dropped
 
@@ -44,7 +44,8 @@ class DatasafeError(Exception):
 
 
 class UsageError(DatasafeError):
-    """The command line is wrong in a way the option parser cannot tell (a URL without a database)."""
+    """The command line is wrong in a way the option parser cannot tell: a URL without a database,
+    an ambiguous snapshot reference, a missing source, a snapshot and a target of different engines."""
 
     exit_code = ExitCode.USAGE
 
@@ -101,6 +102,13 @@ class DatabaseError(DatasafeError):
     """The database server reported an error during a backup or restore."""
 
     exit_code = ExitCode.DATABASE
+
+
+class PrivilegeError(DatabaseError):
+    """The role datasafe connects as lacks a privilege the operation needs (CREATEDB, CREATE).
+
+    Told apart from other server errors because the fix is a grant (or another role), never a
+    retry, and the message names the privilege, the role and the server."""
 
 
 class Interrupted(DatasafeError):

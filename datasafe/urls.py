@@ -49,6 +49,11 @@ class DatabaseURL:
 
     @classmethod
     def parse(cls, text: str) -> DatabaseURL:
+        if not text.isascii():
+            try:  # an argument in bytes that are not UTF-8 reaches Python as lone surrogates
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ConfigError("a database URL must be UTF-8 text: this one holds bytes that are not") from None
         m = _URL.match(text.strip())
         if not m:
             raise ConfigError(f"not a database URL: {text.split('@')[-1]!r} (expected scheme://...)")
@@ -67,8 +72,10 @@ class DatabaseURL:
                               "and '@' as %40 in the user name and password")
         port = None
         if m["port"]:
-            if not m["port"].isdigit() or not 0 < int(m["port"]) < 65536:
-                shown = "" if misread else f" {m['port']!r}"  # it may be a piece of a password
+            # ASCII digits only: "²" and "٣" are digits to str.isdigit, and 10**5000 is too long for int()
+            if not (m["port"].isascii() and m["port"].isdigit() and len(m["port"]) <= 5 and 0 < int(m["port"]) < 65536):
+                # it may be a piece of a password (with an '@': the credentials of a misplaced user part)
+                shown = "" if misread or "@" in m["port"] else f" {m['port']!r}"
                 raise ConfigError(f"invalid port{shown} in database URL")
             port = int(m["port"])
         host = unquote(m["host"]) if m["host"] else None
@@ -106,8 +113,8 @@ class DatabaseURL:
 
     def render(self, *, hide_password: bool = True) -> str:
         auth = ""
-        if self.username is not None:
-            auth = quote(self.username, safe="")
+        if self.username is not None or self.password is not None:  # a password alone: ``//:secret@host``
+            auth = quote(self.username or "", safe="")
             if self.password is not None:
                 auth += ":" + ("***" if hide_password else quote(self.password, safe=""))
             auth += "@"

@@ -10,6 +10,9 @@ file itself is limited in size before it is parsed. A refusal is a one-line erro
 kind (``ConfigError`` for the configuration, ``RulesError`` for rules: exit code 3).
 
 Syntax errors are left to the caller as ``yaml.YAMLError``: each names its file and line its own way.
+So are values a tag cannot make (``!!int`` of 5,000 digits, a 13th month, ``!!float x``): PyYAML
+raises a plain ValueError (or worse) for them, which :class:`BoundedLoader` turns into a
+``yaml.YAMLError`` with the value's line, like any other mistake in the file.
 """
 
 from __future__ import annotations
@@ -33,6 +36,21 @@ MAX_ALIAS_NODES = 10_000
 MAX_DEPTH = 100
 
 
+class BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` whose constructors fail only with ``yaml.YAMLError``."""
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep=deep)
+        except yaml.YAMLError:
+            raise
+        # a tag on a value of the wrong form (`!!bool maybe`, `!!timestamp` on text no date pattern
+        # matches) fails with whatever the constructor meets first: KeyError, AttributeError, ...
+        except Exception as exc:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"invalid {node.tag.rsplit(':', 1)[-1]} value: {exc}", node.start_mark) from None
+
+
 def read_text(path: str | os.PathLike[str], *, max_bytes: int, error: type[ConfigError], what: str) -> str:
     """The UTF-8 text of ``path``, refused with ``error`` beyond ``max_bytes`` (never read whole).
 
@@ -46,7 +64,7 @@ def read_text(path: str | os.PathLike[str], *, max_bytes: int, error: type[Confi
 
 @contextmanager
 def composed(text: str, source: str, *, max_bytes: int, error: type[ConfigError]
-             ) -> Iterator[tuple[yaml.SafeLoader, yaml.Node | None]]:
+             ) -> Iterator[tuple[BoundedLoader, yaml.Node | None]]:
     """The composed node graph of the single YAML document ``text`` and the loader that made it
     (to construct values with), after the size, depth and alias limits are checked.
 
@@ -57,7 +75,7 @@ def composed(text: str, source: str, *, max_bytes: int, error: type[ConfigError]
     """
     if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
         raise error(f"{source}: larger than {_size(max_bytes)}: refused")
-    loader = yaml.SafeLoader(text)
+    loader = BoundedLoader(text)
     try:
         try:
             node = loader.get_single_node()

@@ -41,6 +41,7 @@ HEADER = """\
 subcommand's `--help` lists only those it uses (`backup` reads no encrypted snapshot, so it has
 no `--identity`; `demo` keeps everything in its `--dir`):
 
+<!-- illustrative: placement of options only (a source `shop` and /srv/datasafe are assumed) -->
 ```sh
 datasafe --log-format json backup shop --tag nightly
 datasafe list --storage /srv/datasafe --debug
@@ -60,7 +61,8 @@ Commands: {toc}.
 REFERENCES = """\
 ## SNAPSHOT references
 
-Where a command takes a SNAPSHOT argument (`show`, `verify`, `restore`), it may be:
+Where a command takes a SNAPSHOT argument (`show`, `verify`, `restore`, `diff`, `tag`, `forget`, `mask`,
+`scan`), it may be:
 
 {table}
 
@@ -103,18 +105,36 @@ LOGGING = """\
 REFERENCE_FORMS = [
     ("snapshot id", "`20261126T122806Z-f11b48`", "that snapshot"),
     ("unique id prefix, at least 8 characters", "`20261126T1228`",
-     "the one snapshot whose id starts with it; more than one match is an error (exit 3)"),
+     "the one snapshot whose id starts with it; more than one match is an error (exit 2)"),
     ("`latest`", "`latest`", "the newest complete snapshot. When the storage holds several sources, the "
      "unmasked source whose masked copies (`shop.masked`, or any source whose manifests say they were masked "
-     "from it) are the only others; between genuinely different sources an error (exit 3) that asks for "
+     "from it) are the only others; between genuinely different sources an error (exit 2) that asks for "
      "`SOURCE/latest`"),
-    ("tag", "`pre-deploy-2.4.0`", "the newest complete snapshot carrying that tag"),
+    ("tag", "`pre-deploy-2.4.0`", "the newest complete snapshot carrying that tag (given with `backup --tag` or "
+     "added later with `datasafe tag`)"),
     ("`source/ref`", "`shop/latest`, `shop/nightly`",
      "any of the forms above, among the snapshots of source `shop` only (same as `--source shop`)"),
     ("`source@time`", "`shop@2026-11-20T03:00`, `shop@2026-11-20`, `@2026-11-20T03:00+01:00`",
      "the newest complete snapshot of `shop` taken at or before that time (ISO 8601, UTC unless it says "
      "otherwise; a date alone is its midnight); without a source, as for `latest`"),
 ]
+
+EXIT_EXAMPLES = """\
+Which code a situation gets follows the meanings above:
+
+- **2**: `datasafe backup` without SOURCE when `datasafe.yml` has no source or several; `latest`
+  when the storage holds several sources, or an id prefix that matches several snapshots; a
+  snapshot restored into a target of another engine; `--schema-only` with `--data-only`;
+  `diff` of snapshots of two engines; `tag` without `--add` or `--remove`.
+- **3**: an invalid `datasafe.yml`, an unset `${VAR}`, an unknown source name, an invalid tag;
+  a key that is missing: no identity opens an encrypted snapshot, no masking key, a policy key
+  file that does not exist, a manifest signed with a policy key this host does not hold (`tag`).
+- **6**: a manifest signed with this host's policy key that was edited since (a forged tag or
+  origin): `show`, `verify`, `diff`, `tag` and `restore` refuse it.
+- **11** (`PrivilegeError`): the role lacks a privilege, named in the message: `verify --deep`
+  as a PostgreSQL role without `CREATEDB`, or a MySQL/MariaDB user without `CREATE` and `DROP`
+  for its scratch database.
+"""
 
 #: A real log line (datasafe demo, stderr not a terminal).
 JSON_LINE = {
@@ -177,6 +197,7 @@ def render() -> str:
     for code, name, meaning, exc in exit_codes():
         table.append(f"| {code} | `{name}` | {meaning} | {exc} |")
     out.append("\n".join(table) + "\n")
+    out.append(EXIT_EXAMPLES)
     return "\n".join(out)
 
 

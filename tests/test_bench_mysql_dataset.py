@@ -25,7 +25,7 @@ REFERENCE = REPO_ROOT.parent / "shared" / "bench" / "make_dataset.sql"
 POSTGRES_URL = os.environ.get("DATASAFE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 MYSQL_URL = os.environ.get("DATASAFE_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/")
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.mysql, pytest.mark.slow]
 
 
 def _postgres_reachable(url: str) -> bool:

@@ -254,7 +254,7 @@ def test_show_with_source_slash_id(storage_dir: Path, two_snapshots: list[str]) 
 
 def test_latest_is_ambiguous_with_two_sources(shop: Path, storage_dir: Path, two_snapshots: list[str]) -> None:
     backup(shop, storage_dir, "--name", "other")
-    line = assert_one_error_line(run("show", "latest", "--storage", str(storage_dir)), ExitCode.CONFIG)
+    line = assert_one_error_line(run("show", "latest", "--storage", str(storage_dir)), ExitCode.USAGE)
     assert "--source" in line and "name one as SOURCE/latest, e.g. other/latest" in line
     result = run("show", "latest", "--source", "other", "--json", "--storage", str(storage_dir))
     assert result.exit_code == 0
@@ -384,15 +384,15 @@ def test_schema_only_and_data_only_exclude_each_other(tmp_path: Path, storage_di
     target = tmp_path / "copy.db"
     result = run("restore", "latest", "--target", f"sqlite:///{target}", "--schema-only", "--data-only",
                  "--storage", str(storage_dir))
-    line = assert_one_error_line(result, ExitCode.CONFIG)
+    line = assert_one_error_line(result, ExitCode.USAGE)
     assert "--schema-only and --data-only" in line
     assert not target.exists()
 
 
-def test_restore_into_other_engine_is_refused_as_config(tmp_path: Path, storage_dir: Path,
-                                                        two_snapshots: list[str]) -> None:
+def test_restore_into_other_engine_is_a_usage_error(tmp_path: Path, storage_dir: Path,
+                                                    two_snapshots: list[str]) -> None:
     result = run("restore", "latest", "--target", "postgresql://nobody@127.0.0.1:1/x", "--storage", str(storage_dir))
-    line = assert_one_error_line(result, ExitCode.CONFIG)
+    line = assert_one_error_line(result, ExitCode.USAGE)
     assert "sqlite snapshot" in line
 
 
@@ -608,7 +608,7 @@ def test_the_demos_suggested_commands_work_as_printed(demo_storage: Path, tmp_pa
 def test_latest_stays_ambiguous_with_an_unmasked_source_named_like_a_copy(shop: Path, storage_dir: Path) -> None:
     backup(shop, storage_dir)
     backup(shop, storage_dir, "--name", "shop.masked")  # a name, not a masked copy: its manifest says so
-    line = assert_one_error_line(run("show", "latest", "--storage", str(storage_dir)), ExitCode.CONFIG)
+    line = assert_one_error_line(run("show", "latest", "--storage", str(storage_dir)), ExitCode.USAGE)
     assert "several sources (shop, shop.masked)" in line
     assert "SOURCE/latest" in line and "shop/latest" in line
 

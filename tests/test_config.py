@@ -16,7 +16,7 @@ from datasafe.config import (
     resolve_source,
     storage_location,
 )
-from datasafe.errors import ConfigError, ExitCode
+from datasafe.errors import ConfigError, ExitCode, UsageError
 from datasafe.storage import DEFAULT_STORAGE
 
 
@@ -394,9 +394,10 @@ def test_resolve_unknown_name_lists_configured_sources(two_sources: LoadedConfig
 
 
 def test_resolve_without_ref(tmp_path: Path, two_sources: LoadedConfig) -> None:
-    with pytest.raises(ConfigError, match="several sources are configured"):
+    """A missing SOURCE argument is a bad command line (exit 2), not a bad configuration."""
+    with pytest.raises(UsageError, match="several sources are configured"):
         resolve_source(two_sources, None)
-    with pytest.raises(ConfigError, match="no source given"):
+    with pytest.raises(UsageError, match="no source given"):
         resolve_source(LoadedConfig(Config(), None), None)
     write(tmp_path / "one.yml", "sources:\n  only:\n    url: sqlite:///only.db\n")
     assert resolve_source(load_config("one.yml"), None).name == "only"

@@ -16,7 +16,7 @@ from datasafe.errors import ExitCode
 from tests.test_masking_pipeline import SHOP_RULES
 from tests.test_pg_faults import assert_fails, assert_one_error_line, run_cli
 
-KEY = "environments-test-key-0123456789"
+KEY = "77d9f3e383b85e5f2aa87890267a21f3ef900edafcca6f16"
 
 
 def write_config(tmp_path: Path, source_url: str, envs: dict[str, Any], **extra: Any) -> Path:

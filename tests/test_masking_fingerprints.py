@@ -9,6 +9,7 @@ and the C filter has every bit the Python twin sets.
 from __future__ import annotations
 
 import importlib
+import itertools
 import mmap
 import random
 from typing import Any
@@ -153,3 +154,88 @@ def test_distinct_leaves_out_only_fields_without_significant_items(cell: bytes) 
     if not kept:
         for kind in ("text", "json", "array", "typed"):
             assert exposed_items([cell.lower()], kind) == []
+
+
+@needs_c
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(st.tuples(_cell, _cell, _cell), min_size=1, max_size=8), mode=st.sampled_from(_MODES),
+       scanned=st.sampled_from([(), (0,), (1, 2), (0, 2)]))
+def test_audit_block_is_add_block_then_distinct(rows: list[tuple[bytes, bytes, bytes]], mode: str,
+                                                scanned: tuple[int, ...]) -> None:
+    """One walk of the block does what the two calls do: the same filter bits, the same new
+    fields, the same tables of fields seen."""
+    block = b"".join(b"\t".join(row) + b"\n" for row in rows)
+    columns = ((1, fp.MODES[mode]),)
+    one, two = _filter(), _filter()
+    seen_one, seen_two = (tuple(bytearray(8 * 64) for _ in scanned) for _ in range(2))
+    got = C.audit_block(one, block, 3, columns, MIN_LENGTH, scanned, seen_one, 7)
+    C.bloom_add_block(two, block, 3, columns, MIN_LENGTH)
+    assert got == C.distinct(block, 3, scanned, seen_two, 7)
+    assert one[:] == two[:] and seen_one == seen_two
+    # without a filter: distinct alone
+    assert C.audit_block(None, block, 3, (), MIN_LENGTH, scanned) == C.distinct(block, 3, scanned)
+    with pytest.raises(ValueError, match="need a filter"):
+        C.audit_block(None, block, 3, columns, MIN_LENGTH, scanned)
+
+
+@needs_c
+@settings(max_examples=300, deadline=None)
+@given(rows=st.lists(st.lists(st.binary(max_size=150).map(lambda b: b.replace(b"\t", b" ").replace(b"\n", b" ")),
+                              min_size=3, max_size=3), min_size=1, max_size=6),
+       extra=st.integers(min_value=0, max_value=2))
+def test_fields_are_found_across_every_64_byte_boundary(rows: list[list[bytes]], extra: int) -> None:
+    """The walk reads the block 64 bytes at a time: fields and rows of any length, starting
+    anywhere, come out as a split would give them, and a row of another width is refused."""
+    block = b"".join(b"\t".join(row) + b"\n" for row in rows)
+    assert C.fields(block, 3, (0, 1, 2)) == tuple([row[i] for row in rows] for i in range(3))
+    bad = block + b"\t".join([b"x" * 70] * (3 + extra)) + b"\n" if extra else block + b"short\n"
+    with pytest.raises(ValueError):
+        C.fields(bad, 3, (0, 2))
+
+
+@settings(max_examples=200, deadline=None)
+@given(chunks=st.lists(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"\t")), min_size=1,
+                                max_size=6), min_size=1, max_size=3),
+       cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8))
+def test_row_views_are_the_rows_cut_at_line_ends(chunks: list[list[bytes]], cuts: list[int]) -> None:
+    """The audit reads copied tables as views into the pieces a chunk decompresses to: whatever
+    the pieces, every view ends at a line end and together they are the chunk's rows."""
+    from types import SimpleNamespace
+
+    from datasafe.masking import pipeline
+
+    stored = [b"".join(row + b"\n" for row in rows) for rows in chunks]
+
+    def pieces(_objects: Any, chunk: Any, **_options: Any) -> Any:
+        data = stored[chunk.index]
+        edges = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
+        return (data[a:b] for a, b in itertools.pairwise(edges))
+
+    entry = SimpleNamespace(name="t", chunks=[SimpleNamespace(index=i, path=f"c{i}") for i in range(len(stored))])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "read_chunk", pieces)
+        views = [bytes(v) for v in pipeline._row_views(None, entry)]  # type: ignore[arg-type]
+    assert all(v.endswith(b"\n") for v in views)
+    assert b"".join(views) == b"".join(stored)
+
+
+def test_a_look_only_read_still_checks_the_stored_bytes(tmp_path: Any) -> None:
+    """The audit's read of a copied table leaves out the decompressed bytes' BLAKE3, not the
+    stored bytes' SHA-256: a changed chunk still fails it."""
+    from datasafe.errors import IntegrityError
+    from datasafe.snapshot.chunks import ChunkWriter, Compression, read_chunk
+    from datasafe.storage.local import LocalStorage
+
+    storage = LocalStorage(str(tmp_path))
+    writer = ChunkWriter(storage, "t", Compression(level=1), 1 << 20)
+    data = b"".join(b"%d\tname %d\n" % (i, i) for i in range(5000))
+    writer.write(data, 5000)
+    writer.close()
+    (chunk,) = writer.chunks
+    assert b"".join(read_chunk(storage, chunk, raw_check=False)) == data
+    path = tmp_path / chunk.path
+    stored = bytearray(path.read_bytes())
+    stored[-5] ^= 1
+    path.write_bytes(bytes(stored))
+    with pytest.raises(IntegrityError):
+        b"".join(read_chunk(storage, chunk, raw_check=False))

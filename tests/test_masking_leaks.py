@@ -30,7 +30,7 @@ from datasafe.snapshot.repository import Repository
 from tests.test_masking_pipeline import SHOP_RULES, mask_cli, write
 from tests.test_pg_faults import assert_fails, run_cli
 
-KEY = "test-masking-key-0123456789"
+KEY = "7a97a4583d4cac9a94761c795ccaee63b2b1d640d8808391"
 
 
 def _word(rnd: random.Random, n: int = 8) -> str:

@@ -24,7 +24,7 @@ from datasafe.snapshot.manifest import Manifest
 from datasafe.snapshot.repository import Repository
 from tests.test_pg_faults import assert_fails, assert_one_error_line, run_cli
 
-KEY = "test-masking-key-0123456789"
+KEY = "fd160157201170eae2d82989a9e350b58cb3ee3afb20e459"
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
 
 SHOP_RULES = """\
@@ -132,7 +132,7 @@ def test_same_key_same_output_other_key_other_output(
     _db, repo, manifest = shop
     rules = write(tmp_path / "shop.yml", SHOP_RULES)
     ids = []
-    for key in (KEY, KEY, "another-key-abcdefghijklmnop"):
+    for key in (KEY, KEY, "b7e2c94f1a60d83e5c2f9a7b4d1e06c8"):
         result = mask_cli(storage_dir, manifest.snapshot_id, "--rules", str(rules), key=key, monkeypatch=monkeypatch)
         assert result.exit_code == 0, result.output
         ids.append(result.stdout.strip())

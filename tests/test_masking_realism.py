@@ -399,7 +399,7 @@ tables:
   orders:
     keep: [id, customer_postcode]
 """
-MASKING_KEY = "realism-masking-key-0123456789"
+MASKING_KEY = "5e30c6e95b7762d40cd510ec31907aa33c53caa5ca572641"
 
 
 @pytest.fixture

@@ -426,31 +426,32 @@ def test_demo_suggestions_cover_the_demo() -> None:
 
 def test_key_from_the_environment() -> None:
     rules = parse_rules("version: 1\n")
-    key = load_key(rules, env={"DATASAFE_MASKING_KEY": "0123456789abcdef"})
-    assert key.secret == b"0123456789abcdef" and key.source == "env:DATASAFE_MASKING_KEY"
-    assert key.key_id == key_id(b"0123456789abcdef") and len(key.key_id) == 16
-    assert "0123456789abcdef" not in repr(key) and key.key_id not in "0123456789abcdef"
+    key = load_key(rules, env={"DATASAFE_MASKING_KEY": "b54ea36fb56e5478f972fafa534f4784"})
+    assert key.secret == b"b54ea36fb56e5478f972fafa534f4784" and key.source == "env:DATASAFE_MASKING_KEY"
+    assert key.key_id.startswith("pbkdf2-sha256$") and key.names(key.key_id) and key.names(key_id(key.secret))
+    assert "b54ea36fb56e5478f972fafa534f4784" not in repr(key) + key.key_id
     assert not key.is_random
     named = parse_rules("version: 1\nkey_env: SHOP_MASKING_KEY\n")
-    assert load_key(named, env={"SHOP_MASKING_KEY": "ü" * 16}).secret == ("ü" * 16).encode()
+    unicode_key = "schlüssel ö7Qz%ü2Lp#9éKx"
+    assert load_key(named, env={"SHOP_MASKING_KEY": unicode_key}).secret == unicode_key.encode()
 
 
 def test_key_from_the_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATASAFE_MASKING_KEY", "from-the-process-env")
-    assert load_key(None).secret == b"from-the-process-env"
+    monkeypatch.setenv("DATASAFE_MASKING_KEY", "Kq8vT2xW7mR1zB6nY3pL")
+    assert load_key(None).secret == b"Kq8vT2xW7mR1zB6nY3pL"
 
 
 def test_key_file_relative_to_the_rules_file(tmp_path: Path) -> None:
     (tmp_path / "keys").mkdir()
-    (tmp_path / "keys" / "mask.key").write_bytes(b"a-key-file-of-enough-bytes\n")
+    (tmp_path / "keys" / "mask.key").write_bytes(b"e5f1a7c3d9b2460f8a1c3e5d7b9f2a4c\n")
     (tmp_path / "rules.yml").write_text("version: 1\nkey_file: keys/mask.key\n")
     rules = load_rules(tmp_path / "rules.yml")
     key = load_key(rules, env={"DATASAFE_MASKING_KEY": "the environment does not win"})
-    assert key.secret == b"a-key-file-of-enough-bytes"
+    assert key.secret == b"e5f1a7c3d9b2460f8a1c3e5d7b9f2a4c"
     assert key.source == f"file:{tmp_path / 'keys' / 'mask.key'}"
     other = tmp_path / "other.key"
-    other.write_bytes(b"explicit-key-file-wins\r\n")
-    assert load_key(rules, key_file=other).secret == b"explicit-key-file-wins"
+    other.write_bytes(b"9c2e7b4f1a8d3e6b0f5c2a9d7e4b1f8c\r\n")
+    assert load_key(rules, key_file=other).secret == b"9c2e7b4f1a8d3e6b0f5c2a9d7e4b1f8c"
 
 
 def test_key_errors_never_show_the_key(tmp_path: Path) -> None:

@@ -20,6 +20,8 @@ from datasafe.urls import DatabaseURL
 from tests.conftest import MyDatabases
 from tests.test_pg_faults import assert_fails, assert_one_error_line, corrupt_a_chunk, load_manifest, run_cli
 
+pytestmark = pytest.mark.mysql
+
 SHOP = [
     "CREATE TABLE customers (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(40) NOT NULL)",
     "CREATE TABLE orders (id INT AUTO_INCREMENT PRIMARY KEY, customer_id INT NOT NULL, total DECIMAL(10,2), "

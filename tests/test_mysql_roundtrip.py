@@ -26,6 +26,8 @@ from datasafe.snapshot.manifest import Manifest
 from datasafe.urls import DatabaseURL
 from tests.conftest import MyDatabases
 
+pytestmark = pytest.mark.mysql
+
 ALL_BYTES = bytes(range(256)).hex()
 TEXT = "tab\there\nnewline\rCR\\backslash \\N not null\0nul 🐘 ü € 𝄞"
 

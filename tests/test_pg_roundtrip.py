@@ -24,6 +24,7 @@ from psycopg import sql
 from datasafe import api
 from datasafe.cli.main import cli
 from datasafe.config import Source
+from datasafe.engines.postgres import engine as pg_engine
 from datasafe.engines.postgres.connection import connect
 from datasafe.errors import ExitCode
 from datasafe.snapshot.manifest import Manifest
@@ -408,12 +409,17 @@ def test_restored_database_behaves_like_the_source(snap: Snap, pg: Any) -> None:
         assert conn.execute("SELECT nextval('other.counter')").fetchone() == (424249,)
 
 
-def test_verify_deep_passes(snap: Snap) -> None:
-    def scratch_dbs() -> set[str]:
-        rows = query_all(snap.server, "SELECT datname FROM pg_database WHERE datname LIKE 'datasafe\\_verify\\_%'")
-        return {r[0] for r in rows}
+def test_verify_deep_passes(snap: Snap, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Other runs (another test session, a cron job) may create and drop scratch databases on the
+    # same server at the same time: only the names this run gave its own are looked at.
+    made: list[str] = []
 
-    before = scratch_dbs()
+    def recorded() -> str:
+        made.append(real_scratch_name())
+        return made[-1]
+
+    real_scratch_name = pg_engine.scratch_name
+    monkeypatch.setattr(pg_engine, "scratch_name", recorded)
     result = run_cli(snap.storage, "verify", snap.snapshot_id, "--deep", "--json")
     assert result.exit_code == 0, result.stderr
     (report,) = json.loads(result.stdout)
@@ -421,7 +427,10 @@ def test_verify_deep_passes(snap: Snap) -> None:
     assert report["deep"] is True
     assert report["tables_compared"] == len(snap.manifest.tables)
     assert report["rows"] == snap.manifest.rows
-    assert scratch_dbs() == before  # the scratch database was dropped
+    (name,) = made
+    assert name.startswith("datasafe_verify_")
+    # the scratch database was dropped, and so was the copy a restore builds it under
+    assert query_all(snap.server, "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (name,)) == []
 
 
 # -- partial restores ----------------------------------------------------------------------------

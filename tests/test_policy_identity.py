@@ -23,7 +23,7 @@ from datasafe.snapshot.manifest import DIGEST_FIELD, _digest
 from tests.test_masking_pipeline import PG_RULES, PG_SCHEMA, SHOP_RULES
 from tests.test_pg_faults import assert_fails, run_cli
 
-KEY = "policy-test-masking-key-0123456789"
+KEY = "da0715e6cf4473fd59b45ec439ac3e8d7a13700de7c39d6a"
 
 
 def audit_records(storage: Path) -> list[dict[str, Any]]:

@@ -221,7 +221,8 @@ class SqliteKit:
 Kit = PgKit | MyKit | SqliteKit
 
 
-@pytest.fixture(params=["postgresql", "mysql", "sqlite"])
+@pytest.fixture(params=[pytest.param("postgresql", marks=pytest.mark.postgres),
+                        pytest.param("mysql", marks=pytest.mark.mysql), "sqlite"])
 def kit(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kit]:
     made: Kit
     if request.param == "postgresql":
@@ -447,6 +448,7 @@ def _pg_properties(kit: PgKit, name: str) -> dict[str, Any]:
     return {"database": row[:6], "acl": sorted(acl), "settings": sorted(settings)}
 
 
+@pytest.mark.postgres
 def test_pg_a_swap_failing_after_blocking_connections_lets_clients_in_again(pgk: PgKit,
                                                                             pg_role: Callable[[str], str]) -> None:
     from datasafe.refresh.postgres import PostgresSwapper
@@ -482,6 +484,7 @@ def _connects_as(url: DatabaseURL, role: str) -> bool:
         return conn.execute("SELECT current_user").fetchone() == (role,)
 
 
+@pytest.mark.postgres
 def test_pg_prepare_without_createdb_is_refused(pgk: PgKit, pg_role: Callable[[str], str]) -> None:
     role = pg_role("LOGIN NOCREATEDB")
     target = pgk.target(OLD)
@@ -498,6 +501,7 @@ def test_pg_prepare_without_createdb_is_refused(pgk: PgKit, pg_role: Callable[[s
     assert not pgk.exists(temp)
 
 
+@pytest.mark.postgres
 def test_pg_prepare_refuses_a_user_that_does_not_own_the_target(pgk: PgKit, pg_role: Callable[[str], str]) -> None:
     role = pg_role("LOGIN CREATEDB")
     target = pgk.target(OLD)
@@ -510,6 +514,7 @@ def test_pg_prepare_refuses_a_user_that_does_not_own_the_target(pgk: PgKit, pg_r
     assert not pgk.exists(temp)
 
 
+@pytest.mark.postgres
 def test_pg_prepare_on_a_server_that_is_down_fails_to_connect(pgk: PgKit) -> None:
     from datasafe.errors import ConnectionFailed
 
@@ -519,6 +524,7 @@ def test_pg_prepare_on_a_server_that_is_down_fails_to_connect(pgk: PgKit) -> Non
         swapper.prepare(target.with_database(target.database + "__ds_new_abcdef"))
 
 
+@pytest.mark.postgres
 def test_pg_the_new_copy_takes_over_encoding_owner_privileges_and_settings(pgk: PgKit,
                                                                            pg_role: Callable[[str], str]) -> None:
     app, owner = pg_role("NOLOGIN"), pg_role("NOLOGIN")
@@ -547,6 +553,7 @@ def test_pg_the_new_copy_takes_over_encoding_owner_privileges_and_settings(pgk: 
     assert pgk.checksum(target) == expected(NEW)
 
 
+@pytest.mark.postgres
 def test_pg_names_of_the_copies_fit_in_63_bytes(pgk: PgKit) -> None:
     name = f"dsrf_{secrets.token_hex(5)}_" + "é" * 23  # 62 bytes
     pgk.pg.names.append(name)
@@ -565,6 +572,7 @@ def test_pg_names_of_the_copies_fit_in_63_bytes(pgk: PgKit) -> None:
     assert pgk.checksum(target.with_database(previous)) == expected(OLD)
 
 
+@pytest.mark.postgres
 def test_pg_a_script_error_names_the_line(pgk: PgKit) -> None:
     swapper = swapper_for(pgk.target(OLD))
     temp = build(pgk, swapper)
@@ -614,6 +622,7 @@ def _my_objects(my: MyDatabases, db: str) -> dict[str, list[tuple[Any, ...]]]:
     }
 
 
+@pytest.mark.mysql
 def test_mysql_triggers_views_routines_and_events_follow_the_new_tables(myk: MyKit, my: MyDatabases) -> None:
     target = my.create("dsrf", *content(OLD), *OLD_OBJECTS)
     swapper = swapper_for(target)
@@ -643,6 +652,7 @@ def test_mysql_triggers_views_routines_and_events_follow_the_new_tables(myk: MyK
     assert my.query(my.url(previous), "SELECT count(*) FROM w") == [(ROWS[OLD],)]
 
 
+@pytest.mark.mysql
 def test_mysql_a_swap_failing_before_the_rename_restores_the_triggers(myk: MyKit, my: MyDatabases) -> None:
     from datasafe.engines.mysql.connection import connect, execute
     from datasafe.refresh.mysql import MySQLSwapper
@@ -667,6 +677,7 @@ def test_mysql_a_swap_failing_before_the_rename_restores_the_triggers(myk: MyKit
     assert myk.leftovers(target) == []
 
 
+@pytest.mark.mysql
 def test_mysql_prepare_without_the_privilege_is_refused(myk: MyKit, my: MyDatabases) -> None:
     target = myk.target(OLD)
     user = f"dsrf_{secrets.token_hex(4)}"
@@ -683,6 +694,7 @@ def test_mysql_prepare_without_the_privilege_is_refused(myk: MyKit, my: MyDataba
     assert not my.exists(temp.database)
 
 
+@pytest.mark.mysql
 def test_mysql_the_new_schema_has_the_targets_character_set(myk: MyKit, my: MyDatabases) -> None:
     name = my.new_name("dsrf")
     my.execute(None, f"CREATE DATABASE `{name}` CHARACTER SET latin1 COLLATE latin1_swedish_ci")
@@ -697,6 +709,7 @@ def test_mysql_the_new_schema_has_the_targets_character_set(myk: MyKit, my: MyDa
     assert myk.checksum(target) == expected(NEW)
 
 
+@pytest.mark.mysql
 def test_mysql_a_script_error_names_the_statement(myk: MyKit) -> None:
     swapper = swapper_for(myk.target(OLD))
     temp = build(myk, swapper)

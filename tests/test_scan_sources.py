@@ -97,6 +97,7 @@ INSERT INTO strata SELECT i, 'row ' || i, repeat(md5(i::text), 2) FROM generate_
 """
 
 
+@pytest.mark.postgres
 def test_snapshot_sample_takes_rows_from_every_chunk_reproducibly(pg: PgDatabases, storage_dir: Path) -> None:
     url = pg.create(sql=STRATA_SQL)
     repo, manifest = backup(url, storage_dir, chunk_size=1 << 16)
@@ -123,6 +124,7 @@ def test_snapshot_sample_takes_rows_from_every_chunk_reproducibly(pg: PgDatabase
     assert other != ids
 
 
+@pytest.mark.postgres
 def test_snapshot_sample_of_a_big_table_reads_a_small_part_of_it(
         pg: PgDatabases, storage_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = pg.create(sql="""
@@ -186,6 +188,7 @@ def test_wide_rows_are_bounded_by_bytes_and_tables_are_chosen_by_name(tmp_path: 
 
 
 # -- live samples -------------------------------------------------------------------------------------
+@pytest.mark.postgres
 def test_live_postgres_sample_is_spread_and_bounded(pg: PgDatabases) -> None:
     url = pg.create(sql="""
         CREATE TABLE big (id bigint PRIMARY KEY, email text);
@@ -210,6 +213,7 @@ NUMBERS = (f"SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d + 10000 * f.d + 1 AS
            f"({DIGITS}) c, ({DIGITS}) e, ({DIGITS}) f")  # 1 to 100000, in any MySQL or MariaDB
 
 
+@pytest.mark.mysql
 def test_live_mysql_sample_probes_the_key_range(my: MyDatabases) -> None:
     url = my.create("dstest",
                     "CREATE TABLE big (id int PRIMARY KEY, email varchar(64), note text)",
@@ -301,6 +305,7 @@ def assert_found(texts: list[SchemaText], expected: dict[str, tuple[str, str]]) 
         assert {t.object for t in texts if planted in t.text} == {obj}
 
 
+@pytest.mark.postgres
 def test_postgres_schema_text_names_every_planted_address(pg: PgDatabases, storage_dir: Path) -> None:
     url = pg.create(sql=PG_PLANTED)
     repo, manifest = backup(url, storage_dir)
@@ -308,6 +313,7 @@ def test_postgres_schema_text_names_every_planted_address(pg: PgDatabases, stora
     assert_found(url_schema_text(url), PG_EXPECTED)
 
 
+@pytest.mark.postgres
 def test_postgres_schema_text_of_snapshot_and_database_agree_on_names(pg: PgDatabases, storage_dir: Path) -> None:
     url = pg.create(sql=PG_PLANTED + """
         CREATE TABLE public."Odd Name" ("E Mail" text DEFAULT 'quoted.default@example.org');
@@ -354,6 +360,7 @@ MY_EXPECTED = {
 }
 
 
+@pytest.mark.mysql
 def test_mysql_schema_text_names_every_planted_address(my: MyDatabases, storage_dir: Path) -> None:
     url = my.create("dstest", *MY_PLANTED)
     repo, manifest = backup(url, storage_dir)
@@ -438,6 +445,7 @@ FROM generate_series(1, 500) i;
 """
 
 
+@pytest.mark.postgres
 def test_derived_columns_of_a_postgres_table(pg: PgDatabases, storage_dir: Path) -> None:
     url = pg.create(sql=PG_DERIVED)
     repo, manifest = backup(url, storage_dir)
@@ -477,6 +485,7 @@ def test_derived_columns_of_a_postgres_table(pg: PgDatabases, storage_dir: Path)
         {c: sorted(f.evidence for f in fs) for c, fs in found.items()}
 
 
+@pytest.mark.mysql
 def test_derived_columns_from_sqlite_and_mysql_triggers(tmp_path: Path, my: MyDatabases) -> None:
     url = sqlite_db(tmp_path / "d.db", """
         CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT, search TEXT, owner TEXT,

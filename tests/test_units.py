@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from blake3 import blake3
 
-from datasafe.errors import ExitCode, IntegrityError, NotFound, StorageError
+from datasafe.errors import ExitCode, IntegrityError, StorageError
 from datasafe.humanize import age, count
 from datasafe.redact import redact
 from datasafe.snapshot.chunks import FEED_SIZE, ChunkWriter, Compression, read_chunk, read_whole
@@ -467,77 +467,26 @@ def all_files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
-def test_aborted_writer_leaves_no_file_and_no_temp(storage_dir: Path) -> None:
+def test_open_writer_is_a_temporary_file_that_is_never_listed(storage_dir: Path) -> None:
+    # Local detail beyond the storage contract: while a write is open its bytes sit in a file
+    # named with TMP_MARK, which listings skip, and abort removes it.
     storage = LocalStorage(str(storage_dir))
     writer = storage.open_write("src/snap/data/000000.zst")
     writer.write(b"partial")
-    assert not storage.exists("src/snap/data/000000.zst")  # invisible until commit
-    assert list(storage.list("")) == []  # the temp file is never listed
-    assert any(TMP_MARK in f for f in all_files(storage_dir))
+    assert list(storage.list("")) == []
+    assert [f for f in all_files(storage_dir) if TMP_MARK in f]
     writer.abort()
-    writer.abort()  # idempotent
-
-    assert all_files(storage_dir) == []
-    assert not storage.exists("src/snap/data/000000.zst")
-
-
-def test_exception_inside_with_aborts(storage_dir: Path) -> None:
-    storage = LocalStorage(str(storage_dir))
-    with pytest.raises(RuntimeError, match="boom"), storage.open_write("k.bin") as w:
-        w.write(b"half")
-        raise RuntimeError("boom")
     assert all_files(storage_dir) == []
 
 
-def test_committed_file_content_exact(storage_dir: Path) -> None:
+def test_abort_after_commit_keeps_the_file(storage_dir: Path) -> None:
     storage = LocalStorage(str(storage_dir))
     payload = bytes(range(256)) * 4099
     with storage.open_write("a/b/c.bin") as w:
-        for i in range(0, len(payload), 10_007):
-            w.write(memoryview(payload)[i : i + 10_007])
-    assert w.bytes_written == len(payload)
-    assert storage.read_bytes("a/b/c.bin") == payload
+        w.write(payload)
+    w.abort()  # e.g. a clean-up path that runs after a successful commit
     assert (storage_dir / "a/b/c.bin").read_bytes() == payload
-    assert storage.size("a/b/c.bin") == len(payload)
     assert all_files(storage_dir) == ["a/b/c.bin"]
-    w.abort()  # abort after commit must not remove the object
-    assert storage.read_bytes("a/b/c.bin") == payload
-
-
-def test_write_bytes_replaces(storage_dir: Path) -> None:
-    storage = LocalStorage(str(storage_dir))
-    storage.write_bytes("m.json", b"old content that is longer")
-    storage.write_bytes("m.json", b"new")
-    assert storage.read_bytes("m.json") == b"new"
-    assert all_files(storage_dir) == ["m.json"]
-
-
-def test_create_exclusive(storage_dir: Path) -> None:
-    storage = LocalStorage(str(storage_dir))
-    assert storage.create_exclusive("src/snap/.in-progress", b"first") is True
-    assert storage.create_exclusive("src/snap/.in-progress", b"second") is False
-    assert storage.read_bytes("src/snap/.in-progress") == b"first"
-
-
-def test_listing_and_deleting(storage_dir: Path) -> None:
-    storage = LocalStorage(str(storage_dir))
-    for key in ["s/2/b", "s/1/a", "s/1/c/d", "t/x"]:
-        storage.write_bytes(key, key.encode())
-    assert list(storage.list("")) == ["s/1/a", "s/1/c/d", "s/2/b", "t/x"]
-    assert list(storage.list("s/1")) == ["s/1/a", "s/1/c/d"]
-    assert list(storage.list("nope")) == []
-    assert storage.list_dirs("") == ["s", "t"]
-    assert storage.list_dirs("s") == ["1", "2"]
-    assert storage.list_dirs("missing") == []
-    storage.delete("t/x")
-    storage.delete("t/x")  # already gone: no error
-    storage.delete_prefix("s/1")
-    storage.delete_prefix("s/1")
-    assert list(storage.list("")) == ["s/2/b"]
-    with pytest.raises(NotFound):
-        storage.open_read("t/x")
-    with pytest.raises(NotFound):
-        storage.size("t/x")
 
 
 def test_file_url_location(tmp_path: Path) -> None:

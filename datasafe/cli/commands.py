@@ -16,7 +16,7 @@ from datasafe.cli.main import _emit_json, _progress, _state, _summary, cli, comm
 from datasafe.cli.output import human_size
 from datasafe.config import pg_bin_for
 from datasafe.engines import RestoreOptions
-from datasafe.errors import ConfigError, IntegrityError
+from datasafe.errors import IntegrityError, UsageError
 from datasafe.humanize import count
 from datasafe.identity import DatabaseIdentity
 from datasafe.redact import redact
@@ -223,7 +223,10 @@ def restore(snapshot: str | None, tag: str | None, target: str, confirm: str | N
     A target that already holds tables is refused unless --clean is given. Everything is
     checked before the first change (with --clean, also every stored chunk, before the
     target's contents are dropped). A restore that fails later leaves the target empty
-    (a database it created is dropped), never half-restored.
+    (a database it created is dropped), never half-restored. One that is killed leaves
+    no new database (PostgreSQL builds it under a temporary name and renames it at the
+    end; SQLite replaces the file at the end) or a target marked as an interrupted
+    restore: the next restore names it and refuses it until --clean.
 
     
     Policy (docs/environments.md), decided from what the servers say they are, not
@@ -233,7 +236,7 @@ def restore(snapshot: str | None, tag: str | None, target: str, confirm: str | N
     the database the snapshot was taken from. Refusals exit 8 and are audited.
     """
     if schema_only and data_only:
-        raise ConfigError("--schema-only and --data-only exclude each other")
+        raise UsageError("--schema-only and --data-only exclude each other")
     if bool(snapshot) == bool(tag):
         raise click.UsageError("give SNAPSHOT or --tag TAG (one of them)")
     names = [n.strip() for item in tables for n in item.split(",") if n.strip()] or None

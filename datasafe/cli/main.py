@@ -311,9 +311,9 @@ def _summary(m: Any) -> dict[str, Any]:
     }
 
 
-from datasafe.cli import commands, environments, keys, leaks, masking, ops, scan  # noqa: E402, F401  (registers the commands)
+from datasafe.cli import commands, environments, keys, leaks, masking, ops, report, scan, snapshots  # noqa: E402, F401
 
-_ = commands, environments, keys, masking, ops
+_ = commands, environments, keys, masking, ops, snapshots  # imported to register their commands
 
 
 def _install_signal_handlers() -> None:

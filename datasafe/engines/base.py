@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from datasafe import faultpoints
 from datasafe.errors import ConfigError, Interrupted
 from datasafe.identity import DatabaseIdentity
 from datasafe.progress import NullProgress, Progress
@@ -151,6 +152,7 @@ def write_table(
         raise
     writer.record(entry)
     progress.finish(entry.name)
+    faultpoints.reach("backup.table")
 
 
 class Engine(ABC):
@@ -176,7 +178,9 @@ class Engine(ABC):
 
     @abstractmethod
     def table_digests(self, url: DatabaseURL, manifest: Manifest) -> Iterator[tuple[str, str]]:
-        """(table name, SHA-256 of its data re-read in snapshot encoding) for each manifest table."""
+        """(table name, ``content_blake3`` of its rows) for each manifest table, the rows read back in the
+        snapshot's encoding and cut at its ``chunk_size``, so that ``verify --deep`` can compare the
+        digest with the manifest's (docs/format.md, "Table content digest")."""
 
     @abstractmethod
     def identity(self, url: DatabaseURL) -> DatabaseIdentity:

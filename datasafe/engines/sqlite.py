@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import glob
 import json
 import logging
 import os
@@ -21,12 +22,16 @@ import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BaseModel, Field, ValidationError
+
+from datasafe import faultpoints
 from datasafe.engines.base import BackupOptions, BackupResult, Engine, RestoreOptions, RestorePlan, write_table
 from datasafe.errors import ConnectionFailed, DatabaseError, IntegrityError, NotFound, Refused
 from datasafe.humanize import count as plural
 from datasafe.identity import DatabaseIdentity
+from datasafe.processes import process_alive
 from datasafe.snapshot.chunks import digester, read_chunk, read_whole
 from datasafe.snapshot.manifest import Column, ForeignKey, Manifest, SchemaPart, TableEntry
 from datasafe.snapshot.repository import SnapshotWriter
@@ -38,6 +43,8 @@ log = logging.getLogger(__name__)
 ENCODING = "jsonl"
 SCHEMA_FORMAT = "sqlite-schema-json"
 FETCH = 2000
+#: in the name of the file a restore builds beside its target: ``.<file>.datasafe-restore-<pid>-<hex>``
+TEMP_MARK = ".datasafe-restore-"
 #: encoded bytes handed on at once; bounds memory whatever the row size
 BATCH_BYTES = 1 << 20
 
@@ -257,10 +264,14 @@ class SqliteEngine(Engine):
         if plan.options.data_only:
             self._load_into_existing(path, plan, storage)
             return
-        tmp = path.with_name(f".{path.name}.datasafe-{secrets.token_hex(4)}")
+        _remove_leftovers(path)
+        # the writer's pid in the name lets the next restore tell a killed one's leftover from a live one
+        tmp = path.with_name(f".{path.name}{TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")
         try:
             self._build(tmp, schema, plan, storage)
+            faultpoints.reach("restore.finish")
             os.replace(tmp, path)
+            _sync_folder(path.parent)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -297,13 +308,16 @@ class SqliteEngine(Engine):
             conn.execute("PRAGMA journal_mode=OFF")
             conn.execute("PRAGMA synchronous=OFF")
             conn.execute("BEGIN")
+            faultpoints.reach("restore.created")
             for item in schema["create"]:
                 if item["name"] in chosen or not plan.options.tables:
                     conn.execute(item["sql"])
+            faultpoints.reach("restore.schema")
             created = {item["name"] for item in schema["create"]}
             if not plan.options.schema_only:
                 for t in plan.tables:
                     _load_table(conn, t, storage, plan, replace=t.table not in created)
+                    faultpoints.reach("restore.load")
             others = {t.table for t in plan.manifest.tables} - chosen
             for item in schema["post"]:
                 if plan.options.tables and (item["type"] == "view" or item["table"] not in chosen):
@@ -368,6 +382,31 @@ class SqliteEngine(Engine):
             conn.close()
 
 
+def _remove_leftovers(path: Path) -> None:
+    """Remove the temporary files of restores into ``path`` that were killed (their process is gone)."""
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}{TEMP_MARK}*"):
+        pid = leftover.name[len(path.name) + 1 + len(TEMP_MARK):].partition("-")[0]
+        if not pid.isdigit() or process_alive(int(pid)):
+            continue
+        log.info("removing %s, left by an interrupted restore (pid %s)", leftover, pid)
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
+def _sync_folder(folder: Path) -> None:
+    """fsync a folder, so a rename in it survives a power loss (best effort: not every system can)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _mentions(sql: str, tables: set[str]) -> bool:
     """Whether ``sql`` names any of ``tables`` (as a word, quoted or not)."""
     return any(re.search(rf'(?<![\w"`\[]){re.escape(t)}(?![\w"`\]])|["`\[]{re.escape(t)}["`\]]', sql, re.I)
@@ -388,8 +427,38 @@ def _load_schema(manifest: Manifest, storage: StorageBackend) -> dict[str, Any]:
     part = next((p for p in manifest.schema_parts if p.format == SCHEMA_FORMAT), None)
     if part is None:
         raise IntegrityError(f"snapshot {manifest.snapshot_id} has no SQLite schema")
-    data: dict[str, Any] = json.loads(read_whole(storage, part, label="schema"))
+    try:
+        data: dict[str, Any] = json.loads(read_whole(storage, part, label="schema"))
+        _SchemaDocument.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise IntegrityError(f"snapshot {manifest.snapshot_id}: its SQLite schema is invalid at {where or 'the top'}: "
+                             f"{first['msg']}") from None
+    except (ValueError, RecursionError) as exc:
+        raise IntegrityError(f"snapshot {manifest.snapshot_id}: its SQLite schema is not JSON ({exc})") from None
     return data
+
+
+_Int64 = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+
+
+class _SchemaObject(BaseModel):
+    type: str
+    name: str
+    table: str
+    sql: str
+
+
+class _SchemaDocument(BaseModel):
+    """What a restore reads of the schema part (docs/format.md, sqlite-schema-json): its bytes match
+    the manifest, but whoever can write the storage writes both."""
+
+    create: list[_SchemaObject]
+    post: list[_SchemaObject]
+    sqlite_sequence: list[tuple[str, _Int64]]
+    user_version: _Int64
+    application_id: _Int64
 
 
 def _load_table(
@@ -414,7 +483,7 @@ def _load_table(
                 rest = lines.pop()
                 conn.executemany(sql, map(_decode_row, lines))
                 progress.advance(t.name, rows=len(lines), nbytes=len(block))
-        except (ValueError, KeyError, TypeError, sqlite3.DatabaseError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError, RecursionError, sqlite3.DatabaseError) as exc:
             # Damaged bytes usually fail to decode before the chunk's digest is checked at its end:
             # read the rest so the integrity error, which names the chunk, wins.
             for _ in blocks:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datasafe import audit
+from datasafe import audit, faultpoints
 from datasafe.config import LoadedConfig
 from datasafe.engines import RestoreOptions
 from datasafe.environments import Environment, environment
@@ -155,10 +155,13 @@ def refresh(cfg: LoadedConfig, repo: Repository, plan: RefreshPlan, key: Masking
                                             RestoreOptions(jobs=jobs, no_owner=True, pg_bin=pg_bin,
                                                            progress=progress))
             restore_plan.policy = decision.record()
+            faultpoints.reach("refresh.masked")
             api.run_restore(repo, restore_plan, environment=env.name, refresh_of=env.url.database or str(env.url))
+            faultpoints.reach("refresh.restored")
             for name, sql in plan.scripts:
                 log.info("refresh of %s: running %s", env.name, name)
                 swapper.run_sql(temp, sql, name)
+            faultpoints.reach("refresh.swap")
             result.previous = swapper.swap(temp, keep_previous=keep_previous)
         except BaseException:
             swapper.discard(temp)

@@ -295,7 +295,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__native(void) {
     PyObject *m = PyModule_Create(&module);
     if (m != NULL && (PyModule_AddFunctions(m, ds_field_methods) < 0 || PyModule_AddFunctions(m, ds_rule_methods) < 0 ||
-                      PyModule_AddFunctions(m, ds_phone_methods) < 0 || PyModule_AddFunctions(m, ds_leak_methods) < 0))
+                      PyModule_AddFunctions(m, ds_phone_methods) < 0 || PyModule_AddFunctions(m, ds_leak_methods) < 0 ||
+                      PyModule_AddFunctions(m, ds_bloom_methods) < 0))
         Py_CLEAR(m);
     return m;
 }

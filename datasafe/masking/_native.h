@@ -8,6 +8,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <stdint.h>
+
 /* the SHA256_* functions: deprecated in OpenSSL 3 in favour of EVP, whose per-call overhead is
  * what this module exists to avoid */
 #define OPENSSL_SUPPRESS_DEPRECATED
@@ -53,6 +55,8 @@ typedef struct {
     Py_ssize_t ncols, nw, rows;
     Py_ssize_t *idx;
     span *found;
+    const char *base; /* the 64 bytes last looked at ... */
+    uint64_t bits;    /* ... and where tabs and line ends are among them (bit i: base[i]) */
 } walk;
 
 /* Takes w->block (parsed by the caller) and checks it and `wanted`; 0, or -1 with an error set and
@@ -63,10 +67,11 @@ int ds_walk_begin(walk *w, PyObject *wanted);
 int ds_walk_row(walk *w, const char **p, Py_ssize_t r);
 void ds_walk_end(walk *w);
 
-/* the functions of _native_fields.c, _native_rules.c, _native_phone.c and _native_leaks.c */
+/* the functions of _native_fields.c, _native_rules.c, _native_phone.c, _native_bloom.c and _native_distinct.c */
 extern PyMethodDef ds_field_methods[];
 extern PyMethodDef ds_rule_methods[];
 extern PyMethodDef ds_phone_methods[];
+extern PyMethodDef ds_bloom_methods[];
 extern PyMethodDef ds_leak_methods[];
 
 #endif

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from datasafe import __version__, api, audit
+from datasafe import __version__, api, audit, clock, faultpoints
 from datasafe.config import Config, LoadedConfig
 from datasafe.engines import RestoreOptions, RestorePlan
 from datasafe.environments import resolve_target
@@ -149,18 +148,20 @@ def _write(repo: Repository, manifest: Manifest, plan: MaskPlan, objects: Snapsh
            compression: Compression | None, progress: Progress | None, workers: int | None,
            leaks: LeakAudit | None = None) -> Manifest:
     from datasafe.masking import parallel
-    from datasafe.masking.pipeline import MAX_WORKERS, _blocks, mask_tables
+    from datasafe.masking.pipeline import MAX_WORKERS, _blocks, _row_views, mask_tables
 
     out_name = writer.source
     log.info("masking snapshot %s of %s with %s (key %s) into %s as %s", manifest.snapshot_id, manifest.source,
              Path(rules_path).name, key.key_id, out_name, writer.snapshot_id)
-    started = datetime.now(timezone.utc)
+    started = clock.now()
     try:
         if leaks is not None:  # the kept columns and copied tables, before masking looks for originals in them
-            leaks.expose(lambda e: _blocks(objects, e),
+            leaks.expose(lambda e: _row_views(objects, e),
                          min(parallel.usable_cpus(), MAX_WORKERS) if workers is None else workers)
+        faultpoints.reach("mask.begin")
         tables, parts = mask_tables(plan, objects, writer, compression or Compression(), manifest.chunk_size,
                                     progress or NullProgress(), workers, leaks)
+        faultpoints.reach("mask.tables")
         parts, schema = mask_schema(manifest, parts, objects, writer, plan.rules, strict=plan.strict,
                                     compression=compression)
         if leaks is not None:  # before anything is committed: a leak leaves no masked snapshot behind
@@ -176,7 +177,7 @@ def _write(repo: Repository, manifest: Manifest, plan: MaskPlan, objects: Snapsh
             # snapshot: the scheme tells the engine; ``origin`` (an identity digest) stays for the policy
             source_url=masked_source_url(manifest.source_url),
             datasafe_version=__version__, snapshot_id=writer.snapshot_id, source=out_name, started_at=started,
-            finished_at=datetime.now(timezone.utc), tags=list(tags or []),
+            finished_at=clock.now(), tags=list(tags or []),
             compression=(compression or Compression()).describe(), tables=tables, schema_parts=parts,
             masking={
                 "masked": True, "strict": plan.strict, "rules_file": Path(rules_path).name,
@@ -192,6 +193,7 @@ def _write(repo: Repository, manifest: Manifest, plan: MaskPlan, objects: Snapsh
         report = api._check_chunks(repo, masked, 2, NullProgress(), mode="stored")
         if not report.ok:
             raise IntegrityError("read-back of the masked snapshot failed: " + "; ".join(report.problems))
+        faultpoints.reach("mask.commit")
         writer.commit(masked)
     except BaseException:
         writer.abort()

@@ -217,7 +217,7 @@ class MySQLDoc(SchemaDoc):
 
     def __init__(self, raw: bytes) -> None:
         super().__init__(raw)
-        self.data = _json_object(raw)
+        self.data = _json_object(raw, _MY_SECTIONS, ("name", "sql"))
         for section in _MY_SECTIONS:
             for item in self.data.get(section, []):
                 name = str(item["name"])
@@ -301,7 +301,7 @@ class SQLiteDoc(SchemaDoc):
 
     def __init__(self, raw: bytes) -> None:
         super().__init__(raw)
-        self.data = _json_object(raw)
+        self.data = _json_object(raw, ("create", "post"), ("type", "name"))
         for section in ("create", "post"):
             for item in self.data.get(section, []):
                 name = str(item["name"])
@@ -331,13 +331,19 @@ class SQLiteDoc(SchemaDoc):
         return json.dumps(self.data, ensure_ascii=False, indent=1).encode()
 
 
-def _json_object(raw: bytes) -> dict[str, Any]:
+def _json_object(raw: bytes, sections: tuple[str, ...], needs: tuple[str, ...]) -> dict[str, Any]:
+    """The schema document, each of whose ``sections`` is a list of objects with the keys ``needs``
+    (its bytes match the manifest, but whoever can write the storage writes both)."""
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise IntegrityError(f"the schema part is not JSON ({exc})") from None
     if not isinstance(data, dict):
         raise IntegrityError("the schema part is not a JSON object")
+    for section in sections:
+        items = data.get(section, [])
+        if not isinstance(items, list) or not all(isinstance(i, dict) and all(k in i for k in needs) for i in items):
+            raise IntegrityError(f"the schema part's {section} is not a list of objects with {', '.join(needs)}")
     return data
 
 

@@ -70,9 +70,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: whole rows as stored: a block, or a view into a decompressed piece (the copied tables' scan)
+Rows = bytes | memoryview
+
 #: the copied tables' scan runs at this lower priority, on the CPU time masking leaves over (its
 #: parent process reads and compresses while the workers wait, and the other way round)
-BACKGROUND_NICE = 10
+BACKGROUND_NICE = 19
 
 
 class TableProbe:
@@ -92,6 +95,7 @@ class TableProbe:
         # made in the process that scans (a forked worker gets its own)
         self._tables: dict[int, bytearray] = {}
         self._seed = int.from_bytes(os.urandom(8), "little")
+        self._modes = sorted((o.index, o.mode) for o in originals)
 
     def _new(self, s: Scanned, cells: list[bytes]) -> set[bytes]:
         seen = self._seen[s.id]
@@ -105,17 +109,25 @@ class TableProbe:
             self._seen_bytes += sum(map(len, new))
         return new
 
-    def _exposed(self, block: bytes, scanned: list[Scanned]) -> list[list[bytes]]:
+    def _exposed(self, block: Rows, scanned: list[Scanned], into: Fingerprints | None = None
+                 ) -> list[list[bytes]]:
+        """The new items of the ``scanned`` columns of ``block``; with ``into``, the originals of
+        the block's masked columns go into it in the same walk of the block."""
         # distinct cells as stored (not lower-cased: most repeat, and only new ones are worth the work)
         wanted = tuple(sorted({s.index for s in scanned}))
-        if not wanted or not block:
+        if not block or (not wanted and into is None):
             return [[] for _ in scanned]
         if self.entry.encoding == "jsonl":
-            columns = block_columns(block, self.entry.encoding, self.ncols, wanted, lower=False)
+            if into is not None:
+                self.fingerprint(bytes(block), into)
+            columns = block_columns(bytes(block), self.entry.encoding, self.ncols, wanted, lower=False)
         else:
             by_index = {s.index: s.id for s in scanned}
             tables = tuple(self._table(by_index[i]) for i in wanted)
-            columns = fingerprints.distinct(block, self.ncols, wanted, tables, self._seed)
+            if into is not None and self.originals:
+                columns = into.add_block_scanning(block, self.ncols, self._modes, wanted, tables, self._seed)
+            else:
+                columns = fingerprints.distinct(block, self.ncols, wanted, tables, self._seed)
         cols = dict(zip(wanted, columns, strict=True))
         return [exposed_items(map(bytes.lower, self._new(s, cols[s.index])), s.kind) for s in scanned]
 
@@ -130,7 +142,7 @@ class TableProbe:
         if not self.originals or not block:
             return
         if self.entry.encoding != "jsonl":
-            into.add_block(block, self.ncols, sorted((o.index, o.mode) for o in self.originals))
+            into.add_block(block, self.ncols, self._modes)
             return
         wanted = tuple(sorted({o.index for o in self.originals}))
         cols = dict(zip(wanted, block_columns(block, self.entry.encoding, self.ncols, wanted), strict=True))
@@ -138,7 +150,7 @@ class TableProbe:
             values, words = original_items(cols[o.index], o.mode)
             into.add(values + [WORD + w for w in words])
 
-    def expose(self, block: bytes) -> list[list[bytes]]:
+    def expose(self, block: Rows) -> list[list[bytes]]:
         """The new items of the scanned columns read from the original rows, per column."""
         return self._exposed(block, self.early)
 
@@ -146,9 +158,12 @@ class TableProbe:
               ) -> tuple[list[list[bytes]], list[list[bytes]]]:
         """What masking a block gives the audit: its originals into ``into``; the new items of
         the scanned columns, read from the original rows (if ``early``) and from ``output``."""
-        if into is not None:
-            self.fingerprint(block, into)
-        exposed = self.expose(block) if early else [[] for _ in self.early]
+        if early:
+            exposed = self._exposed(block, self.early, into)
+        else:
+            if into is not None:
+                self.fingerprint(block, into)
+            exposed = [[] for _ in self.early]
         late = self._exposed(output, self.late) if self.late and output else [[] for _ in self.late]
         return exposed, late
 
@@ -270,7 +285,7 @@ class LeakAudit:
             scanned.append(Scanned(len(scanned), t.name, t.entry.columns[i].name, i, kind, output))
         return cls(plan, Ledger(originals, scanned), accepted)
 
-    def expose(self, read: Callable[[TableEntry], Iterator[bytes]], workers: int) -> None:
+    def expose(self, read: Callable[[TableEntry], Iterator[Rows]], workers: int) -> None:
         """Make the fingerprint filters (before the workers are forked: they share them) and scan
         the output columns of the tables that are not masked (their bytes are the snapshot's).
 
@@ -390,7 +405,7 @@ class LeakAudit:
         return report
 
 
-def _read_apart(probes: list[TableProbe], read: Callable[[TableEntry], Iterator[bytes]]
+def _read_apart(probes: list[TableProbe], read: Callable[[TableEntry], Iterator[Rows]]
                 ) -> tuple[dict[int, list[bytes]], dict[str, str], float]:
     """The scan of the copied tables, in a process of its own: per scanned column id the distinct
     items of the kept columns; per table that could not be read, the error; the seconds it took."""

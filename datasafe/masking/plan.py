@@ -242,7 +242,12 @@ def _dependency_rank(m: MaskedColumn, masked: list[MaskedColumn]) -> int:
 
 
 def _parents_first(plans: list[TablePlan], by_name: dict[str, TablePlan]) -> list[int]:
-    """Ordinals in an order where every parent comes before its children (cycles keep manifest order)."""
+    """Ordinals in an order where every parent comes before its children (cycles keep manifest order).
+
+    The order matters only to subsetting (a ``where`` filter, which children of a filtered table
+    follow): a cycle is worth a warning only then. Many schemas have one (Sakila's ``store`` and
+    ``staff`` point at each other) and mask just as well without a filter."""
+    subsetting = any(p.where is not None for p in plans)
     pending = {p.ordinal: {by_name[parent].ordinal for _i, parent, _c in p.parents if parent in by_name}
                for p in plans}
     order: list[int] = []
@@ -250,8 +255,9 @@ def _parents_first(plans: list[TablePlan], by_name: dict[str, TablePlan]) -> lis
         ready = sorted(o for o, deps in pending.items() if not (deps & set(pending)))
         if not ready:
             cycle = sorted(pending)
-            log.warning("foreign keys form a cycle between %s: subsetting does not follow those keys",
-                        ", ".join(plans[o].name for o in cycle))
+            if subsetting:
+                log.warning("foreign keys form a cycle between %s: subsetting does not follow those keys",
+                            ", ".join(plans[o].name for o in cycle))
             ready = cycle
         for o in ready:
             order.append(o)

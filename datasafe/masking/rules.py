@@ -167,7 +167,9 @@ def parse_rules(text: str, source: str = "<rules>") -> Rules:
     if type(version) is not int or version != FORMAT_VERSION:
         where = root.child("version") if "version" in data else root
         raise where.error(f"version must be {FORMAT_VERSION}" + ("" if "version" in data else " (missing)"))
-    locale = _string(data, "locale", root, DEFAULT_LOCALE)
+    locale = _string(data, "locale", root, None)
+    if locale is None:  # absent, or `locale:` with no value
+        locale = DEFAULT_LOCALE
     try:
         check_locale(locale)
     except ValueError as exc:

@@ -87,6 +87,16 @@ def parse_span(text: str) -> Span:
     source = text.strip()
     if not source:
         raise ValueError(f"empty duration ({_EXAMPLES})")
+    try:
+        span = _parse_span(source)
+        _fits = span.approx  # every span is also used as a timedelta (999999999999d is more than one holds)
+    except OverflowError:
+        raise ValueError(f"{source!r} is longer than any duration datasafe can use") from None
+    return span
+
+
+def _parse_span(source: str) -> Span:
+    """:func:`parse_span` of the stripped, non-empty ``source``."""
     pos = 0
     last_rank = -1
     years = months = 0

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from datasafe import humanize
+from datasafe import clock, faultpoints, humanize
 from datasafe.errors import ConfigError, Refused
 from datasafe.ops.durations import format_duration
 from datasafe.ops.lease import Lease
 from datasafe.ops.retention import Decision, RetentionPolicy, SnapshotRef, select
 from datasafe.snapshot import verification
+from datasafe.snapshot.manifest import MANIFEST_NAME
 from datasafe.snapshot.repository import Repository, SnapshotInfo
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ def prune(repo: Repository, source: str, policy: RetentionPolicy, *, dry_run: bo
     The decision is made once, before anything is deleted, so ``dry_run`` lists exactly what a
     real run removes. Between deletions the ``lease`` is checked.
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     infos = repo.list(source)
     try:
         decision = select(snapshot_refs(repo, infos, lock_days), policy, now)
@@ -70,10 +71,11 @@ def prune(repo: Repository, source: str, policy: RetentionPolicy, *, dry_run: bo
     if dry_run:
         return result
     for ref in decision.remove:
+        faultpoints.reach("prune.delete")
         if lease is not None:
             lease.check()
         log.info("pruning snapshot %s of %s (taken %s)", ref.snapshot_id, source, ref.time.isoformat())
-        repo.storage.delete_prefix(f"{source}/{ref.snapshot_id}")
+        remove_snapshot(repo, source, ref.snapshot_id)
         result.removed.append(ref.snapshot_id)
     result.incomplete = _remove_stale_incomplete(repo, source, now)
     return result
@@ -100,7 +102,7 @@ def forget_plan(repo: Repository, refs: list[str], source: str | None, *, lock_d
         NotFound: a reference names no snapshot (or is ambiguous: an error of its own).
         Refused: a snapshot is still under Object Lock (its objects cannot be deleted before then).
     """
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     chosen: dict[tuple[str, str], datetime] = {}
     for ref in refs:
         m = repo.resolve(ref, source, content=False)
@@ -124,8 +126,20 @@ def forget(repo: Repository, plan: list[tuple[str, str, datetime]], *, dry_run: 
         if lease is not None:
             lease.check()
         log.info("forgetting snapshot %s of %s (taken %s)", sid, src, taken.isoformat())
-        repo.storage.delete_prefix(f"{src}/{sid}")
+        remove_snapshot(repo, src, sid)
     return result
+
+
+def remove_snapshot(repo: Repository, source: str, snapshot_id: str) -> None:
+    """Remove a complete snapshot, its manifest first.
+
+    A folder is removed object by object (directory order, S3 key order: ``data/`` before
+    ``manifest.json``); a removal that stops half-way (killed, a storage error) must leave an
+    incomplete snapshot, which is never listed and is removed by the next prune or backup, not
+    a listed one whose chunks are gone."""
+    prefix = f"{source}/{snapshot_id}"
+    repo.storage.delete(f"{prefix}/{MANIFEST_NAME}")
+    repo.storage.delete_prefix(prefix)
 
 
 def _remove_stale_incomplete(repo: Repository, source: str, now: datetime) -> list[str]:
@@ -162,7 +176,7 @@ class Freshness:
 
 def freshness(repo: Repository, source: str, max_age: timedelta, now: datetime | None = None) -> Freshness:
     """Is the newest *verified* snapshot of ``source`` younger than ``max_age``?"""
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     infos = repo.list(source, include_incomplete=True)
     damaged = [i for i in infos if i.damaged]
     complete = [i for i in infos if i.complete]

@@ -61,8 +61,10 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
+from datasafe import faultpoints
 from datasafe.errors import LockHeld, NotFound
 from datasafe.ops.durations import format_duration
+from datasafe.processes import process_alive
 from datasafe.snapshot.repository import check_source_name
 from datasafe.storage.base import StorageBackend
 
@@ -120,15 +122,9 @@ class LeaseInfo:
         Only trusted for this host's own processes (same host name and a pid that no longer
         exists); a holder on another host is only ever taken over once its lease expired.
         """
-        if self.host != socket.gethostname() or self.pid <= 0 or self.pid == os.getpid():
+        if self.host != socket.gethostname() or self.pid <= 0:
             return False
-        try:
-            os.kill(self.pid, 0)
-        except ProcessLookupError:
-            return True
-        except PermissionError:
-            return False
-        return False
+        return not process_alive(self.pid)
 
     def describe(self) -> str:
         """``backup on host db1 (pid 4242)``."""
@@ -518,7 +514,7 @@ def _read(storage: StorageBackend, source: str, generation: int) -> LeaseInfo:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(timezone.utc) + faultpoints.clock_skew()
 
 
 def _parse_time(value: object) -> datetime:

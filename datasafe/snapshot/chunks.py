@@ -261,9 +261,12 @@ def stored_blocks(storage: StorageBackend, chunk: Chunk, name: str, digest: hash
 
 
 def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = None,
-               count_rows: bool = False) -> Iterator[bytes]:
+               count_rows: bool = False, raw_check: bool = True) -> Iterator[bytes]:
     """Yield the raw bytes of ``chunk`` while checking both digests and the size; with
     ``count_rows`` (a table's chunk) also that it holds as many rows (line ends) as ``chunk.rows``.
+    ``raw_check=False`` leaves out the BLAKE3 of the decompressed bytes, for a reader that only
+    looks (the leak audit's scan of a copied table): the SHA-256 of the stored bytes, still
+    checked, already fixes what they decompress to.
 
     The row count is checked apart from the digests because a manifest can be rewritten along
     with its digest: a restore must load what the manifest says, not just bytes that match it.
@@ -288,7 +291,10 @@ def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = Non
             raise IntegrityError(f"chunk {name} is corrupt: {exc}") from exc
         if out:
             raw += len(out)
-            raw_hash.update(out)
+            if raw > chunk.raw_size:  # a few KiB of zstd can expand to gigabytes: stop at the recorded size
+                raise IntegrityError(f"chunk {name} decompresses to more than its recorded {chunk.raw_size:,} bytes")
+            if raw_check:
+                raw_hash.update(out)
             if count_rows:
                 rows += out.count(b"\n")
             yield out
@@ -296,7 +302,7 @@ def read_chunk(storage: StorageBackend, chunk: Chunk, *, label: str | None = Non
         raise IntegrityError(f"chunk {name} does not match its SHA-256 (stored bytes changed)")
     if not dobj.eof:
         raise IntegrityError(f"chunk {name} is truncated")
-    if raw != chunk.raw_size or raw_hash.hexdigest() != chunk.raw_blake3:
+    if raw != chunk.raw_size or (raw_check and raw_hash.hexdigest() != chunk.raw_blake3):
         raise IntegrityError(f"chunk {name} decompresses to different bytes than were backed up")
     if count_rows and rows != chunk.rows:
         raise IntegrityError(f"chunk {name} holds {rows} rows, the manifest says {chunk.rows}")
@@ -313,6 +319,16 @@ def check_stored(storage: StorageBackend, chunk: Chunk, *, label: str | None = N
         raise IntegrityError(f"chunk {name} does not match its SHA-256 (stored bytes changed)")
 
 
+#: largest object :func:`read_whole` holds in memory (a schema part; datasafe's are far smaller)
+MAX_WHOLE_BYTES = 1 << 30
+
+
 def read_whole(storage: StorageBackend, chunk: Chunk, *, label: str | None = None) -> bytes:
-    """The raw bytes of a small chunk (schema parts)."""
+    """The raw bytes of a small chunk (schema parts).
+
+    Its size comes from the manifest, which whoever can write the storage can rewrite, so a size
+    beyond :data:`MAX_WHOLE_BYTES` is refused before anything is read."""
+    if chunk.raw_size > MAX_WHOLE_BYTES:
+        raise IntegrityError(f"chunk {label or chunk.path} holds {chunk.raw_size:,} bytes; an object read whole "
+                             f"holds at most {MAX_WHOLE_BYTES:,}: refused")
     return b"".join(read_chunk(storage, chunk, label=label))

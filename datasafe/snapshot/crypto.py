@@ -60,13 +60,23 @@ def parse_recipient(text: str, where: str) -> Any:
         raise ConfigError(f"{where}: {text.strip()[:12]}… is not an age X25519 recipient (age1…)") from None
 
 
+#: largest identity or recipients file read (each key is one line of under 100 bytes)
+MAX_KEY_FILE_BYTES = 1 << 20
+
+
 def load_identities(path: str | Path) -> list[Any]:
     """Identities (``AGE-SECRET-KEY-1…`` lines) from an identity file; comments are skipped."""
     p = Path(path).expanduser()
     try:
-        lines = p.read_text(encoding="utf-8").splitlines()
+        with open(p, "rb") as fh:
+            data = fh.read(MAX_KEY_FILE_BYTES + 1)  # --identity /dev/zero must not read forever
+        lines = data.decode("utf-8").splitlines()
     except OSError as exc:
         raise ConfigError(f"identity file {p}: cannot read: {exc.strerror}") from exc
+    except UnicodeDecodeError:
+        raise ConfigError(f"identity file {p} is not text: not an age identity file") from None
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise ConfigError(f"identity file {p} is larger than {MAX_KEY_FILE_BYTES >> 10} KiB: not an age identity file")
     out = []
     for n, line in enumerate(lines, 1):
         line = line.strip()

@@ -33,6 +33,12 @@ HEADER_FIELDS = (
     "server_version", "database", "started_at", "finished_at", "tags", "compression", "chunk_size",
 )
 DIGEST_FIELD = "manifest_sha256"
+#: largest manifest read (about 400,000 chunk entries: 25 TiB of rows at the default chunk size).
+#: Whoever can write the storage decides what a manifest holds; a reader refuses more than this
+#: before reading it whole, and before parsing it.
+MAX_MANIFEST_BYTES = 128 << 20
+#: deepest nesting of objects and arrays in a manifest (datasafe writes at most 6 levels)
+MAX_MANIFEST_DEPTH = 64
 #: the totals of an encrypted snapshot's public header
 SUMMARY_FIELDS = ("tables", "rows", "raw_size", "stored_size")
 #: one segment of an object path: what datasafe writes (``data``, ``00003``, ``000000.zst``)
@@ -71,7 +77,9 @@ class Chunk(_Model):
     stored_size: NonNegativeInt
     sha256: str = Field(description="SHA-256 of the stored (compressed) bytes")
     raw_blake3: str = Field(description="BLAKE3 (256-bit) of the raw (decompressed) bytes")
-    storage_checksum: str | None = Field(None, description="the storage's own checksum, e.g. S3 sha256")
+    storage_checksum: str | None = Field(None, description="the storage's own checksum as it reports it (S3: "
+                                                     "sha256:<base64>, -<parts> for a multipart object); "
+                                                     "None where it keeps none (a local folder)")
 
 
 class Column(_Model):
@@ -110,7 +118,7 @@ class SchemaPart(Chunk):
     """A piece of schema (DDL) stored like a chunk."""
 
     name: str
-    format: str = Field(description="e.g. pg_dump-custom or sqlite-sql")
+    format: str = Field(description="pg_dump-custom, mysql-schema-json or sqlite-schema-json (docs/format.md)")
 
 
 class Sequence(_Model):
@@ -258,7 +266,8 @@ class Manifest(_Model):
     #: only in a header: table/row/size totals and every stored object's size and digest
     summary: dict[str, NonNegativeInt] | None = None
     objects: list[dict[str, Any]] | None = None
-    #: masked snapshots: rules hash, key id, per-table and per-column strategy, origin snapshot
+    #: masked snapshots: rules file and hash, key id, input snapshot, per-table action and per-column
+    #: strategy, schema text report, leak audit (docs/format.md, "Masking")
     masking: dict[str, Any] | None = None
     #: identity of the database the rows came from (engine, server, database; see datasafe.identity)
     origin: dict[str, Any] | None = None
@@ -421,10 +430,17 @@ class Manifest(_Model):
     @classmethod
     def from_json(cls, data: bytes, where: str) -> Manifest:
         """Parse and check a manifest; IntegrityError names ``where`` on any problem."""
+        if len(data) > MAX_MANIFEST_BYTES:
+            raise IntegrityError(f"manifest {where} is larger than {MAX_MANIFEST_BYTES >> 20} MiB: refused")
         try:
             body = json.loads(data)
         except (ValueError, UnicodeDecodeError) as exc:
             raise IntegrityError(f"manifest {where} is truncated or not JSON ({exc})") from exc
+        except RecursionError:  # nested beyond what the decoder follows
+            raise IntegrityError(f"manifest {where} is nested more than {MAX_MANIFEST_DEPTH} levels deep: "
+                                 "refused") from None
+        if _depth(body) > MAX_MANIFEST_DEPTH:
+            raise IntegrityError(f"manifest {where} is nested more than {MAX_MANIFEST_DEPTH} levels deep: refused")
         if not isinstance(body, dict):
             raise IntegrityError(f"manifest {where} is not a JSON object")
         if body.get("format") != FORMAT_NAME:
@@ -436,7 +452,12 @@ class Manifest(_Model):
                 f"{FORMAT_VERSION}: upgrade datasafe"
             )
         stored = body.pop(DIGEST_FIELD, None)
-        if stored != _digest(body):
+        try:
+            computed = _digest(body)
+        except UnicodeEncodeError:  # "\\ud800": valid JSON, but no Unicode text, so never written by datasafe
+            raise IntegrityError(f"manifest {where} holds a string that is not valid Unicode (a lone "
+                                 "surrogate)") from None
+        if stored != computed:
             raise IntegrityError(f"manifest {where} fails its digest check: it was edited or damaged")
         try:
             return cls.model_validate(body)
@@ -447,6 +468,24 @@ class Manifest(_Model):
             # checks across fields (Manifest._consistent) name their place in the message
             raise IntegrityError(f"manifest {where} is invalid at {loc}: {msg}" if loc else
                                  f"manifest {where} is invalid: {msg}") from exc
+
+
+def _depth(value: Any) -> int:
+    """How deeply ``value`` nests lists and dicts, found without recursion (a list alone is 1)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            level += 1
+            if level > deepest:
+                deepest = level
+                if deepest > MAX_MANIFEST_DEPTH:
+                    break
+            stack.extend((child, level) for child in item if isinstance(child, (dict, list)))
+    return deepest
 
 
 def _digest(body: dict[str, Any]) -> str:

@@ -20,12 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from datasafe.errors import ConfigError, IntegrityError, NotFound, StorageError
+from datasafe import clock
+from datasafe.errors import ConfigError, IntegrityError, NotFound, StorageError, UsageError
 from datasafe.policykey import PolicyKey
+from datasafe.processes import process_alive
 from datasafe.snapshot import provenance
 from datasafe.snapshot.chunks import ChunkWriter, Compression
 from datasafe.snapshot.crypto import EncryptionSettings, KeyRing, SnapshotCipher
-from datasafe.snapshot.manifest import MANIFEST_NAME, SEALED_NAME, Manifest
+from datasafe.snapshot.manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, SEALED_NAME, Manifest
 from datasafe.storage.base import StorageBackend
 from datasafe.storage.prefixed import PrefixedStorage
 
@@ -38,11 +40,13 @@ SOURCE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
 #: the name ``datasafe mask`` gives a masked copy of a source by default
 MASKED_SUFFIX = ".masked"
+#: how often, and how long apart, a header is read again when its sealed manifest does not match
+REOPEN_ATTEMPTS, REOPEN_DELAY_S = 3, 0.2
 
 
 def new_snapshot_id(now: datetime | None = None) -> str:
     """Time-ordered, collision-resistant id such as ``20261126T120500Z-3fa9c1``."""
-    now = now or datetime.now(timezone.utc)
+    now = now or clock.now()
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
@@ -186,7 +190,7 @@ class Repository:
     def load_manifest(self, source: str, snapshot_id: str) -> Manifest:
         key = f"{source}/{snapshot_id}/{MANIFEST_NAME}"
         try:
-            data = self.storage.read_bytes(key)
+            data = _read_capped(self.storage, key)
         except NotFound as exc:
             raise IntegrityError(f"snapshot {snapshot_id} of {source} is incomplete (no manifest)") from exc
         manifest = Manifest.from_json(data, f"{source}/{snapshot_id}")
@@ -202,15 +206,25 @@ class Repository:
         cipher = self.keyring.unwrap(manifest.encryption or {}, f"snapshot {manifest.snapshot_id}")
         sealed_info = manifest.sealed or {}
         try:
-            sealed = self.storage.read_bytes(f"{where}/{sealed_info.get('path', SEALED_NAME)}")
+            sealed = _read_capped(self.storage, f"{where}/{sealed_info.get('path', SEALED_NAME)}")
         except NotFound as exc:
             raise IntegrityError(f"snapshot {where}: the sealed manifest is missing") from exc
         if hashlib.sha256(sealed).hexdigest() != sealed_info.get("sha256"):
-            raise IntegrityError(f"snapshot {where}: the sealed manifest does not match its header")
+            return self._reopen(manifest, where)
         full = Manifest.from_json(cipher.open(sealed, f"manifest of {where}"), where)
         full.check_header(manifest, where)
         full._cipher = cipher
         return full
+
+    def _reopen(self, manifest: Manifest, where: str) -> Manifest:
+        """The sealed manifest is not the one the header names. ``datasafe tag`` rewrites both, the
+        sealed one first: read the header again, a few times, before calling it edited."""
+        for _ in range(REOPEN_ATTEMPTS):
+            time.sleep(REOPEN_DELAY_S)
+            fresh = self.load_manifest(manifest.source, manifest.snapshot_id)
+            if fresh.sealed != manifest.sealed:
+                return self.open(fresh)
+        raise IntegrityError(f"snapshot {where}: the sealed manifest does not match its header")
 
     def list(self, source: str | None = None, *, include_incomplete: bool = False) -> builtins.list[SnapshotInfo]:
         """Snapshots, oldest first; incomplete or damaged ones only when asked."""
@@ -246,12 +260,12 @@ class Repository:
         if at is not None:  # SOURCE@TIME: the newest snapshot taken at or before TIME
             name, when = ref.split("@", 1)[0] or source, at
             if source is not None and name not in (None, source):
-                raise ConfigError(f"{ref!r} names source {name!r}, --source says {source!r}")
+                raise UsageError(f"{ref!r} names source {name!r}, --source says {source!r}")
             complete = self.list(name)
             candidates = complete if name is not None else _without_masked_copies(complete)
             if name is None and len({i.source for i in candidates}) > 1:
                 names = sorted({i.source for i in candidates})
-                raise ConfigError(f"{ref!r} is ambiguous: several sources ({', '.join(names)})",
+                raise UsageError(f"{ref!r} is ambiguous: several sources ({', '.join(names)})",
                                   hint=f"name one as SOURCE@TIME, e.g. {names[0]}{ref}")
             before = [i for i in candidates if i.manifest is not None and i.manifest.started_at <= when]
             if not before:
@@ -263,7 +277,7 @@ class Repository:
             candidates = complete if source is not None else _without_masked_copies(complete)
             if source is None and len({i.source for i in candidates}) > 1:
                 names = sorted({i.source for i in candidates})
-                raise ConfigError(f"'latest' is ambiguous: several sources ({', '.join(names)})",
+                raise UsageError(f"'latest' is ambiguous: several sources ({', '.join(names)})",
                                   hint=f"name one as SOURCE/latest, e.g. {names[0]}/latest, or with --source")
             if not candidates:
                 where = f"source {source!r}" if source else self.storage.url
@@ -279,7 +293,7 @@ class Repository:
         if len(by_id) == 1:
             return by_id[0].manifest  # type: ignore[return-value]
         if len(by_id) > 1:
-            raise ConfigError(f"snapshot id prefix {ref!r} is ambiguous: give more characters")
+            raise UsageError(f"snapshot id prefix {ref!r} is ambiguous: give more characters")
         tagged = [i for i in complete if i.manifest is not None and ref in i.manifest.tags]
         if tagged:
             return tagged[-1].manifest  # type: ignore[return-value]
@@ -325,8 +339,14 @@ class Repository:
         except (NotFound, ValueError):
             return False
         if marker.get("host") == socket.gethostname():
-            return _pid_alive(int(marker.get("pid", 0)))
+            return process_alive(int(marker.get("pid", 0)))
         return bool(time.time() - float(marker.get("started", 0)) < STALE_AFTER_S)
+
+
+def _read_capped(storage: StorageBackend, key: str) -> bytes:
+    """A manifest's bytes, or one byte more than the largest a reader accepts (never read whole)."""
+    with storage.open_read(key) as fh:
+        return fh.read(MAX_MANIFEST_BYTES + 1)
 
 
 def _without_masked_copies(infos: builtins.list[SnapshotInfo]) -> builtins.list[SnapshotInfo]:
@@ -367,20 +387,6 @@ def _taken_order(info: SnapshotInfo) -> tuple[float, str, str]:
     return started, info.snapshot_id, info.source
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _as_of(ref: str) -> datetime | None:
     """The time of a ``[SOURCE]@TIME`` reference (ISO 8601 date or date and time; UTC unless it
     says otherwise), or None when ``ref`` is not one."""
@@ -391,5 +397,10 @@ def _as_of(ref: str) -> datetime | None:
         when = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T"))
     except ValueError:
         return None
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    if when.tzinfo is None:
+        return when.replace(tzinfo=timezone.utc)
+    try:
+        return when.astimezone(timezone.utc)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is past the last representable time (or before the first)
+        return datetime.max.replace(tzinfo=timezone.utc) if when.year > 1 else datetime.min.replace(tzinfo=timezone.utc)
 

@@ -13,10 +13,10 @@ import json
 import logging
 import socket
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-from datasafe import __version__
+from datasafe import __version__, clock
 from datasafe.errors import NotFound, StorageError
 from datasafe.storage.base import StorageBackend
 
@@ -35,6 +35,8 @@ class VerificationRecord:
     chunks: int = 0
     problems: list[str] = field(default_factory=list)
     sample_percent: float | None = None
+    #: how long the check took (the restore test included), for the evidence report's trend
+    seconds: float | None = None
     host: str = field(default_factory=socket.gethostname)
     datasafe_version: str = __version__
 
@@ -89,4 +91,4 @@ def latest(storage: StorageBackend, source: str, snapshot_id: str) -> Verificati
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return clock.now()

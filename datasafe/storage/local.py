@@ -86,7 +86,8 @@ class _LocalWriter(ObjectWriter):
             with contextlib.suppress(OSError):
                 self._fh.close()
             self._fh = None
-        with contextlib.suppress(FileNotFoundError):
+        # best effort: the error that made us abort (a read-only or failing file system) matters more
+        with contextlib.suppress(OSError):
             self._tmp.unlink()
 
 

@@ -91,10 +91,25 @@ class S3Storage(StorageBackend):
             client_args["region_name"] = region
         if s.endpoint_url:
             client_args["endpoint_url"] = s.endpoint_url
-        try:
-            self._client = self._session.client("s3", config=Config(**config), **client_args)
-        except self._errors as exc:
-            raise self._error(exc, "connect") from exc
+        def make_client() -> Any:
+            try:
+                return self._session.client("s3", config=Config(**config), **client_args)
+            except self._errors as exc:
+                raise self._error(exc, "connect") from exc
+
+        self._make_client = make_client
+        self._client_of: tuple[int, Any] = (os.getpid(), make_client())
+
+    @property
+    def _client(self) -> Any:
+        """The boto3 client of this process. A forked child (a masking worker, the leak audit's
+        background scan) gets its own: sharing the parent's pooled connections would interleave
+        the two processes' responses on one socket and garble what each reads."""
+        pid, client = self._client_of
+        if pid != os.getpid():
+            client = self._make_client()
+            self._client_of = (os.getpid(), client)
+        return client
 
     # -- naming ------------------------------------------------------------------------------
     @property

@@ -107,8 +107,9 @@ COUNTRY_TABLE: list[tuple[str, str, str, str, str]] = [
     ("UY", "URY", "Uruguay", "+598", "UYU"), ("VN", "VNM", "Viet Nam", "+84", "VND"),
 ]
 
-#: reserved domains for e-mail addresses (RFC 2606 / RFC 6761)
-EMAIL_DOMAINS = ["example.com", "example.org", "example.net", "mail.example.com", "post.example.org",
+#: reserved domains for e-mail addresses (RFC 2606 / RFC 6761); none is a domain the email rule
+#: writes (bare example.com/.org/.net), so a masked address can never equal a planted one by chance
+EMAIL_DOMAINS = ["home.example.com", "mx.example.org", "users.example.net", "mail.example.com", "post.example.org",
                  "inbox.example.net", "corp.example", "acme.test", "webmail.example"]
 
 #: service accounts: what a ``created_by`` / ``actor`` column of a machine-written table holds

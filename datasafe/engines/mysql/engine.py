@@ -18,7 +18,8 @@ from datasafe.engines.base import (
 )
 from datasafe.engines.mysql import backup as my_backup
 from datasafe.engines.mysql import restore as my_restore
-from datasafe.engines.mysql.connection import Error, connect, db_error, execute, q, query
+from datasafe.engines.mysql.connection import ACCESS_DENIED, Error, connect, db_error, error_code, execute, q, query
+from datasafe.errors import PrivilegeError
 from datasafe.identity import DatabaseIdentity
 from datasafe.snapshot.chunks import digester
 from datasafe.snapshot.manifest import Manifest, TableEntry
@@ -46,6 +47,7 @@ class MySQLEngine(Engine):
         """A database ``datasafe_verify_<hex>`` on ``server`` (else the snapshot's own server), dropped on exit."""
         server = scratch_server(manifest, server)
         name = scratch_name()
+        _check_can_create_databases(server, name)
         target = server.with_database(name)
         try:
             yield target
@@ -104,3 +106,30 @@ class MySQLEngine(Engine):
                 yield t.name, rows.content_blake3
         finally:
             conn.close()
+
+
+#: "command denied to user" (a table-level privilege is missing)
+_COMMAND_DENIED = 1142
+
+
+def _check_can_create_databases(server: DatabaseURL, name: str) -> None:
+    """``verify --deep`` creates the database ``name`` on ``server`` and drops it again: do both
+    once first, so a user without those privileges gets one line naming the one it lacks, instead
+    of a failed restore followed by a failed clean-up."""
+    conn = connect(server, database="")
+    try:
+        name_host = str(query(conn, "SELECT CURRENT_USER()")[0][0]).rsplit("@", 1)
+        user = "@".join(f"'{part}'" for part in name_host)
+        for privilege, statement in (("CREATE", f"CREATE DATABASE {q(name)}"), ("DROP", f"DROP DATABASE {q(name)}")):
+            try:
+                execute(conn, statement)
+            except Error as exc:
+                if error_code(exc) in ACCESS_DENIED or error_code(exc) == _COMMAND_DENIED:
+                    raise PrivilegeError(
+                        f"verify --deep needs to create and drop a scratch database on {server.with_database('')}, "
+                        f"and user {user} lacks the {privilege} privilege for it",
+                        hint=f"GRANT ALL ON `datasafe\\_verify\\_%`.* TO {user}, or name a server and user "
+                             "that may create databases with --scratch") from None
+                raise db_error(f"creating the scratch database {name} on {server.with_database('')}", exc) from exc
+    finally:
+        conn.close()

@@ -3,7 +3,9 @@
 Order: database (created if missing) -> tables -> rows -> views -> routines -> triggers -> events.
 Rows are loaded with ``LOAD DATA LOCAL INFILE`` fed through a named pipe from the chunk being
 verified, one transaction per chunk, or, where the server forbids local infile, with multi-row
-INSERTs. On failure whatever the restore created is dropped again.
+INSERTs. On failure whatever the restore created is dropped again. While it runs, the target holds
+a table ``_datasafe_restore`` that marks it as being restored (created first, dropped last), so a
+restore killed with ``kill -9`` leaves a database that says what it is.
 """
 
 from __future__ import annotations
@@ -17,11 +19,23 @@ import tempfile
 import threading
 from typing import Any
 
+from datasafe import faultpoints
 from datasafe.engines.base import RestoreOptions, RestorePlan
 from datasafe.engines.mysql import catalog
 from datasafe.engines.mysql.backup import SCHEMA_FORMAT
-from datasafe.engines.mysql.connection import Connection, Error, connect, db_error, error_code, execute, q, query
+from datasafe.engines.mysql.connection import (
+    CONNECT_FAILURE,
+    Connection,
+    Error,
+    connect,
+    db_error,
+    error_code,
+    execute,
+    q,
+    query,
+)
 from datasafe.engines.mysql.keys import DeferredKeys, split_keys
+from datasafe.engines.restore_mark import RestoreMark
 from datasafe.engines.workers import run_workers
 from datasafe.errors import ConfigError, IntegrityError, NotFound, Refused
 from datasafe.humanize import count as plural
@@ -36,6 +50,8 @@ log = logging.getLogger(__name__)
 ER_WRONG_AUTO_KEY = 1075
 
 INSERT_BATCH = 1000
+#: the table that marks a restore in progress (see datasafe.engines.restore_mark)
+MARK_TABLE = "_datasafe_restore"
 
 
 def _objects(conn: Connection, db: str) -> dict[str, list[str]]:
@@ -64,7 +80,12 @@ def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions) -> Re
     try:
         exists = bool(query(conn, "SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (db,)))
         objects = _objects(conn, db) if exists else {}
+        mark = _read_mark(conn, db) if MARK_TABLE in objects.get("table", []) else None
+        if mark is not None:
+            objects["table"].remove(MARK_TABLE)
         count = sum(len(v) for v in objects.values())
+        if mark is not None and (mark.running() or (count and not options.clean)):
+            raise mark.refusal(db)
         local_infile = bool(int(query(conn, "SELECT @@local_infile")[0][0] or 0))
         steps: list[str] = []
         notes: list[str] = []
@@ -115,21 +136,52 @@ def _load_schema(manifest: Manifest, storage: StorageBackend) -> dict[str, Any]:
 class _Undo:
     """What the restore created, to drop again if it fails."""
 
-    def __init__(self, conn: Connection, db: str) -> None:
-        self.conn, self.db = conn, db
+    def __init__(self, conn: Connection, target: DatabaseURL) -> None:
+        self.conn, self.target, self.db = conn, target, target.database
         self.database = False
+        self.marked = False
         self.items: list[tuple[str, str]] = []
 
     def run(self) -> None:
         try:
-            if self.database:
-                execute(self.conn, f"DROP DATABASE IF EXISTS {q(self.db)}")
-                return
-            execute(self.conn, "SET foreign_key_checks = 0")
-            for kind, name in reversed(self.items):
-                execute(self.conn, f"DROP {kind} IF EXISTS {q(self.db)}.{q(name)}")
+            try:
+                self._drop(self.conn)
+            except Error as exc:
+                if error_code(exc) not in CONNECT_FAILURE:
+                    raise
+                # the failure was a lost connection (a server restart, a killed session): a new one
+                conn = connect(self.target, database="")
+                try:
+                    self._drop(conn)
+                finally:
+                    conn.close()
         except Exception as exc:
             log.error("could not remove what the failed restore created in %s: %s", self.db, exc)
+
+    def _drop(self, conn: Connection) -> None:
+        if self.database:
+            execute(conn, f"DROP DATABASE IF EXISTS {q(self.db)}")
+            return
+        execute(conn, "SET foreign_key_checks = 0")
+        for kind, name in reversed(self.items):
+            execute(conn, f"DROP {kind} IF EXISTS {q(self.db)}.{q(name)}")
+        if self.marked:  # only once the rest is gone: a target left half-undone stays marked
+            execute(conn, f"DROP TABLE IF EXISTS {q(self.db)}.{q(MARK_TABLE)}")
+
+
+def _read_mark(conn: Connection, db: str) -> RestoreMark | None:
+    rows = query(conn, "SELECT TABLE_COMMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s "
+                       "AND TABLE_NAME = %s", (db, MARK_TABLE))
+    # a mark whose comment cannot be read (cut short) still marks an unfinished restore
+    return (RestoreMark.parse(str(rows[0][0])) or RestoreMark("(unknown)", "?", db, "?", "?", 0)) if rows else None
+
+
+def _mark(conn: Connection, db: str, manifest: Manifest) -> None:
+    """Record the restore in progress in ``db`` before anything else changes there (see
+    :mod:`datasafe.engines.restore_mark`); the last step of a restore drops the table."""
+    text = RestoreMark.new(manifest, db).text()
+    execute(conn, f"CREATE TABLE IF NOT EXISTS {q(db)}.{q(MARK_TABLE)} (id INT PRIMARY KEY) COMMENT = %s", (text,))
+    execute(conn, f"ALTER TABLE {q(db)}.{q(MARK_TABLE)} COMMENT = %s", (text,))
 
 
 def _create(conn: Connection, item: dict[str, Any]) -> None:
@@ -160,19 +212,26 @@ def restore(p: RestorePlan, storage: StorageBackend) -> None:
             for chunk in t.chunks:
                 check_stored(storage, chunk, label=f"{t.name} {chunk.path}")
     conn = connect(p.target, database="", load=True, local_infile=True)
-    undo = _Undo(conn, db)
+    undo = _Undo(conn, p.target)
     step = "preparing"
     try:
+        if not p.target_exists:
+            step = "creating the database"
+            execute(conn, f"CREATE DATABASE {q(db)} CHARACTER SET {schema['charset']} COLLATE {schema['collation']}")
+            undo.database = True
+        step = "marking the target as being restored"
+        _mark(conn, db, p.manifest)
+        undo.marked = True
+        faultpoints.reach("restore.created")
         if options.data_only:
             step = "loading rows"
+            undo.marked = False  # chunks already committed stay: the mark says the rows are incomplete
             _data_only(conn, p, storage)
+            _unmark(conn, db)
             return
         if p.target_exists and p.target_objects:
             step = "dropping the objects of the target"
             _drop_all(conn, db, p.state["objects"])
-        if not p.target_exists:
-            execute(conn, f"CREATE DATABASE {q(db)} CHARACTER SET {schema['charset']} COLLATE {schema['collation']}")
-            undo.database = True
         execute(conn, f"USE {q(db)}")
         deferred: dict[str, DeferredKeys] = {}
         for item in schema["tables"]:
@@ -202,6 +261,9 @@ def restore(p: RestorePlan, storage: StorageBackend) -> None:
                 step = f"creating event {item['name']}"
                 _create(conn, item)
                 undo.items.append(("EVENT", item["name"]))
+        faultpoints.reach("restore.finish")
+        step = "removing the restore mark"
+        _unmark(conn, db)
     except Error as exc:
         undo.run()
         raise db_error(f"restoring into {p.target} failed while {step}", exc) from exc
@@ -210,6 +272,10 @@ def restore(p: RestorePlan, storage: StorageBackend) -> None:
         raise
     finally:
         conn.close()
+
+
+def _unmark(conn: Connection, db: str) -> None:
+    execute(conn, f"DROP TABLE IF EXISTS {q(db)}.{q(MARK_TABLE)}")
 
 
 def _create_table(conn: Connection, sql: str, *, defer: bool) -> DeferredKeys:
@@ -237,6 +303,7 @@ def _load_tables(p: RestorePlan, storage: StorageBackend, deferred: dict[str, De
         if keys is not None:
             for clause in keys.alter_clauses():
                 execute(conn, f"ALTER TABLE {q(t.table)} {clause}")
+        faultpoints.reach("restore.load")
 
     def map_error(exc: Exception) -> BaseException:
         return db_error(f"loading into {p.target}", exc) if isinstance(exc, Error) else exc

@@ -21,7 +21,7 @@ from datasafe.engines.base import (
 from datasafe.engines.postgres import backup as pg_backup
 from datasafe.engines.postgres import restore as pg_restore
 from datasafe.engines.postgres.connection import column_list, connect, copy_out, db_error, params, qualified
-from datasafe.errors import NotFound
+from datasafe.errors import NotFound, PrivilegeError
 from datasafe.identity import DatabaseIdentity
 from datasafe.snapshot.chunks import digester
 from datasafe.snapshot.manifest import Manifest, TableEntry
@@ -48,6 +48,7 @@ class PostgresEngine(Engine):
     def scratch(self, manifest: Manifest, server: DatabaseURL | None) -> Iterator[DatabaseURL]:
         """A temporary database on ``server`` ($DATASAFE_SCRATCH_URL, else the snapshot's own server)."""
         server = scratch_server(manifest, server)
+        _check_can_create_databases(server)
         name = scratch_name()
         target = server.with_database(name)
         try:
@@ -99,3 +100,19 @@ class PostgresEngine(Engine):
                     raise db_error(f"reading table {t.name}", exc) from exc
                 rows.close()
                 yield t.name, rows.content_blake3
+
+
+def _check_can_create_databases(server: DatabaseURL) -> None:
+    """``verify --deep`` creates its scratch database on ``server``: a role without CREATEDB gets one
+    line naming the privilege, before anything is read, instead of a failed restore."""
+    with connect(server, database="postgres") as conn:
+        try:
+            row = conn.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+        except psycopg.Error as exc:
+            raise db_error(f"asking {server} for the rights of its role", exc) from exc
+        role = conn.info.user
+    if not row or not row[0]:
+        raise PrivilegeError(
+            f"verify --deep needs to create a scratch database on {server.with_database('')}, and role {role!r} "
+            "lacks the CREATEDB privilege",
+            hint=f"ALTER ROLE {role} CREATEDB, or name a server and role that may create databases with --scratch")

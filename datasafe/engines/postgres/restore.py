@@ -1,12 +1,14 @@
 """Restoring a snapshot into PostgreSQL: pre-data, parallel COPY, post-data, sequences.
 
 Everything that can be checked is checked in :func:`plan` before the target is touched. When a
-restore fails after that, the target is put back to the empty state it was found in (the database
-is dropped again if this restore created it), so a failed restore never passes for a good one.
+restore fails after that, the target is put back to the empty state it was found in (a database
+this restore would have created never appears: it is built under a temporary name, see
+:mod:`.staging`), so a failed restore never passes for a good one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import tempfile
@@ -16,15 +18,16 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from datasafe import faultpoints
 from datasafe.engines.base import RestoreOptions, RestorePlan
-from datasafe.engines.postgres import catalog, usercode
+from datasafe.engines.postgres import catalog, staging, usercode
 from datasafe.engines.postgres.backup import SCHEMA_FORMAT
 from datasafe.engines.postgres.connection import column_list, connect, db_error, qualified, quote_ident
 from datasafe.engines.postgres.schema import SchemaRestorer
 from datasafe.engines.postgres.toc import skipped_foreign_keys
 from datasafe.engines.postgres.tools import PgTool, find_tool, run_tool
 from datasafe.engines.workers import run_workers
-from datasafe.errors import ConfigError, IntegrityError, Interrupted, NotFound, Refused
+from datasafe.errors import ConfigError, DatasafeError, IntegrityError, Interrupted, NotFound, Refused
 from datasafe.humanize import count as plural
 from datasafe.snapshot.chunks import check_stored, read_chunk
 from datasafe.snapshot.manifest import Manifest, TableEntry
@@ -65,6 +68,9 @@ def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions,
     if exists:
         with conn, conn.cursor() as cur:
             objects = catalog.user_object_count(cur)
+            mark = staging.read_mark(conn, target.database)
+            if mark is not None and (mark.running() or (objects and not options.clean)):
+                raise mark.refusal(target.database)
             if options.data_only:
                 steps += _check_data_only_targets(cur, tables, options)
             elif objects and not options.clean:
@@ -136,8 +142,12 @@ def _check_data_only_targets(cur: psycopg.Cursor[Any], tables: list[TableEntry],
 
 
 def restore(p: RestorePlan, storage: StorageBackend) -> None:
+    """Carry out ``p``. A new target is built under a temporary name and renamed at the end; an
+    existing one is marked meanwhile (see :mod:`.staging`): a killed restore never leaves a
+    database that passes for a restored or an empty one."""
     target, opts, manifest = p.target, p.options, p.manifest
     created = False
+    mark = None
     tmp = tempfile.TemporaryDirectory(prefix="datasafe-restore-")
     try:
         schema_file = _schema_file(manifest, storage, tmp.name)
@@ -146,27 +156,43 @@ def restore(p: RestorePlan, storage: StorageBackend) -> None:
             for t in p.tables:
                 for chunk in t.chunks:
                     check_stored(storage, chunk, label=f"{t.name} {chunk.path}")
+        work = p
         if not p.target_exists:
-            _create_database(target, manifest)
+            staging.drop_leftovers(target)
+            work = dataclasses.replace(p, target=staging.create_temporary(target, manifest))
             created = True
-        elif opts.clean and not opts.data_only and p.target_objects:
-            _empty_database(target)
-        elif opts.clean and opts.data_only:
-            _truncate(target, p.tables)
-        schema = None if opts.data_only else SchemaRestorer(p, schema_file, tmp.name)
+        else:
+            mark = staging.mark_target(target, manifest)
+            if opts.clean and not opts.data_only and p.target_objects:
+                _empty_database(target)
+            elif opts.clean and opts.data_only:
+                _truncate(target, p.tables)
+        faultpoints.reach("restore.created")
+        schema = None if opts.data_only else SchemaRestorer(work, schema_file, tmp.name)
         try:
             if schema is not None:
                 schema.pre_data()
+                faultpoints.reach("restore.schema")
             if not opts.schema_only:
-                _load_data(p, storage, schema)
+                _load_data(work, storage, schema)
             if schema is not None:
                 schema.post_data()
-            _finish(p)
+            _finish(work)
+            faultpoints.reach("restore.finish")
+            if created:
+                staging.rename_into_place(work.target, target)
+            else:
+                staging.unmark_target(target, mark)
         except BaseException:
             log.info("restore into %s failed; removing what it created", target)
             if schema is not None:
                 schema.close()
-            _undo(p, created)
+            _undo(work, created)
+            if mark is not None:
+                try:
+                    staging.unmark_target(target, mark)
+                except DatasafeError as exc:
+                    log.error("could not remove the restore mark of %s: %s", target.database, exc)
             raise
         finally:
             if schema is not None:
@@ -193,17 +219,6 @@ def _check_can_create_database(conn: psycopg.Connection[Any], target: DatabaseUR
             f"database {target.database!r} does not exist and {conn.info.user!r} may not create databases",
             hint="create it first (createdb) or connect as a role with CREATEDB",
         )
-
-
-def _create_database(target: DatabaseURL, manifest: Manifest) -> None:
-    encoding = manifest.extra.get("encoding") or "UTF8"
-    try:
-        with connect(target, database="postgres") as conn:
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING {}").format(
-                sql.Identifier(target.database), sql.Literal(encoding)))
-    except psycopg.Error as exc:
-        raise db_error(f"creating database {target.database}", exc) from exc
-    log.info("created database %s", target.database)
 
 
 def _truncate(target: DatabaseURL, tables: list[TableEntry]) -> None:
@@ -262,6 +277,7 @@ def _load_data(p: RestorePlan, storage: StorageBackend, schema: SchemaRestorer |
         _copy_in(conn, table, storage, p, fresh, stop)
         if schema is not None:
             schema.table_loaded(table)
+        faultpoints.reach("restore.load")
 
     what = f"loading into {p.target}"
     run_workers(p.options.jobs, load_order(p.tables), lambda: connect(p.target), work,
