@@ -42,6 +42,7 @@ from datasafe.demo import create_shop
 from datasafe.snapshot import verification
 from datasafe.snapshot.manifest import Manifest
 from datasafe.snapshot.repository import Repository, SnapshotWriter, new_snapshot_id
+from tests.test_masking_pipeline import SHOP_RULES  # the demo shop's rules
 
 MASKING_KEY = "77d9f3e383b85e5f2aa87890267a21f3ef900edafcca6f16"
 HOSTILE_TABLE = "<script>alert('table')</script>"
@@ -50,28 +51,6 @@ HOSTILE_RULES = 'rules<b>&"x.yml'
 HOSTILE_USER = "<i>mallory</i>"
 EXPECTED = {"shop": "green", "billing": "amber", "crm": "red", "ledger": "red", "shop.masked": "green"}
 
-SHOP_RULES = """\
-version: 1
-tables:
-  customers:
-    columns:
-      first_name: first_name
-      last_name: last_name
-      email: email
-      phone: phone
-      street: street
-      city: city
-      postcode: postcode
-      birth_date: {date_of_birth: {keep: year}}
-    keep: [id, country, created_at]
-  orders:
-    keep: [id, customer_id, ordered_at, status, total_cents]
-  payments:
-    columns:
-      card_number: credit_card
-      iban: iban
-    keep: [id, order_id, method, amount_cents, paid_at]
-"""
 
 
 @dataclass

@@ -27,6 +27,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, ValidationError
 
 from datasafe import faultpoints
+from datasafe.durable import sync_folder
 from datasafe.engines.base import BackupOptions, BackupResult, Engine, RestoreOptions, RestorePlan, write_table
 from datasafe.errors import ConnectionFailed, DatabaseError, IntegrityError, NotFound, Refused
 from datasafe.humanize import count as plural
@@ -271,7 +272,7 @@ class SqliteEngine(Engine):
             self._build(tmp, schema, plan, storage)
             faultpoints.reach("restore.finish")
             os.replace(tmp, path)
-            _sync_folder(path.parent)
+            sync_folder(path.parent)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -391,20 +392,6 @@ def _remove_leftovers(path: Path) -> None:
         log.info("removing %s, left by an interrupted restore (pid %s)", leftover, pid)
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
-
-
-def _sync_folder(folder: Path) -> None:
-    """fsync a folder, so a rename in it survives a power loss (best effort: not every system can)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _mentions(sql: str, tables: set[str]) -> bool:

@@ -23,6 +23,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from datasafe.durable import sync_folder
 from datasafe.errors import ConfigError, DatabaseError, NotFound, Refused
 from datasafe.refresh.base import Swapper, suffix
 from datasafe.urls import DatabaseURL
@@ -112,7 +113,7 @@ class SqliteSwapper(Swapper):
             if previous is not None:
                 previous.unlink(missing_ok=True)
             raise DatabaseError(f"cannot rename {new} to {self.path}: {exc.strerror or exc}") from exc
-        _sync_folder(self.path.parent)
+        sync_folder(self.path.parent)
         log.info("renamed %s to %s%s", new, self.path, f"; the previous file is {previous}" if previous else "")
         return str(previous) if previous is not None else None
 
@@ -189,15 +190,3 @@ def _settle(path: Path) -> None:
                               "stop the applications writing to it before the refresh")
 
 
-def _sync_folder(folder: Path) -> None:
-    """Make the rename durable; not every file system lets a folder be synced."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
