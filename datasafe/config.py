@@ -7,39 +7,27 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from datasafe.errors import ConfigError, UsageError
-from datasafe.ops.retention import RetentionPolicy
+from datasafe.notify_urls import check_url
+from datasafe.policykey import PolicyKey, read_policy_key
+from datasafe.retention_policy import RetentionPolicy
+from datasafe.snapshot.crypto import MAX_KEY_FILE_BYTES, EncryptionSettings, KeyRing, load_identities, parse_recipient
 from datasafe.snapshot.repository import check_source_name
-from datasafe.storage import DEFAULT_STORAGE
+from datasafe.storage import BACKENDS, DEFAULT_STORAGE
 from datasafe.storage.s3_settings import S3Settings
+from datasafe.units import parse_duration, parse_size
 from datasafe.urls import DatabaseURL
 from datasafe.yamlsafe import MAX_CONFIG_BYTES, read_text, safe_load
-
-if TYPE_CHECKING:
-    from datasafe.snapshot.crypto import EncryptionSettings, KeyRing
 
 CONFIG_ENV = "DATASAFE_CONFIG"
 STORAGE_ENV = "DATASAFE_STORAGE"
 DEFAULT_CONFIG = "datasafe.yml"
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_SIZE = re.compile(r"^\s*(\d+)\s*([KMGT]?i?B?)?\s*$", re.I)
-_UNITS = {"": 1, "B": 1, "K": 1000, "KB": 1000, "KIB": 1024, "M": 10**6, "MB": 10**6, "MIB": 1 << 20,
-          "G": 10**9, "GB": 10**9, "GIB": 1 << 30, "T": 10**12, "TB": 10**12, "TIB": 1 << 40}
-
-
-def parse_size(value: object) -> int:
-    """``64MiB``, ``100MB``, ``1048576`` -> bytes."""
-    if isinstance(value, int):
-        return value
-    m = _SIZE.match(str(value))
-    if not m or (m.group(2) or "").upper() not in _UNITS:
-        raise ValueError(f"not a size: {value!r} (examples: 64MiB, 100MB, 1048576)")
-    return int(m.group(1)) * _UNITS[(m.group(2) or "").upper()]
 
 
 class _Strict(BaseModel):
@@ -61,8 +49,6 @@ class EncryptionConfig(_Strict):
 
 
 def _duration(v: str) -> str:
-    from datasafe.ops.durations import parse_duration
-
     if parse_duration(v).total_seconds() <= 0:
         raise ValueError("must be longer than 0s")
     return v
@@ -78,8 +64,6 @@ class LockConfig(_Strict):
 
     @property
     def ttl_delta(self) -> timedelta:
-        from datasafe.ops.durations import parse_duration
-
         return parse_duration(self.ttl)
 
 
@@ -93,8 +77,6 @@ class NotifyConfig(_Strict):
     def _url(cls, v: str | None) -> str | None:
         if v is None or _ENV_REF.search(v):
             return v
-        from datasafe.ops.notify import check_url
-
         return check_url(v)
 
     @field_validator("timeout")
@@ -158,13 +140,19 @@ class Config(_Strict):
     compression: CompressionConfig = Field(default_factory=CompressionConfig)
     pg_bin: str | None = None
     encryption: EncryptionConfig = Field(default_factory=EncryptionConfig)
-    s3: S3Settings = Field(default_factory=S3Settings)
+    s3: S3Settings = Field(default_factory=S3Settings, description="settings of s3:// storage")
     lock: LockConfig = Field(default_factory=LockConfig)
     notify: NotifyConfig = Field(default_factory=NotifyConfig)
     metrics_file: str | None = None
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+
+    @property
+    def storage_settings(self) -> dict[str, BaseModel]:
+        """The settings section of each storage scheme that has one (``{"s3": ...}``), for
+        :func:`datasafe.storage.open_storage`: a section is named like its scheme."""
+        return {scheme: getattr(self, scheme) for scheme, kind in BACKENDS.items() if kind.settings is not None}
 
     @field_validator("chunk_size", mode="before")
     @classmethod
@@ -350,8 +338,6 @@ def _config_relative(cfg: LoadedConfig, value: str) -> Path:
 
 def encryption_settings(cfg: LoadedConfig) -> EncryptionSettings:
     """Whom new snapshots are encrypted to (empty settings: no encryption)."""
-    from datasafe.snapshot.crypto import MAX_KEY_FILE_BYTES, EncryptionSettings, parse_recipient
-
     enc = cfg.config.encryption
     recipients = list(enc.recipients)
     if enc.recipients_file:
@@ -378,8 +364,6 @@ def encryption_settings(cfg: LoadedConfig) -> EncryptionSettings:
 def keyring(cfg: LoadedConfig, identity_file: str | None = None) -> KeyRing:
     """The keys for reading encrypted snapshots: ``--identity``, ``$DATASAFE_IDENTITY_FILE``, config
     ``encryption.identity_file``; and the passphrase variable when it is set."""
-    from datasafe.snapshot.crypto import KeyRing, load_identities
-
     ring = KeyRing()
     enc = cfg.config.encryption
     path: Path | None = None
@@ -397,6 +381,22 @@ def keyring(cfg: LoadedConfig, identity_file: str | None = None) -> KeyRing:
         ring.passphrase = phrase
         ring.sources.append(f"the passphrase in ${enc.passphrase_env or PASSPHRASE_ENV}")
     return ring
+
+
+def policy_key_file(cfg: LoadedConfig | None) -> Path | None:
+    """``policy.key_file`` (relative to the configuration file); None when it is not set."""
+    if cfg is None or not cfg.config.policy.key_file:
+        return None
+    return _config_relative(cfg, cfg.config.policy.key_file)
+
+
+def load_policy_key(cfg: LoadedConfig | None, *, create: bool = False) -> PolicyKey | None:
+    """The policy key of this configuration (see :mod:`datasafe.policykey`); None when there is none.
+
+    With ``create``, a missing key at the default place is created. A key named by
+    ``$DATASAFE_POLICY_KEY_FILE`` or ``policy.key_file`` must exist.
+    """
+    return read_policy_key(policy_key_file(cfg), create=create)
 
 
 def retention_for(cfg: LoadedConfig, source: str) -> RetentionPolicy | None:

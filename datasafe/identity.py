@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from datasafe.engine_names import is_file_engine
 from datasafe.errors import IntegrityError
 
 
@@ -41,7 +42,7 @@ class DatabaseIdentity:
 
     @property
     def key(self) -> tuple[str, ...]:
-        if self.engine == "sqlite":
+        if is_file_engine(self.engine):
             return (self.engine, self.server)
         return (self.engine, self.server, self.database)
 
@@ -52,8 +53,8 @@ class DatabaseIdentity:
         return self.engine == other.engine and self.server == other.server
 
     def describe(self) -> str:
-        if self.engine == "sqlite":
-            return f"sqlite file {self.database} ({self.server})"
+        if is_file_engine(self.engine):
+            return f"{self.engine} file {self.database} ({self.server})"
         return f"{self.engine} database {self.database!r} on server {self.server}"
 
     def as_dict(self) -> dict[str, Any]:

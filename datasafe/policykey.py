@@ -19,12 +19,8 @@ import secrets
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from datasafe.errors import ConfigError
-
-if TYPE_CHECKING:
-    from datasafe.config import LoadedConfig
 
 POLICY_KEY_ENV = "DATASAFE_POLICY_KEY_FILE"
 MIN_KEY_BYTES = 16
@@ -60,27 +56,29 @@ def default_path() -> Path:
     return Path(base) / "datasafe" / "policy.key"
 
 
-def key_path(cfg: LoadedConfig | None) -> tuple[Path, bool]:
-    """Where the key is, and whether that is the default place (which may be created)."""
+def key_path(configured: Path | None = None) -> tuple[Path, bool]:
+    """Where the key is, and whether that is the default place (which may be created).
+
+    Args:
+        configured: ``policy.key_file`` of the configuration, already resolved against the
+            configuration file's folder; None when it is not set.
+    """
     env = os.environ.get(POLICY_KEY_ENV)
     if env:
         return Path(env).expanduser(), False
-    configured = getattr(getattr(cfg.config, "policy", None), "key_file", None) if cfg is not None else None
-    if configured:
-        path = Path(configured).expanduser()
-        if not path.is_absolute() and cfg is not None and cfg.path is not None:
-            path = cfg.path.parent / path
-        return path, False
+    if configured is not None:
+        return configured, False
     return default_path(), True
 
 
-def load_policy_key(cfg: LoadedConfig | None, *, create: bool = False) -> PolicyKey | None:
+def read_policy_key(configured: Path | None = None, *, create: bool = False) -> PolicyKey | None:
     """The policy key; None when there is none (nothing is then authenticated).
 
-    With ``create``, a missing key at the default place is created (0600). A key named by
+    ``configured`` is the configuration's ``policy.key_file`` (see :func:`key_path`). With
+    ``create``, a missing key at the default place is created (0600). A key named by
     ``$DATASAFE_POLICY_KEY_FILE`` or ``policy.key_file`` must exist.
     """
-    path, is_default = key_path(cfg)
+    path, is_default = key_path(configured)
     if not path.exists():
         if not is_default:
             raise ConfigError(f"policy key file {path} does not exist",

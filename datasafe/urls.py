@@ -12,16 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
+from datasafe.engine_names import ALIASES, SCHEMES, is_file_engine
 from datasafe.errors import ConfigError
 
-#: URL backend name -> engine name.
-BACKEND_ALIASES = {
-    "postgresql": "postgresql",
-    "postgres": "postgresql",
-    "sqlite": "sqlite",
-    "mysql": "mysql",
-    "mariadb": "mysql",
-}
+#: URL backend name -> engine name (from the engine registry, :mod:`datasafe.engine_names`).
+BACKEND_ALIASES = SCHEMES
 #: query parameters that hold secrets: shown as ***, and never put on a command line
 SECRET_QUERY_KEYS = frozenset({"password", "sslpassword", "passwd", "pwd"})
 _URL = re.compile(
@@ -60,10 +55,10 @@ class DatabaseURL:
         scheme = m["scheme"].lower()
         backend = scheme.split("+", 1)[0]
         if backend not in BACKEND_ALIASES:
-            known = ", ".join(sorted(set(BACKEND_ALIASES) - {"postgres"}))
+            known = ", ".join(sorted(set(BACKEND_ALIASES) - set(ALIASES)))
             raise ConfigError(f"unsupported database URL scheme {backend!r} (supported: {known})")
         rest = text.strip().split("://", 1)[1]
-        misread = m["user"] is None and BACKEND_ALIASES[backend] != "sqlite" and "@" in rest
+        misread = m["user"] is None and not is_file_engine(BACKEND_ALIASES[backend]) and "@" in rest
         if misread and "=" not in rest.split("@", 1)[0]:  # an '@' in a query value (a=b@c) is fine
             # user:pa/ss@host: the '/' ends the host part early, and what looks like a host, port or
             # database is a piece of the password. Say so without showing any of it.
@@ -82,7 +77,7 @@ class DatabaseURL:
         if host and host.startswith("["):
             host = host[1:-1]
         return cls(
-            drivername="postgresql" if backend == "postgres" else scheme,
+            drivername=ALIASES.get(backend, scheme),
             username=unquote(m["user"]) if m["user"] else None,
             password=unquote(m["password"]) if m["password"] is not None else None,
             host=host,
@@ -104,7 +99,7 @@ class DatabaseURL:
 
     def default_source_name(self) -> str:
         """A storage-safe name derived from the URL: the database name (file stem for SQLite)."""
-        name = Path(self.database).stem if self.engine == "sqlite" else self.database
+        name = Path(self.database).stem if is_file_engine(self.engine) else self.database
         clean = "".join(c if c.isalnum() or c in "._-" else "-" for c in name).strip("-.")
         return clean or self.engine
 

@@ -138,7 +138,7 @@ Which code a situation gets follows the meanings above:
 
 #: A real log line (datasafe demo, stderr not a terminal).
 JSON_LINE = {
-    "time": "2026-11-26T12:26:09.139+00:00", "level": "info", "logger": "datasafe.api",
+    "time": "2026-11-26T12:26:09.139+00:00", "level": "info", "logger": "datasafe.transfer.backup",
     "message": "snapshot 20261126T122609Z-26e49d of shop complete: 3 tables, 12,815 rows, 352.7 KiB stored",
 }
 
@@ -189,7 +189,7 @@ def render() -> str:
     out.append(LOGGING.format(json_line=json.dumps(JSON_LINE, ensure_ascii=False)))
     table = ["## Exit codes\n",
              "Every failure maps to one exit code; scripts and monitoring can branch on them. "
-             "Library callers (`datasafe.api`) get the exception named in the last column; "
+             "Library callers (`datasafe.commands`, docs/python-api.md) get the exception named in the last column; "
              "every one derives from `datasafe.errors.DatasafeError` and carries its code as "
              "`exit_code`.\n",
              "| Code | Name | Meaning | Exception |",

@@ -22,8 +22,9 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from datasafe import __version__, api
+from datasafe import __version__
 from datasafe.cli.main import cli
+from datasafe.commands.repository import open_repository
 from datasafe.errors import ExitCode
 from datasafe.snapshot.repository import SNAPSHOT_ID
 
@@ -474,7 +475,7 @@ def test_failed_backup_logs_then_one_error_line() -> None:
     assert last == "datasafe: error: SQLite database absent.db does not exist"
     assert [json.loads(line)["level"] for line in logs] == ["info"]  # progress log records, as JSON lines
     assert "Traceback" not in result.stderr
-    assert api.list_snapshots(api.open_repository("r"), include_incomplete=True) == []
+    assert open_repository("r").list(include_incomplete=True) == []
 
 
 def test_latest_is_the_newest_even_within_one_second(shop: Path, storage_dir: Path) -> None:
@@ -619,7 +620,7 @@ def test_a_failed_first_backup_leaves_no_source_behind(tmp_path: Path, storage_d
     failed = run("backup", f"sqlite:///{junk}", "--storage", str(storage_dir))
     assert failed.exit_code == ExitCode.DATABASE, failed.stderr
     assert not (storage_dir / "junk").exists()
-    assert api.list_snapshots(api.open_repository(str(storage_dir)), include_incomplete=True) == []
+    assert open_repository(str(storage_dir)).list(include_incomplete=True) == []
     # the lock was released: the next backup of that name is not refused (it fails for its own reason)
     again = run("backup", f"sqlite:///{junk}", "--storage", str(storage_dir))
     assert again.exit_code == ExitCode.DATABASE and "locked" not in again.stderr

@@ -12,12 +12,13 @@ from datasafe.config import (
     Config,
     LoadedConfig,
     load_config,
-    parse_size,
+    policy_key_file,
     resolve_source,
     storage_location,
 )
 from datasafe.errors import ConfigError, ExitCode, UsageError
-from datasafe.storage import DEFAULT_STORAGE
+from datasafe.storage import BACKENDS, DEFAULT_STORAGE, open_storage
+from datasafe.storage.s3 import S3Storage
 
 
 def write(path: Path, text: str) -> Path:
@@ -265,12 +266,6 @@ def test_bad_chunk_size_is_named(tmp_path: Path, value: str, needle: str) -> Non
     assert needle in message
 
 
-@pytest.mark.parametrize("value", ["", "MiB", "12 34", "0x10"])
-def test_parse_size_rejects_garbage(value: str) -> None:
-    with pytest.raises(ValueError, match="not a size"):
-        parse_size(value)
-
-
 # -- storage precedence -------------------------------------------------------------------------------
 def _loaded(tmp_path: Path, storage: str | None, folder: str = "conf") -> LoadedConfig:
     text = f"storage: {storage}\n" if storage is not None else "jobs: 2\n"
@@ -432,3 +427,30 @@ def test_valid_source_names(tmp_path: Path, name: str) -> None:
     write(tmp_path / "datasafe.yml", f"sources:\n  '{name}':\n    url: sqlite:///x.db\n")
     assert list(load_config().config.sources) == [name]
     assert resolve_source(load_config(), name).name == name
+
+
+# -- storage settings by scheme, the policy key file -------------------------------------------------
+def test_every_storage_scheme_with_settings_has_its_config_section() -> None:
+    for scheme, kind in BACKENDS.items():
+        if kind.settings is None:
+            assert scheme not in Config.model_fields
+        else:
+            assert Config.model_fields[scheme].annotation is kind.settings
+    assert set(Config().storage_settings) == {s for s, k in BACKENDS.items() if k.settings is not None}
+
+
+def test_storage_settings_reach_the_backend_of_their_scheme(tmp_path: Path) -> None:
+    write(tmp_path / "datasafe.yml", "s3:\n  region: eu-west-1\n  part_size: 16MiB\n")
+    cfg = load_config()
+    s3 = open_storage("s3://bucket/prefix", cfg.config.storage_settings)
+    assert isinstance(s3, S3Storage)
+    assert (s3.settings.region, s3.settings.part_size) == ("eu-west-1", 16 << 20)
+    local = open_storage(str(tmp_path / "repo"), cfg.config.storage_settings)
+    assert local.url == str(tmp_path / "repo")
+
+
+def test_policy_key_file_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    write(tmp_path / "conf" / "datasafe.yml", "policy:\n  key_file: keys/policy.key\n")
+    cfg = load_config(str(tmp_path / "conf" / "datasafe.yml"))
+    assert policy_key_file(cfg) == tmp_path / "conf" / "keys" / "policy.key"
+    assert policy_key_file(LoadedConfig(Config(), None)) is None

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from datasafe import api
+from datasafe.commands.repository import open_repository
 from datasafe.errors import ExitCode
 from datasafe.ops.lease import Lease
 from datasafe.snapshot.crypto import generate_identity
@@ -87,8 +87,8 @@ def test_diff_reports_each_table_from_the_manifests(storage_dir: Path, two: tupl
     tables = {t["table"]: t for t in report["tables"]}
     assert {n: t["change"] for n, t in tables.items()} == {
         "customers": "changed", "orders": "changed", "old_log": "removed", "big": "changed", "coupons": "added"}
-    a = {t.name: t for t in api.show(api.open_repository(str(storage_dir)), first).tables}
-    b = {t.name: t for t in api.show(api.open_repository(str(storage_dir)), second).tables}
+    a = {t.name: t for t in open_repository(str(storage_dir)).resolve(first).tables}
+    b = {t.name: t for t in open_repository(str(storage_dir)).resolve(second).tables}
     # counts say how many rows there are, not which: the net change, nothing more
     assert (tables["orders"]["rows_a"], tables["orders"]["rows_b"], tables["orders"]["net_rows"]) == (500, 505, 5)
     assert tables["customers"]["net_rows"] == 0 and tables["customers"]["content"] == "different"
@@ -372,7 +372,7 @@ def test_a_reader_racing_a_tag_change_reads_the_new_header(
     header.write_bytes(old_header)  # the moment between the two writes
     from datasafe.config import keyring, load_config
 
-    repo = api.open_repository(str(storage_dir))
+    repo = open_repository(str(storage_dir))
     repo.keyring = keyring(load_config(str(cfg)), str(key))
     stale = repo.load_manifest("shop", sid)
     threading.Timer(0.1, header.write_bytes, (new_header,)).start()

@@ -20,21 +20,22 @@ from typing import Any
 
 import pytest
 
-from datasafe import api
+from datasafe.commands.repository import open_repository
 from datasafe.config import Config, LoadedConfig, resolve_source
 from datasafe.errors import DatasafeError, Refused
 from datasafe.masking import native, parallel, pipeline
-from datasafe.masking.api import mask
 from datasafe.masking.batch import BatchMasker
 from datasafe.masking.codecs import MysqlTsv, PgCopyText, TabText
 from datasafe.masking.errors import UnmaskableValue
-from datasafe.masking.keys import MaskingKey, key_id
+from datasafe.masking.masked_snapshot import mask
 from datasafe.masking.masker import RunState, TableMasker
+from datasafe.masking.masking_key import MaskingKey, key_id
 from datasafe.masking.plan import MaskPlan, plan_masking
 from datasafe.masking.rules import load_rules, parse_rules
 from datasafe.masking.types import ColumnInfo
 from datasafe.snapshot.manifest import Column, ForeignKey, Manifest, TableEntry
 from datasafe.snapshot.repository import Repository
+from datasafe.transfer.backup import backup as take_backup
 
 KEY = b"test-masking-key-0123456789"
 
@@ -247,9 +248,9 @@ def _snapshot(tmp_path: Path, storage_dir: Path) -> tuple[Repository, Manifest]:
             for i in range(1, 3001)])
         conn.executemany("INSERT INTO transfers VALUES (?, ?, ?)",
                          [(i, f"C{i % 3000 + 1:06d}", f"memo {i}") for i in range(1, 6001)])
-    repo = api.open_repository(str(storage_dir))
+    repo = open_repository(str(storage_dir))
     source = resolve_source(LoadedConfig(Config(), None), f"sqlite:///{db}", "bank")
-    return repo, api.backup(source, repo, chunk_size=32 << 10)
+    return repo, take_backup(source, repo, chunk_size=32 << 10)
 
 
 def _digests(repo: Repository, rules: Path, manifest: Manifest, workers: int) -> dict[str, str]:
@@ -293,8 +294,8 @@ def test_postgres_masked_snapshot_does_not_depend_on_the_number_of_workers(
         INSERT INTO transfers (account, memo)
           SELECT 'C' || lpad((i % 3000 + 1)::text, 6, '0'), 'memo ' || i FROM generate_series(1, 6000) i;
     """)
-    repo = api.open_repository(str(storage_dir))
-    manifest = api.backup(resolve_source(LoadedConfig(Config(), None), str(src), "bank"), repo, chunk_size=32 << 10)
+    repo = open_repository(str(storage_dir))
+    manifest = take_backup(resolve_source(LoadedConfig(Config(), None), str(src), "bank"), repo, chunk_size=32 << 10)
     rules = tmp_path / "bank.yml"
     rules.write_text("version: 1\ntables:\n  public.accounts:\n    columns: {code: {hash: {length: 4}}, "
                      "email: {email: {unique: true}}, phone: phone, note: text}\n    keep: [id]\n"

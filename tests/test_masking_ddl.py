@@ -24,19 +24,22 @@ from typing import Any
 
 import pytest
 
-from datasafe import api
+from datasafe.commands.repository import open_repository
+from datasafe.commands.restore import restore as restore_snapshot
 from datasafe.config import Config, LoadedConfig, resolve_source
 from datasafe.errors import DependencyError, ExitCode, IntegrityError
-from datasafe.masking import api as masking_api
 from datasafe.masking.ddl import SchemaTextError, _plan, check_schema
 from datasafe.masking.ddl_pg import PgDoc, read_archive, write_archive
 from datasafe.masking.ddl_sql import MySQLDoc, SQLiteDoc
 from datasafe.masking.errors import RulesError
-from datasafe.masking.keys import MaskingKey, key_id
+from datasafe.masking.masked_snapshot import mask
+from datasafe.masking.masking_key import MaskingKey, key_id
 from datasafe.masking.rules import parse_rules, rules_json_schema
 from datasafe.snapshot.chunks import read_whole
 from datasafe.snapshot.manifest import Manifest
 from datasafe.snapshot.repository import Repository
+from datasafe.transfer.backup import backup as take_backup
+from datasafe.transfer.verify import verify as verify_snapshot
 
 ARCHIVES = Path(__file__).parent / "ddl_archives"
 MARK = "leak-mail"
@@ -365,7 +368,7 @@ def test_sqlite_comments_are_stripped_outside_strings_and_names() -> None:
 
 # -- end to end: backup, mask, restore -------------------------------------------------------------------
 def _mask(repo: Repository, manifest: Manifest, rules_path: Path) -> Manifest:
-    result = masking_api.mask(repo, manifest, rules_path, KEY)
+    result = mask(repo, manifest, rules_path, KEY)
     assert result.manifest is not None
     return result.manifest
 
@@ -376,7 +379,7 @@ def schema_bytes(repo: Repository, manifest: Manifest) -> bytes:
 
 
 def _backup(repo: Repository, url: str, name: str) -> Manifest:
-    return api.backup(resolve_source(LoadedConfig(Config(), None), url, name), repo)
+    return take_backup(resolve_source(LoadedConfig(Config(), None), url, name), repo)
 
 
 @pytest.mark.postgres
@@ -385,7 +388,7 @@ def test_postgres_masked_copy_holds_no_planted_schema_text(
     from tests.test_pg_roundtrip import query_all
 
     src = pg.create("dsddl", PG_PLANTED + PG_ROWS)
-    repo = api.open_repository(str(storage_dir))
+    repo = open_repository(str(storage_dir))
     source = _backup(repo, str(src), "plant")
     before = schema_bytes(repo, source)
     assert before.count(MARK.encode()) >= 10
@@ -398,7 +401,7 @@ def test_postgres_masked_copy_holds_no_planted_schema_text(
     stored = schema_bytes(repo, masked)
     assert MARK.encode() not in stored and b"privacy@role-mailbox.test" in stored
     assert schema_bytes(repo, repo.open(source)) == before  # the source's own part is untouched
-    assert api.verify(repo, masked.snapshot_id, source="plant.masked").ok
+    assert verify_snapshot(repo, masked.snapshot_id, source="plant.masked").ok
     archive_path = tmp_path / "masked.pgdump"
     archive_path.write_bytes(stored)
     listing = subprocess.run([_pg_restore(), "--list", str(archive_path)], capture_output=True, text=True,
@@ -406,7 +409,7 @@ def test_postgres_masked_copy_holds_no_planted_schema_text(
     assert "COMMENT" not in listing and "POLICY" not in listing
 
     target = pg.url(pg.new_name("dsddl_copy"))
-    api.restore(repo, masked, str(target))
+    restore_snapshot(LoadedConfig(Config(), None), masked, str(target), repo=repo)
     leaks = {
         "pg_description": "SELECT description FROM pg_description WHERE objoid >= 16384",
         "pg_attrdef": "SELECT pg_get_expr(adbin, adrelid) FROM pg_attrdef",
@@ -434,7 +437,7 @@ def test_postgres_archive_without_schema_text_is_kept_as_stored(
         tmp_path: Path, storage_dir: Path, pg: Any) -> None:
     src = pg.create("dsddl", "CREATE TABLE t (id int PRIMARY KEY, note text DEFAULT 'none');"
                              "CREATE VIEW v AS SELECT id FROM t; INSERT INTO t VALUES (1, 'a');")
-    repo = api.open_repository(str(storage_dir))
+    repo = open_repository(str(storage_dir))
     source = _backup(repo, str(src), "plain")
     raw = schema_bytes(repo, source)
     assert write_archive(read_archive(raw)) == raw  # pg_dump's own output of this server round-trips
@@ -449,7 +452,7 @@ def test_postgres_archive_without_schema_text_is_kept_as_stored(
 def test_postgres_default_rules_stop_before_anything_is_written(
         tmp_path: Path, storage_dir: Path, pg: Any) -> None:
     src = pg.create("dsddl", PG_PLANTED + PG_ROWS)
-    repo = api.open_repository(str(storage_dir))
+    repo = open_repository(str(storage_dir))
     source = _backup(repo, str(src), "plant")
     path = tmp_path / "rules.yml"
     path.write_text(PG_TABLES)
@@ -475,7 +478,7 @@ MY_PLANTED = (
 @pytest.mark.mysql
 def test_mysql_masked_copy_holds_no_comments(tmp_path: Path, storage_dir: Path, my: Any) -> None:
     src = my.create("dsddl", *MY_PLANTED)
-    repo = api.open_repository(str(storage_dir))
+    repo = open_repository(str(storage_dir))
     source = _backup(repo, str(src), "myplant")
     assert schema_bytes(repo, source).count(MARK.encode()) >= 6
     path = tmp_path / "rules.yml"
@@ -486,7 +489,7 @@ def test_mysql_masked_copy_holds_no_comments(tmp_path: Path, storage_dir: Path, 
     assert MARK.encode() not in stored
     assert [r["name"] for r in json.loads(stored)["routines"]] == ["greet"]
     target = my.url(my.new_name("dsddl_copy"))
-    api.restore(repo, masked, str(target))
+    restore_snapshot(LoadedConfig(Config(), None), masked, str(target), repo=repo)
     db = target.database
     assert my.query(target, f"SELECT COLUMN_NAME, COLUMN_COMMENT, COLUMN_DEFAULT FROM information_schema.COLUMNS "
                             f"WHERE TABLE_SCHEMA = '{db}' ORDER BY ORDINAL_POSITION") == [
@@ -510,7 +513,7 @@ def test_sqlite_masked_copy_holds_no_sql_comments(tmp_path: Path, storage_dir: P
         conn.execute("CREATE INDEX ix_email ON customers(email) /* planted.index@leak-mail.test */")
         conn.executemany("INSERT INTO customers (id, email) VALUES (?, ?)", [(1, "a@shop.test"), (2, "b@shop.test")])
     conn.close()
-    repo = api.open_repository(str(storage_dir))
+    repo = open_repository(str(storage_dir))
     source = _backup(repo, f"sqlite:///{db}", "liteplant")
     assert schema_bytes(repo, source).count(MARK.encode()) == 5
     path = tmp_path / "rules.yml"
@@ -519,7 +522,7 @@ def test_sqlite_masked_copy_holds_no_sql_comments(tmp_path: Path, storage_dir: P
     masked = _mask(repo, source, path)
     assert MARK.encode() not in schema_bytes(repo, masked)
     target = tmp_path / "copy.db"
-    api.restore(repo, masked, f"sqlite:///{target}")
+    restore_snapshot(LoadedConfig(Config(), None), masked, f"sqlite:///{target}", repo=repo)
     with sqlite3.connect(target) as conn:
         schema = conn.execute("SELECT group_concat(sql, ';') FROM sqlite_master").fetchone()[0]
         assert MARK not in schema and "-- not a comment /* nor this */" in schema

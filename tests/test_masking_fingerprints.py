@@ -9,7 +9,6 @@ and the C filter has every bit the Python twin sets.
 from __future__ import annotations
 
 import importlib
-import itertools
 import mmap
 import random
 from typing import Any
@@ -193,30 +192,62 @@ def test_fields_are_found_across_every_64_byte_boundary(rows: list[list[bytes]],
         C.fields(bad, 3, (0, 2))
 
 
-@settings(max_examples=200, deadline=None)
-@given(chunks=st.lists(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"\t")), min_size=1,
-                                max_size=6), min_size=1, max_size=3),
-       cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8))
-def test_row_views_are_the_rows_cut_at_line_ends(chunks: list[list[bytes]], cuts: list[int]) -> None:
-    """The audit reads copied tables as views into the pieces a chunk decompresses to: whatever
-    the pieces, every view ends at a line end and together they are the chunk's rows."""
+def _stored_table(directory: str, chunks: list[list[bytes]]) -> tuple[Any, Any, bytes]:
+    """A table of ``chunks`` (lists of rows) written as a snapshot writes it; (storage, entry, rows)."""
     from types import SimpleNamespace
+
+    from datasafe.snapshot.chunks import ChunkWriter, Compression
+    from datasafe.storage.local import LocalStorage
+
+    storage = LocalStorage(directory)
+    written = []
+    for i, rows in enumerate(chunks):
+        writer = ChunkWriter(storage, f"t{i}", Compression(level=1), 1 << 30)
+        data = b"".join(row + b"\n" for row in rows)
+        writer.write(data, len(rows))
+        writer.close()
+        written.extend(writer.chunks)
+    entry = SimpleNamespace(name="t", chunks=written)
+    return storage, entry, b"".join(row + b"\n" for rows in chunks for row in rows)
+
+
+@settings(max_examples=150, deadline=None)
+@given(chunks=st.lists(st.lists(st.binary(max_size=90).map(lambda b: b.replace(b"\n", b"\t")), min_size=1,
+                                max_size=12), min_size=1, max_size=3),
+       buffer=st.integers(min_value=1, max_value=200))
+def test_row_views_are_the_rows_cut_at_line_ends(chunks: list[list[bytes]], buffer: int) -> None:
+    """The audit reads tables as views into one buffer that zstd decompresses into: whatever
+    the buffer's size (rows longer than it included), every view ends at a line end and together
+    they are the table's rows."""
+    import tempfile
 
     from datasafe.masking import pipeline
 
-    stored = [b"".join(row + b"\n" for row in rows) for rows in chunks]
-
-    def pieces(_objects: Any, chunk: Any, **_options: Any) -> Any:
-        data = stored[chunk.index]
-        edges = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
-        return (data[a:b] for a, b in itertools.pairwise(edges))
-
-    entry = SimpleNamespace(name="t", chunks=[SimpleNamespace(index=i, path=f"c{i}") for i in range(len(stored))])
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pipeline, "read_chunk", pieces)
-        views = [bytes(v) for v in pipeline._row_views(None, entry)]  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory() as directory, pytest.MonkeyPatch.context() as patch:
+        storage, entry, rows = _stored_table(directory, chunks)
+        patch.setattr(pipeline, "VIEW_SIZE", buffer)
+        views = [bytes(v) for v in pipeline.row_views(storage, entry)]
     assert all(v.endswith(b"\n") for v in views)
-    assert b"".join(views) == b"".join(stored)
+    assert b"".join(views) == rows
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "append"])
+def test_row_views_check_the_stored_bytes(tmp_path: Any, damage: str) -> None:
+    """A look-only read checks the stored bytes' SHA-256 and size: a changed, cut or lengthened
+    chunk fails it with IntegrityError, never a quiet short read."""
+    from datasafe.errors import IntegrityError
+    from datasafe.masking import pipeline
+
+    rows = [b"%d\tname %d\tsomeone%d@example.org" % (i, i, i) for i in range(20000)]
+    storage, entry, _ = _stored_table(str(tmp_path), [rows])
+    path = tmp_path / entry.chunks[0].path
+    data = path.read_bytes()
+    changed = {"flip": data[:100] + bytes([data[100] ^ 1]) + data[101:], "truncate": data[: len(data) // 2],
+               "append": data + b"\0" * 16}[damage]
+    path.write_bytes(changed)
+    with pytest.raises(IntegrityError):
+        for _ in pipeline.row_views(storage, entry):
+            pass
 
 
 def test_a_look_only_read_still_checks_the_stored_bytes(tmp_path: Any) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from datasafe.errors import ExitCode
 from datasafe.masking.errors import RulesError
-from datasafe.masking.keys import (
+from datasafe.masking.masking_key import (
     MIN_KEY_BITS,
     MaskingKey,
     estimate_bits,
@@ -182,7 +182,7 @@ def test_masked_manifests_carry_a_salted_id_of_the_key(storage_dir: Path, snapsh
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Two runs with one key: different ids, each naming the key; the manifests stay authenticated by
     the policy key (provenance), and a manifest with a legacy id is read as before."""
-    from datasafe import api
+    from datasafe.commands.repository import open_repository
     from datasafe.snapshot import provenance
 
     sid, rules = snapshot
@@ -192,7 +192,7 @@ def test_masked_manifests_carry_a_salted_id_of_the_key(storage_dir: Path, snapsh
         result = mask(storage_dir, sid, rules)
         assert result.exit_code == 0, result.output
         ids.append(result.stdout.strip())
-    repo = api.open_repository(str(storage_dir))
+    repo = open_repository(str(storage_dir))
     manifests = [repo.resolve(mid, "people.masked") for mid in ids]
     key = load_key(None)
     stored = [m.masking["key_id"] for m in manifests if m.masking]

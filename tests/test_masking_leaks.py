@@ -20,13 +20,15 @@ from typing import Any
 
 import pytest
 
-from datasafe import api, audit
+from datasafe import audit
+from datasafe.commands.repository import open_repository
 from datasafe.config import Config, LoadedConfig, resolve_source
 from datasafe.errors import ExitCode
 from datasafe.masking import leaks, leaks_items, leaks_ledger
 from datasafe.masking.leaks_compare import audit_urls
 from datasafe.snapshot.manifest import Manifest
 from datasafe.snapshot.repository import Repository
+from datasafe.transfer.backup import backup as take_backup
 from tests.test_masking_pipeline import SHOP_RULES, mask_cli, write
 from tests.test_pg_faults import assert_fails, run_cli
 
@@ -99,9 +101,9 @@ tables:
 def users(tmp_path: Path, storage_dir: Path) -> tuple[Path, Repository, Manifest]:
     db = tmp_path / "users.db"
     make_users(db)
-    repo = api.open_repository(str(storage_dir))
+    repo = open_repository(str(storage_dir))
     source = resolve_source(LoadedConfig(Config(), None), f"sqlite:///{db}", "users")
-    return db, repo, api.backup(source, repo)
+    return db, repo, take_backup(source, repo)
 
 
 def masked_manifests(storage: Path, name: str) -> list[Path]:
@@ -126,9 +128,9 @@ def test_a_kept_copy_and_quotes_in_free_text_fail_the_run_and_store_nothing(
 
 
 def test_the_report_says_where_each_leak_is(tmp_path: Path, users: tuple[Path, Repository, Manifest]) -> None:
-    from datasafe.masking.api import mask
-    from datasafe.masking.keys import load_key
     from datasafe.masking.leaks_report import LeakFound
+    from datasafe.masking.masked_snapshot import mask
+    from datasafe.masking.masking_key import load_key
     from datasafe.masking.rules import load_rules
 
     _db, repo, manifest = users
@@ -152,9 +154,9 @@ def test_worker_processes_find_the_same(tmp_path: Path, users: tuple[Path, Repos
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Scanning and testing in worker processes (as large tables are) finds what one process finds."""
     from datasafe.masking import parallel, pipeline
-    from datasafe.masking.api import mask
-    from datasafe.masking.keys import load_key
     from datasafe.masking.leaks_report import LeakFound
+    from datasafe.masking.masked_snapshot import mask
+    from datasafe.masking.masking_key import load_key
     from datasafe.masking.rules import load_rules
 
     if not parallel.can_fork():
@@ -179,9 +181,9 @@ def test_false_positives_of_the_fingerprints_cost_a_read_never_a_verdict(
     """A filter too small for its items takes most output items for originals: the tables are
     read again and counted exactly, and the verdict is the one a well-sized filter gives."""
     from datasafe.masking import fingerprints
-    from datasafe.masking.api import mask
-    from datasafe.masking.keys import load_key
     from datasafe.masking.leaks_report import LeakFound
+    from datasafe.masking.masked_snapshot import mask
+    from datasafe.masking.masking_key import load_key
     from datasafe.masking.rules import load_rules
 
     _db, repo, manifest = users
@@ -203,8 +205,8 @@ def test_false_positives_of_the_fingerprints_cost_a_read_never_a_verdict(
 
 
 def test_a_clean_run_reads_no_table_again(tmp_path: Path, users: tuple[Path, Repository, Manifest]) -> None:
-    from datasafe.masking.api import mask
-    from datasafe.masking.keys import load_key
+    from datasafe.masking.masked_snapshot import mask
+    from datasafe.masking.masking_key import load_key
     from datasafe.masking.rules import load_rules
 
     _db, repo, manifest = users
@@ -222,9 +224,9 @@ def test_a_filtered_table_is_scanned_as_it_is_masked(tmp_path: Path, users: tupl
                                                      ) -> None:
     """With a ``where`` filter, kept columns are read from the masked rows (some rows are gone),
     and the originals are looked for in them afterwards; notes of dropped users are gone too."""
-    from datasafe.masking.api import mask
-    from datasafe.masking.keys import load_key
     from datasafe.masking.leaks_report import LeakFound
+    from datasafe.masking.masked_snapshot import mask
+    from datasafe.masking.masking_key import load_key
     from datasafe.masking.rules import load_rules
 
     _db, repo, manifest = users
@@ -266,8 +268,8 @@ def test_a_clean_masking_of_the_shop_passes_and_records_it(
 
     db = tmp_path / "shop.db"
     create_shop(db, 300)
-    repo = api.open_repository(str(storage_dir))
-    manifest = api.backup(resolve_source(LoadedConfig(Config(), None), f"sqlite:///{db}", "shop"), repo)
+    repo = open_repository(str(storage_dir))
+    manifest = take_backup(resolve_source(LoadedConfig(Config(), None), f"sqlite:///{db}", "shop"), repo)
     rules = write(tmp_path / "shop.yml", SHOP_RULES)
     result = mask_cli(storage_dir, manifest.snapshot_id, "--rules", str(rules), monkeypatch=monkeypatch)
     assert result.exit_code == 0, result.output
@@ -279,8 +281,8 @@ def test_a_clean_masking_of_the_shop_passes_and_records_it(
 def test_no_leak_audit_is_logged_and_recorded(
         tmp_path: Path, storage_dir: Path, users: tuple[Path, Repository, Manifest],
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    from datasafe.masking.api import mask
-    from datasafe.masking.keys import load_key
+    from datasafe.masking.masked_snapshot import mask
+    from datasafe.masking.masking_key import load_key
     from datasafe.masking.rules import load_rules
 
     _db, repo, manifest = users
@@ -451,9 +453,9 @@ def test_leaks_over_two_snapshots(tmp_path: Path, storage_dir: Path) -> None:
     make_people(original)
     copy = hand_masked(original, tmp_path / "copy.db", "UPDATE people SET bio = 'Likes ' || email;")
     cfg = LoadedConfig(Config(), None)
-    repo = api.open_repository(str(storage_dir))
-    first = api.backup(resolve_source(cfg, f"sqlite:///{original}", "people"), repo)
-    api.backup(resolve_source(cfg, f"sqlite:///{copy}", "people.masked"), repo)
+    repo = open_repository(str(storage_dir))
+    first = take_backup(resolve_source(cfg, f"sqlite:///{original}", "people"), repo)
+    take_backup(resolve_source(cfg, f"sqlite:///{copy}", "people.masked"), repo)
     result = run_cli(storage_dir, "leaks", first.snapshot_id, "latest", "--source", "people",
                      "--columns", "people.email")
     assert result.exit_code == ExitCode.REFUSED, result.output

@@ -27,7 +27,7 @@ from datasafe.masking.digit_dfa import Unsupported, compile_dfa
 from datasafe.masking.layout import digit_layout, digits
 from datasafe.masking.phone_numbers import TYPES, Parts
 from datasafe.masking.phone_numbers import read as reference_read
-from datasafe.masking.transformers import build_transformer
+from datasafe.masking.transformers import build_transformer, kernels
 from datasafe.masking.transformers.phone import Phone
 from datasafe.masking.types import ColumnInfo, Row
 from tests.test_masking_native import needs_c
@@ -165,17 +165,6 @@ def test_the_fast_reading_is_phonenumbers_on_layouts_it_knows() -> None:
 # --- C -----------------------------------------------------------------------------------------------
 
 @needs_c
-def test_the_c_value_path_equals_the_reference(corpus: list[tuple[str, str | None, str]]) -> None:
-    t, first = _phone({}), phone_native.value_function(KEY)
-    assert first is not None
-    in_c = 0
-    for value, region, expected in corpus:
-        assert t(value, _row(region)) == expected, (value, region)
-        in_c += value.isascii() and first(value, region) is not None
-    assert in_c > 0.45 * len(corpus)  # the others: other layouts, prefix rules with a transformation
-
-
-@needs_c
 def test_the_c_column_path_equals_the_reference(corpus: list[tuple[str, str | None, str]]) -> None:
     by_region: dict[str | None, list[tuple[str, str]]] = {}
     for value, region, expected in corpus:
@@ -203,7 +192,7 @@ def test_the_c_column_path_equals_the_reference(corpus: list[tuple[str, str | No
 ])
 def test_usual_numbers_are_done_in_c(locale: str, values: list[str]) -> None:
     t = build_transformer("phone", {"locale": locale}, TEXT, KEY)
-    in_c = t.first_choice_native()
+    in_c = kernels.kernel(t)
     assert in_c is not None
     outs, missing = in_c([v.encode() for v in values])
     assert missing == []
@@ -251,7 +240,7 @@ def test_the_c_code_checks_its_tables() -> None:
 
 def test_without_c_phone_offers_no_c_first_choice(python_only: None) -> None:
     assert phone_native.kernel() is None
-    assert build_transformer("phone", {}, TEXT, KEY).first_choice_native() is None
+    assert kernels.kernel(build_transformer("phone", {}, TEXT, KEY)) is None
 
 
 # --- the automata of phonenumbers' patterns ----------------------------------------------------------

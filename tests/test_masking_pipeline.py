@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 
-from datasafe import api
+from datasafe.commands.repository import open_repository
 from datasafe.config import Config, LoadedConfig, resolve_source
 from datasafe.demo import create_shop
 from datasafe.errors import ExitCode
 from datasafe.snapshot.chunks import read_chunk
 from datasafe.snapshot.manifest import Manifest
 from datasafe.snapshot.repository import Repository
+from datasafe.transfer.backup import backup as take_backup
 from tests.test_pg_faults import assert_fails, assert_one_error_line, run_cli
 
 KEY = "fd160157201170eae2d82989a9e350b58cb3ee3afb20e459"
@@ -70,9 +71,9 @@ def sqlite_rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
 def shop(tmp_path: Path, storage_dir: Path) -> tuple[Path, Repository, Manifest]:
     db = tmp_path / "shop.db"
     create_shop(db, 300)
-    repo = api.open_repository(str(storage_dir))
+    repo = open_repository(str(storage_dir))
     source = resolve_source(LoadedConfig(Config(), None), f"sqlite:///{db}", "shop")
-    return db, repo, api.backup(source, repo, chunk_size=64 << 10)
+    return db, repo, take_backup(source, repo, chunk_size=64 << 10)
 
 
 def mask_cli(storage: Path, *args: str, key: str | None = KEY, monkeypatch: pytest.MonkeyPatch) -> Any:
@@ -331,8 +332,8 @@ def test_rules_init_from_a_database_url(tmp_path: Path, storage_dir: Path, monke
     for column in ("first_name", "email", "card_number", "total_cents"):
         assert column in result.stdout
     rules = write(tmp_path / "live.yml", result.stdout)
-    repo = api.open_repository(str(storage_dir))
-    manifest = api.backup(resolve_source(LoadedConfig(Config(), None), f"sqlite:///{db}", "live"), repo)
+    repo = open_repository(str(storage_dir))
+    manifest = take_backup(resolve_source(LoadedConfig(Config(), None), f"sqlite:///{db}", "live"), repo)
     checked = run_cli(storage_dir, "rules", "check", str(rules), "--snapshot", manifest.snapshot_id)
     assert checked.exit_code == 0, checked.output  # the starter file covers every column
 

@@ -22,7 +22,7 @@ import phonenumbers
 import pytest
 from faker import Faker
 
-from datasafe import api
+from datasafe.commands.repository import open_repository
 from datasafe.config import Config, LoadedConfig, resolve_source
 from datasafe.errors import DatasafeError
 from datasafe.masking import batch, codecs, keyed, native
@@ -30,10 +30,11 @@ from datasafe.masking.errors import RulesError
 from datasafe.masking.plan import plan_masking
 from datasafe.masking.preview import PREVIEW_CHARS, describe, preview
 from datasafe.masking.rules import parse_rules
-from datasafe.masking.spec import expand_rule
-from datasafe.masking.transformers import TRANSFORMERS, Transformer, build_transformer
+from datasafe.masking.transformers import TRANSFORMERS, Transformer, build_transformer, kernels
+from datasafe.masking.transformers.column_rule import expand_rule
 from datasafe.masking.transformers.identifiers import luhn_valid
 from datasafe.masking.types import ColumnInfo, Row
+from datasafe.transfer.backup import backup as take_backup
 from tests.test_masking_native import needs_c
 from tests.test_pg_faults import run_cli
 
@@ -120,7 +121,7 @@ def test_the_c_rules_give_no_value_for_blank_values() -> None:
     outs, missing = c.ssn_us(KEY, values, True, -1)
     assert outs[:2] == [b"", b"   "] and missing == [2, 3] and outs[4] not in (None, b"123-45-6789")
     for rule in ("email", "text", "credit_card"):
-        in_c = _build(rule).first_choice_native()
+        in_c = kernels.kernel(_build(rule))
         assert in_c is not None
         outs, missing = in_c(values[:4])
         assert outs[:2] == [b"", b"   "] and missing == [2, 3], rule
@@ -314,7 +315,7 @@ def test_the_c_rules_leave_digits_of_other_scripts_to_python() -> None:
                                         ("credit_card", {}, "٤١١١ ١١١١ ١١١١ ١١١١", "4111 1111 1111 1111"),
                                         ("credit_card", {}, "4111 1111 1111 111١", "4111 1111 1111 1111")]:
         t = _build(rule, options)
-        in_c = t.first_choice_native()
+        in_c = kernels.kernel(t)
         assert in_c is not None
         outs, missing = in_c([value.encode(), ascii.encode()])
         assert missing == [0] and outs[1] is not None, (rule, value)
@@ -420,9 +421,9 @@ def snapshot(tmp_path: Path) -> tuple[Path, Any]:
                          (i + 1, fake.name(), country, fake.postcode(), fake.city(), phones[country],
                           "" if i % 3 else " ", notes, photo))
             conn.execute("INSERT INTO orders VALUES (?, ?)", (i + 1, fake.postcode()))
-    repo = api.open_repository(str(tmp_path / "store"))
+    repo = open_repository(str(tmp_path / "store"))
     source = resolve_source(LoadedConfig(Config(), None), f"sqlite:///{db}", "shop")
-    return db, (repo, api.backup(source, repo))
+    return db, (repo, take_backup(source, repo))
 
 
 def test_a_masked_snapshot_has_places_of_each_row_country_and_keeps_blanks(
@@ -521,7 +522,7 @@ def test_the_c_rules_equal_python_on_blank_values_and_digits_of_other_scripts() 
     encode = codecs.PgCopyText().encode_cell
     for rule, options, type_name in C_RULES:
         t = build_transformer(rule, options, ColumnInfo("c", type_name), KEY)
-        in_c, digested = t.first_choice_native(), t.first_choice_digested()
+        in_c, digested = kernels.kernel(t), t.first_choice_digested()
         assert in_c is not None and digested is not None
         outs, missing = in_c([v.encode() for v in values])
         for value, out in zip(values, outs, strict=True):

@@ -13,7 +13,7 @@ import yaml
 from datasafe.demo import SCHEMA as DEMO_SCHEMA
 from datasafe.errors import ConfigError, ExitCode
 from datasafe.masking.errors import RulesError
-from datasafe.masking.keys import key_id
+from datasafe.masking.masking_key import key_id
 from datasafe.masking.reference import BEGIN, END, transformer_reference_markdown
 from datasafe.masking.rules import (
     ColumnRule,
@@ -27,8 +27,8 @@ from datasafe.masking.rules import (
     rules_sha256,
     suggest_rules,
 )
-from datasafe.masking.schema import rules_json_schema, rules_json_schema_text
-from datasafe.masking.spec import expand_rule
+from datasafe.masking.rules_schema import rules_json_schema, rules_json_schema_text
+from datasafe.masking.transformers.column_rule import expand_rule
 from datasafe.masking.types import ColumnInfo
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -23,8 +23,8 @@ import yaml
 
 from datasafe.masking import jsonpath, keyed, native
 from datasafe.masking.errors import RulesError, UnmaskableValue
-from datasafe.masking.spec import expand_rule
 from datasafe.masking.transformers import TRANSFORMERS, Transformer, build_transformer
+from datasafe.masking.transformers.column_rule import expand_rule
 from datasafe.masking.transformers.identifiers import iban_valid, luhn_valid
 from datasafe.masking.types import ColumnInfo, Row, column_kind, fit
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import Result
 
-from datasafe import api
+from datasafe.commands.repository import open_repository
 from datasafe.config import Config, LoadedConfig, resolve_source
 from datasafe.engines.mysql.connection import connect, execute
 from datasafe.errors import ConnectionFailed, DatabaseError, ExitCode
+from datasafe.transfer.backup import backup as take_snapshot
 from datasafe.urls import DatabaseURL
 from tests.conftest import MyDatabases
 from tests.test_pg_faults import assert_fails, assert_one_error_line, corrupt_a_chunk, load_manifest, run_cli
@@ -67,12 +68,9 @@ def test_missing_database(my: MyDatabases, storage_dir: Path) -> None:
     assert_one_error_line(result, ExitCode.NOT_FOUND, "no_such_db_datasafe", "does not exist")
 
 
-def test_non_empty_target_refused_then_clean(my: MyDatabases, shop: str, snapshot_id: str,
-                                             storage_dir: Path) -> None:
+# (refused without --clean, and a failed restore leaving nothing: tests/test_engine_contract.py)
+def test_clean_replaces_tables_and_views(my: MyDatabases, shop: str, snapshot_id: str, storage_dir: Path) -> None:
     target = my.create("dsmyfault_busy", "CREATE TABLE keep_me (id INT PRIMARY KEY)", "CREATE VIEW v AS SELECT 1")
-    result = restore(storage_dir, snapshot_id, str(target))
-    assert_one_error_line(result, ExitCode.REFUSED, "not empty", "--clean")
-    assert my.query(target, "SHOW TABLES") == [("keep_me",), ("v",)]
     dry = restore(storage_dir, snapshot_id, str(target), "--clean", "--dry-run")
     assert dry.exit_code == 0 and "drop" in dry.output
     ok = restore(storage_dir, snapshot_id, str(target), "--clean")
@@ -87,19 +85,6 @@ def test_unknown_table_is_not_found(my: MyDatabases, snapshot_id: str, storage_d
     result = restore(storage_dir, snapshot_id, str(target), "--tables", "nope")
     assert_one_error_line(result, ExitCode.NOT_FOUND, "nope")
     assert not my.exists(target.database)
-
-
-@pytest.mark.parametrize("kind", ["new database", "existing empty database"])
-def test_corrupt_chunk_restore_leaves_nothing(kind: str, my: MyDatabases, snapshot_id: str,
-                                              storage_dir: Path) -> None:
-    chunk = corrupt_a_chunk(storage_dir, snapshot_id, "orders")
-    target = my.url(my.new_name("dsmyfault_bad")) if kind == "new database" else my.create("dsmyfault_empty")
-    result = restore(storage_dir, snapshot_id, str(target))
-    assert_fails(result, ExitCode.INTEGRITY, chunk)
-    if kind == "new database":
-        assert not my.exists(target.database), "the database the restore created was not dropped"
-    else:
-        assert my.query(target, "SHOW TABLES") == [], "a failed restore left tables behind"
 
 
 def test_clean_checks_chunks_before_dropping(my: MyDatabases, snapshot_id: str, storage_dir: Path) -> None:
@@ -208,14 +193,14 @@ class _AlterAfterFirstTable:
 
 
 def test_table_altered_during_backup_fails_cleanly(my: MyDatabases, shop: str, storage_dir: Path) -> None:
-    repo = api.open_repository(str(storage_dir))
+    repo = open_repository(str(storage_dir))
     source = resolve_source(LoadedConfig(Config(), None), shop, "shop")
     # jobs=1 reads customers, then orders; orders is rebuilt in between, after the snapshot began
     with pytest.raises(DatabaseError) as info:
-        api.backup(source, repo, jobs=1, progress=_AlterAfterFirstTable(my, shop, "orders"))
+        take_snapshot(source, repo, jobs=1, progress=_AlterAfterFirstTable(my, shop, "orders"))
     assert info.value.exit_code == ExitCode.DATABASE
     assert "altered during the backup" in str(info.value)
-    assert api.list_snapshots(repo, include_incomplete=True) == []  # nothing left that looks complete
+    assert repo.list(include_incomplete=True) == []  # nothing left that looks complete
 
 
 def test_connection_killed_mid_read(my: MyDatabases, storage_dir: Path) -> None:
@@ -224,13 +209,13 @@ def test_connection_killed_mid_read(my: MyDatabases, storage_dir: Path) -> None:
         "CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(200))",
         "INSERT INTO big SELECT seq, REPEAT('x', 200) FROM seq_1_to_300000",
     )
-    repo = api.open_repository(str(storage_dir))
+    repo = open_repository(str(storage_dir))
     src = resolve_source(LoadedConfig(Config(), None), str(source), "big")
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            api.backup(src, repo, jobs=1, chunk_size=64 << 10)
+            take_snapshot(src, repo, jobs=1, chunk_size=64 << 10)
         except BaseException as exc:
             errors.append(exc)
 
@@ -250,4 +235,4 @@ def test_connection_killed_mid_read(my: MyDatabases, storage_dir: Path) -> None:
         pytest.skip("the backup finished before its connection could be killed")
     assert len(errors) == 1, errors
     assert isinstance(errors[0], (ConnectionFailed, DatabaseError)), repr(errors[0])
-    assert api.list_snapshots(repo, include_incomplete=True) == []
+    assert repo.list(include_incomplete=True) == []

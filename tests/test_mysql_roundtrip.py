@@ -18,11 +18,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from datasafe import api
 from datasafe.cli.main import cli
+from datasafe.commands.repository import open_repository
 from datasafe.config import Source
+from datasafe.engines.mysql import engine as my_engine
 from datasafe.engines.mysql.connection import connect, execute, query
 from datasafe.snapshot.manifest import Manifest
+from datasafe.transfer.backup import backup as take_snapshot
 from datasafe.urls import DatabaseURL
 from tests.conftest import MyDatabases
 
@@ -114,7 +116,7 @@ def snap(mysql_server: DatabaseURL, tmp_path_factory: pytest.TempPathFactory) ->
         url = mysql_server.with_database(name)
         dbs.execute(url, *TORTURE, *_bulk())
         storage = tmp_path_factory.mktemp("mysql-roundtrip-repo")
-        manifest = api.backup(Source("torture", url), api.open_repository(str(storage)), chunk_size=16384)
+        manifest = take_snapshot(Source("torture", url), open_repository(str(storage)), chunk_size=16384)
         yield Snap(mysql_server, url, storage, manifest)
     finally:
         dbs.drop_all()
@@ -250,16 +252,27 @@ def test_full_restore_is_identical(snap: Snap, my: MyDatabases) -> None:
     assert my.query(target, "SELECT COUNT(*) FROM a_over_v") == [(300,)]
 
 
-def test_verify_deep(snap: Snap) -> None:
+def test_verify_deep(snap: Snap, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Other runs (another test session, a cron job) may create and drop scratch databases on the
+    # same server at the same time: only the name this run gave its own is looked at.
+    made: list[str] = []
+
+    def recorded() -> str:
+        made.append(real_scratch_name())
+        return made[-1]
+
+    real_scratch_name = my_engine.scratch_name
+    monkeypatch.setattr(my_engine, "scratch_name", recorded)
     result = run_cli(snap.storage, "verify", snap.manifest.snapshot_id, "--deep")
     assert result.exit_code == 0, f"{result.stdout}{result.stderr}{result.exception!r}"
+    (name,) = made
+    assert name.startswith("datasafe_verify_")
     conn = connect(snap.server, database="")
     try:
-        left = query(conn, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA "
-                           "WHERE SCHEMA_NAME LIKE 'datasafe_verify_%'")
+        left = query(conn, "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = %s", (name,))
     finally:
         conn.close()
-    assert left == []
+    assert left == []  # the scratch database was dropped
 
 
 

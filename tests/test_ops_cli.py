@@ -79,9 +79,9 @@ def test_concurrent_backups_never_overlap(tmp_path: Path, storage_dir: Path, sou
     assert len(listed) == codes.count(0)
     # the snapshots that were written were written one after another, never at once
     spans = sorted((s["snapshot"], s["finished_at"]) for s in listed)
-    from datasafe import api
+    from datasafe.commands.repository import open_repository
 
-    repo = api.open_repository(str(storage_dir))
+    repo = open_repository(str(storage_dir))
     times = sorted((m.started_at, m.finished_at) for m in (repo.resolve(s) for s, _ in spans))
     for (_s1, f1), (s2, _f2) in itertools.pairwise(times):
         assert f1 <= s2
@@ -157,7 +157,7 @@ def test_forget_removes_exactly_the_named_snapshots(storage_dir: Path, source: P
 def test_forget_respects_the_lock_and_object_lock(storage_dir: Path, source: Path) -> None:
     from datetime import datetime, timedelta, timezone
 
-    from datasafe import api
+    from datasafe.commands.repository import open_repository
     from datasafe.errors import Refused
     from datasafe.ops.jobs import forget_plan
 
@@ -170,7 +170,7 @@ def test_forget_respects_the_lock_and_object_lock(storage_dir: Path, source: Pat
     finally:
         lease.release()
     assert complete_ids(storage_dir) == [sid]
-    repo = api.open_repository(str(storage_dir))
+    repo = open_repository(str(storage_dir))
     with pytest.raises(Refused, match=f"snapshot {sid} of shop is under Object Lock until"):
         forget_plan(repo, [sid], None, lock_days={"shop": 30})
     later = datetime.now(timezone.utc) + timedelta(days=31)
@@ -286,7 +286,7 @@ def test_sigterm_stops_cleanly(tmp_path: Path, storage_dir: Path, pg: Any) -> No
     ({"keep_hourly": 30}, 2),
 ])
 def test_object_lock_days_follow_the_retention_policy(tmp_path: Path, retention: dict[str, Any], days: int) -> None:
-    from datasafe.cli.options import lock_days
+    from datasafe.commands.settings import lock_days
     from datasafe.config import load_config
 
     cfg = config(tmp_path, s3={"object_lock_mode": "GOVERNANCE"},
@@ -297,7 +297,7 @@ def test_object_lock_days_follow_the_retention_policy(tmp_path: Path, retention:
 
 
 def test_object_lock_without_a_time_bound_is_a_config_error(tmp_path: Path) -> None:
-    from datasafe.cli.options import lock_days
+    from datasafe.commands.settings import lock_days
     from datasafe.config import load_config
     from datasafe.errors import ConfigError
 
@@ -352,11 +352,11 @@ def test_an_unreachable_ping_never_fails_the_backup(tmp_path: Path, storage_dir:
 def test_a_snapshot_by_time_is_the_newest_taken_at_or_before_it(storage_dir: Path, source: Path) -> None:
     from datetime import timedelta
 
-    from datasafe import api
+    from datasafe.commands.repository import open_repository
 
     for _ in range(3):
         assert backup(storage_dir, source).exit_code == 0
-    repo = api.open_repository(str(storage_dir))
+    repo = open_repository(str(storage_dir))
     taken = sorted((repo.resolve(i, "shop").started_at, i) for i in complete_ids(storage_dir))
     (t1, first), (t2, middle), (_t3, newest) = taken
     for ref in (f"shop@{t2.isoformat()}", f"shop@{(t2 + timedelta(microseconds=1)).isoformat()}",

@@ -19,9 +19,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from datasafe import api
-from datasafe.config import Source
+from datasafe.commands.repository import open_repository
+from datasafe.commands.restore import restore as restore_command
+from datasafe.config import Config, LoadedConfig, Source
+from datasafe.engines import RestoreOptions, RestorePlan
 from datasafe.engines.postgres.connection import connect
+from datasafe.snapshot.repository import Repository
+from datasafe.transfer.backup import backup as take_snapshot
 from datasafe.urls import DatabaseURL
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -70,6 +74,12 @@ LEFT JOIN (SELECT id, sum(delta) AS net
                  UNION ALL SELECT from_id, -amount FROM ledger) moves
            GROUP BY id) m ON m.id = a.id
 """
+
+def restore_into(repo: Repository, ref: str, target: str, options: RestoreOptions | None = None, *,
+                 confirm: str) -> RestorePlan:
+    """``datasafe restore`` without a configuration: every snapshot's data counts as production."""
+    return restore_command(LoadedConfig(Config(), None), ref, target, options, confirm=confirm, repo=repo)
+
 
 
 @dataclass
@@ -136,7 +146,7 @@ def test_backup_during_transfers_is_consistent(pg: Any, storage_dir: Path) -> No
         transfers.wait_for(20)
         before = transfers.committed
         started = time.monotonic()
-        manifest = api.backup(Source("consistency", source), api.open_repository(str(storage_dir)),
+        manifest = take_snapshot(Source("consistency", source), open_repository(str(storage_dir)),
                               jobs=2, chunk_size=65536)
         elapsed = time.monotonic() - started
         during = transfers.committed - before
@@ -156,7 +166,7 @@ def test_backup_during_transfers_is_consistent(pg: Any, storage_dir: Path) -> No
     assert fetch_one(source, BALANCE_CHECK) == (0, ACCOUNTS, TOTAL)
 
     target = pg.url(pg.new_name("dscons_copy"))
-    api.restore(api.open_repository(str(storage_dir)), manifest.snapshot_id, str(target), confirm=target.database)
+    restore_into(open_repository(str(storage_dir)), manifest.snapshot_id, str(target), confirm=target.database)
 
     mismatched, accounts, total = fetch_one(target, BALANCE_CHECK)
     assert accounts == ACCOUNTS

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from datasafe import api
+from datasafe.commands.repository import open_repository
 from datasafe.config import Source
 from datasafe.engines import get_engine
 from datasafe.engines.base import RestoreOptions, RestorePlan
@@ -25,6 +25,7 @@ from datasafe.engines.postgres import restore as pg_restore
 from datasafe.engines.postgres.connection import connect
 from datasafe.engines.postgres.usercode import Facts, Role, archive_facts, decide
 from datasafe.snapshot.manifest import Manifest
+from datasafe.transfer.backup import backup as take_snapshot
 from datasafe.urls import DatabaseURL
 
 #: who() says which role runs it and whether that role has superuser rights ("eve/off").
@@ -111,13 +112,13 @@ def _superuser(url: DatabaseURL) -> str:
 
 def _backup(pg: Any, storage: Path, name: str, setup: str) -> Manifest:
     source = pg.create(name, WHO + setup)
-    return api.backup(Source(name.replace("_", "-"), source), api.open_repository(str(storage)))
+    return take_snapshot(Source(name.replace("_", "-"), source), open_repository(str(storage)))
 
 
 def _restore(pg: Any, storage: Path, manifest: Manifest, **options: Any) -> tuple[DatabaseURL, RestorePlan]:
     """Plan (reading the archive, as a dry run can) and restore into a new database."""
     target = pg.url(pg.new_name("dsuc_tgt"))
-    repo = api.open_repository(str(storage))
+    repo = open_repository(str(storage))
     plan = pg_restore.plan(manifest, target, RestoreOptions(**options), storage=repo.snapshot_storage(manifest))
     get_engine("postgresql").restore(plan, repo.snapshot_storage(manifest))
     return target, plan
@@ -165,7 +166,7 @@ def test_no_owner_leaves_matviews_unpopulated(pg: Any, storage_dir: Path, eve: s
     target = pg.url(pg.new_name("dsuc_tgt"))
     engine = get_engine("postgresql")
     # decided by the plan alone, without reading the archive
-    plan = engine.plan_restore(manifest, target, RestoreOptions(no_owner=True))
+    plan = engine.plan_restore(manifest, target, RestoreOptions(engine_settings={"no_owner": True}))
     assert plan.steps[-1] == "set sequence values; leave materialized views public.mv unpopulated (see notes)"
     note = ("materialized view public.mv is left unpopulated: with --no-owner it is owned by the restoring role, "
             "so refreshing it would run code from the snapshot with that role's rights; to populate it, give it "
@@ -173,7 +174,7 @@ def test_no_owner_leaves_matviews_unpopulated(pg: Any, storage_dir: Path, eve: s
             '"public"."mv"')
     assert plan.notes == [note]
     with caplog.at_level(logging.WARNING, logger="datasafe"):
-        engine.restore(plan, api.open_repository(str(storage_dir)).snapshot_storage(manifest))
+        engine.restore(plan, open_repository(str(storage_dir)).snapshot_storage(manifest))
 
     assert _matviews(target) == {"mv": (su, False)}
     assert plan.notes == [note]  # said once, by the plan and again in the log

@@ -21,13 +21,13 @@ import pytest
 from click.testing import CliRunner, Result
 from psycopg import sql
 
-from datasafe import api
 from datasafe.cli.main import cli
+from datasafe.commands.repository import open_repository
 from datasafe.config import Source
 from datasafe.engines.postgres import engine as pg_engine
 from datasafe.engines.postgres.connection import connect
-from datasafe.errors import ExitCode
 from datasafe.snapshot.manifest import Manifest
+from datasafe.transfer.backup import backup as take_snapshot
 from datasafe.urls import DatabaseURL
 
 pytestmark = pytest.mark.postgres
@@ -213,7 +213,7 @@ def snap(postgres_server: DatabaseURL, tmp_path_factory: pytest.TempPathFactory)
             conn.execute(TORTURE_SQL)  # type: ignore[arg-type]
         storage = tmp_path_factory.mktemp("roundtrip-repo")
         # small chunks: the big tables are split, one row is longer than a chunk
-        manifest = api.backup(Source("torture", url), api.open_repository(str(storage)), chunk_size=65536)
+        manifest = take_snapshot(Source("torture", url), open_repository(str(storage)), chunk_size=65536)
         yield Snap(postgres_server, url, storage, manifest)
     finally:
         with connect(postgres_server, database="postgres") as conn:
@@ -465,7 +465,7 @@ def test_restore_tables_of_a_partition(pg: Any, storage_dir: Path) -> None:
         CREATE TABLE events_2023 PARTITION OF events FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');
         CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
         INSERT INTO events SELECT i, date '2023-06-01' + i FROM generate_series(1, 300) i;""")
-    manifest = api.backup(Source("part", source), api.open_repository(str(storage_dir)))
+    manifest = take_snapshot(Source("part", source), open_repository(str(storage_dir)))
     target = pg.url(pg.new_name("dsrt_part_copy"))
     result = restore_cli(storage_dir, manifest.snapshot_id, target, "--tables", "public.events_2023")
     assert result.exit_code == 0, result.stderr
@@ -481,7 +481,7 @@ def test_restore_tables_with_a_name_that_needs_quoting(pg: Any, storage_dir: Pat
         COMMENT ON TABLE "MixedCase" IS 'upper case in the name';
         INSERT INTO "Odd Name" VALUES (1, 'one'), (2, NULL);
         INSERT INTO "MixedCase" VALUES (7);""")
-    manifest = api.backup(Source("odd", source), api.open_repository(str(storage_dir)))
+    manifest = take_snapshot(Source("odd", source), open_repository(str(storage_dir)))
     target = pg.url(pg.new_name("dsrt_odd_copy"))
     restore_ok(Snap(pg.server, source, storage_dir, manifest), target, "--tables", "public.Odd Name,public.MixedCase")
     assert digests(target) == digests(source)
@@ -517,7 +517,7 @@ def test_restore_table_inheritance(pg: Any, storage_dir: Path) -> None:
         CREATE TABLE derived (extra integer) INHERITS (base);
         INSERT INTO base VALUES (1, 'in base');
         INSERT INTO derived VALUES (2, 'in derived', 20), (3, 'in derived', 30);""")
-    manifest = api.backup(Source("inherit", source), api.open_repository(str(storage_dir)))
+    manifest = take_snapshot(Source("inherit", source), open_repository(str(storage_dir)))
     assert {t.name: t.rows for t in manifest.tables} == {"public.base": 1, "public.derived": 2}
     target = pg.url(pg.new_name("dsrt_inherit_copy"))
     restore_ok(Snap(pg.server, source, storage_dir, manifest), target)
@@ -535,18 +535,11 @@ def test_restore_into_a_database_name_that_needs_quoting(snap: Snap, pg: Any) ->
 
 
 # -- restoring over an existing database ---------------------------------------------------------
-def test_restore_into_non_empty_target_needs_clean(snap: Snap, pg: Any) -> None:
+# (refused without --clean: tests/test_engine_contract.py)
+def test_restore_clean_replaces_every_schema(snap: Snap, pg: Any) -> None:
     target = pg.create("dsrt_busy", """
         CREATE TABLE stray (x int); INSERT INTO stray VALUES (1), (2);
         CREATE SCHEMA other; CREATE TABLE other.items (junk text); INSERT INTO other.items VALUES ('old');""")
-    refused = restore_cli(snap.storage, snap.snapshot_id, target)
-    assert refused.exit_code == ExitCode.REFUSED
-    assert refused.stderr.startswith("datasafe: error: ") and "not empty" in refused.stderr
-    assert "--clean" in refused.stderr
-    # nothing was changed
-    assert query_all(target, "SELECT count(*) FROM stray") == [(2,)]
-    assert query_all(target, "SELECT to_regclass('public.torture')") == [(None,)]
-
     restore_ok(snap, target, "--clean")
     assert query_all(target, "SELECT to_regclass('public.stray')") == [(None,)]
     restored = digests(target)
@@ -581,7 +574,7 @@ def test_foreign_keys_validated_as_tables_finish(pg: Any, storage_dir: Path) -> 
         INSERT INTO child_b SELECT i, 1 + i % 300, 'c' || (1 + i % 300) FROM generate_series(1, 5000) i;
         INSERT INTO grandchild SELECT i, 1 + i % 20000, CASE WHEN i > 1 THEN i - 1 END
           FROM generate_series(1, 3000) i;""")
-    manifest = api.backup(Source("fks", source), api.open_repository(str(storage_dir)))
+    manifest = take_snapshot(Source("fks", source), open_repository(str(storage_dir)))
     target = pg.url(pg.new_name("dsrt_fks_copy"))
     restore_ok(Snap(pg.server, source, storage_dir, manifest), target, "--jobs", "2")
     assert digests(target) == digests(source)

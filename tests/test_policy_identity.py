@@ -15,11 +15,13 @@ from typing import Any
 
 import pytest
 
-from datasafe import api
-from datasafe.config import load_config, resolve_source
+from datasafe.commands.repository import open_repository
+from datasafe.commands.restore import restore as restore_snapshot
+from datasafe.config import Config, LoadedConfig, load_config, resolve_source
 from datasafe.demo import create_shop
 from datasafe.errors import ExitCode, IntegrityError, Refused
 from datasafe.snapshot.manifest import DIGEST_FIELD, _digest
+from datasafe.transfer.backup import backup as take_backup
 from tests.test_masking_pipeline import PG_RULES, PG_SCHEMA, SHOP_RULES
 from tests.test_pg_faults import assert_fails, run_cli
 
@@ -262,13 +264,14 @@ def test_unconfigured_target_needs_confirm_with_its_name(lite: dict[str, Any], s
 # -- point 4: the library enforces it ---------------------------------------------------------------------
 def test_python_api_refuses_without_the_cli(lite: dict[str, Any], storage_dir: Path) -> None:
     cfg = load_config(str(lite["cfg"]))
-    repo = api.open_repository(str(storage_dir), config=cfg)
+    repo = open_repository(str(storage_dir), config=cfg)
     with pytest.raises(Refused, match="development environment 'dev'"):
-        api.restore(repo, "latest", "dev", config=cfg, source="shop")
+        restore_snapshot(cfg, "latest", "dev", source="shop", repo=repo)
     with pytest.raises(Refused, match="no configured environment"):
-        api.restore(repo, "latest", f"sqlite:///{lite['tmp'] / 'x.db'}", source="shop")  # no config at all
+        restore_snapshot(LoadedConfig(Config(), None), "latest", f"sqlite:///{lite['tmp'] / 'x.db'}",  # no config
+                         source="shop", repo=repo)
     assert lite["dev"].stat().st_size == 0 and not (lite["tmp"] / "x.db").exists()
-    manifest = api.backup(resolve_source(cfg, "shop"), repo)
+    manifest = take_backup(resolve_source(cfg, "shop"), repo)
     assert manifest.origin is not None and manifest.origin["engine"] == "sqlite"
 
 
@@ -348,7 +351,7 @@ def test_manifest_edited_to_claim_masked_is_refused(lite: dict[str, Any], storag
     assert_fails(stripped, ExitCode.REFUSED, "not authenticated")
     assert lite["dev"].stat().st_size == 0
     cfg = load_config(str(lite["cfg"]))
-    repo = api.open_repository(str(storage_dir), config=cfg)
+    repo = open_repository(str(storage_dir), config=cfg)
     assert repo.policy_key is not None
 
     def forge(body: dict[str, Any]) -> None:  # a made-up hmac under this host's key id
@@ -357,7 +360,7 @@ def test_manifest_edited_to_claim_masked_is_refused(lite: dict[str, Any], storag
 
     _rewrite_manifest(storage_dir, "shop.fake", forge)
     with pytest.raises(IntegrityError, match="provenance"):
-        api.restore(repo, "latest", "dev", config=cfg, source="shop.fake")
+        restore_snapshot(cfg, "latest", "dev", source="shop.fake", repo=repo)
     assert lite["dev"].stat().st_size == 0
 
 
@@ -384,7 +387,7 @@ def test_deep_verify_of_production_data_only_on_a_production_server(tmp_path: Pa
     ok = run_cli(storage_dir, "verify", "latest", "--deep", config=cfg)
     assert ok.exit_code == 0, ok.output
     # a snapshot that came from another server (written and signed as datasafe would on that host)
-    repo = api.open_repository(str(storage_dir), config=load_config(str(cfg)))
+    repo = open_repository(str(storage_dir), config=load_config(str(cfg)))
     assert repo.policy_key is not None
     [path] = list((storage_dir / "prod").glob("*/manifest.json"))
     manifest = repo.resolve("latest", "prod")

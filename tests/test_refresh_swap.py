@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
+from datasafe.engines import Swapper, swapper_for
 from datasafe.errors import ConfigError, DatabaseError, ExitCode, NotFound, Refused
-from datasafe.refresh import Swapper, swapper_for
 from datasafe.urls import DatabaseURL
 from tests.conftest import MyDatabases, PgDatabases
 
@@ -451,7 +451,7 @@ def _pg_properties(kit: PgKit, name: str) -> dict[str, Any]:
 @pytest.mark.postgres
 def test_pg_a_swap_failing_after_blocking_connections_lets_clients_in_again(pgk: PgKit,
                                                                             pg_role: Callable[[str], str]) -> None:
-    from datasafe.refresh.postgres import PostgresSwapper
+    from datasafe.engines.postgres.swap import PostgresSwapper
 
     role = pg_role("LOGIN CREATEDB")
     target = pgk.target(OLD)
@@ -655,7 +655,7 @@ def test_mysql_triggers_views_routines_and_events_follow_the_new_tables(myk: MyK
 @pytest.mark.mysql
 def test_mysql_a_swap_failing_before_the_rename_restores_the_triggers(myk: MyKit, my: MyDatabases) -> None:
     from datasafe.engines.mysql.connection import connect, execute
-    from datasafe.refresh.mysql import MySQLSwapper
+    from datasafe.engines.mysql.swap import MySQLSwapper
 
     target = my.create("dsrf", *content(OLD), OLD_OBJECTS[0])
     swapper = MySQLSwapper(target)

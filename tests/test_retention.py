@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from datasafe.ops.durations import format_duration, parse_duration, parse_span
-from datasafe.ops.retention import RetentionPolicy, SnapshotRef, select
+from datasafe.ops.retention import SnapshotRef, select
+from datasafe.retention_policy import RetentionPolicy
+from datasafe.units import format_duration, parse_duration, parse_span
 
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 

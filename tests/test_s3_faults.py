@@ -332,7 +332,7 @@ def test_location_and_settings(aws_env: None, monkeypatch: pytest.MonkeyPatch) -
     assert (storage.settings.region, storage.settings.part_size, storage.settings.concurrency) == (
         "eu-west-1", 32 * MIB, 4)
     # query parameters override the settings from datasafe.yml, the rest is kept
-    merged = open_storage("s3://my-bucket?concurrency=3", S3Settings(sse="AES256", concurrency=1))
+    merged = open_storage("s3://my-bucket?concurrency=3", {"s3": S3Settings(sse="AES256", concurrency=1)})
     assert isinstance(merged, S3Storage)
     assert (merged.prefix, merged.settings.sse, merged.settings.concurrency) == ("", "AES256", 3)
     assert storage._client.meta.region_name == "eu-west-1"
@@ -371,5 +371,6 @@ def test_missing_boto3(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_storage_package_does_not_import_boto3() -> None:
-    code = "import sys, datasafe.storage, datasafe.api; sys.exit('boto3' in sys.modules or 'botocore' in sys.modules)"
+    code = ("import sys, datasafe.storage, datasafe.commands.repository, datasafe.transfer.backup; "
+            "sys.exit('boto3' in sys.modules or 'botocore' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0

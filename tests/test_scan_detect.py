@@ -27,7 +27,7 @@ from stdnum.de import vat as de_vat
 from stdnum.fr import nir as fr_nir
 from stdnum.us import ssn as us_ssn
 
-from datasafe.masking.types import KINDS, column_kind
+from datasafe.engines.kinds import KINDS, column_kind
 from datasafe.scan.detect import (
     FREE_TEXT_SHARE,
     MIN_MATCHES,

@@ -21,7 +21,7 @@ from typing import Any
 import pyrage  # type: ignore[import-untyped]
 import pytest
 
-from datasafe import api
+from datasafe.commands.repository import open_repository
 from datasafe.config import Config, LoadedConfig, resolve_source
 from datasafe.errors import NotFound
 from datasafe.scan.derived import derived_columns
@@ -31,13 +31,14 @@ from datasafe.scan.schema_text import snapshot_schema_text, url_schema_text
 from datasafe.snapshot.crypto import EncryptionSettings, KeyRing, generate_identity
 from datasafe.snapshot.manifest import Manifest
 from datasafe.snapshot.repository import Repository, SnapshotObjects
+from datasafe.transfer.backup import backup as take_backup
 from datasafe.urls import DatabaseURL
 from tests.conftest import MyDatabases, PgDatabases
 
 
 def backup(url: DatabaseURL | str, storage_dir: Path, **options: Any) -> tuple[Repository, Manifest]:
-    repo = api.open_repository(str(storage_dir))
-    manifest = api.backup(resolve_source(LoadedConfig(Config(), None), str(url)), repo, **options)
+    repo = open_repository(str(storage_dir))
+    manifest = take_backup(resolve_source(LoadedConfig(Config(), None), str(url)), repo, **options)
     return repo, manifest
 
 
@@ -154,9 +155,9 @@ def test_encrypted_snapshot_samples_and_reads_its_schema_like_a_plain_one(tmp_pa
         CREATE TABLE people (id INTEGER PRIMARY KEY, email TEXT DEFAULT 'default.enc@example.org');
         INSERT INTO people (email) VALUES ('a1@example.org'), ('b2@example.org'), ('c3@example.org');""")
     identity, recipient = generate_identity()
-    plain = api.open_repository(str(storage_dir))
+    plain = open_repository(str(storage_dir))
     writer = Repository(plain.storage, encryption=EncryptionSettings(recipients=[recipient]))
-    manifest = api.backup(resolve_source(LoadedConfig(Config(), None), str(url)), writer)
+    manifest = take_backup(resolve_source(LoadedConfig(Config(), None), str(url)), writer)
     assert manifest.encrypted
     header = plain.resolve(manifest.snapshot_id, content=False)
     reader = Repository(plain.storage, keyring=KeyRing(identities=[pyrage.x25519.Identity.from_str(identity)]))

@@ -10,14 +10,14 @@ import base64
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from datasafe.errors import NotFound, StorageError
+from datasafe.errors import ConfigError, ExitCode, NotFound, StorageError
 from datasafe.storage import open_storage, s3
 from datasafe.storage.base import StorageBackend
 from datasafe.storage.local import LocalStorage
@@ -259,10 +259,36 @@ def test_check_writable_leaves_nothing(backend: StorageBackend) -> None:
     assert list(backend.list("")) == []
 
 
+BAD_KEYS = ["..", "../escape", "a/../../escape", "a/..", "/../escape", "a/b/../../../escape"]
+
+
 def test_keys_cannot_escape_the_root(backend: StorageBackend) -> None:
-    for call in (backend.open_write, backend.open_read, backend.exists, backend.delete):
-        with pytest.raises(StorageError, match="invalid object key"):
-            call("a/../../etc/passwd")
+    calls: dict[str, Callable[[str], object]] = {
+        "open_write": backend.open_write,
+        "open_read": backend.open_read,
+        "exists": backend.exists,
+        "size": backend.size,
+        "delete": backend.delete,
+        "delete_prefix": backend.delete_prefix,
+        "create_exclusive": lambda key: backend.create_exclusive(key, b"x"),
+        "write_bytes": lambda key: backend.write_bytes(key, b"x"),
+        "list": lambda key: list(backend.list(key)),
+        "list_dirs": backend.list_dirs,
+    }
+    outside = None
+    if isinstance(backend, LocalStorage):
+        backend.root.mkdir(parents=True, exist_ok=True)
+        outside = backend.root.parent / "escape"
+        outside.write_bytes(b"outside")
+    for key in BAD_KEYS:
+        for name, call in calls.items():
+            with pytest.raises(StorageError, match="invalid object key") as info:
+                call(key)
+            assert info.value.exit_code == ExitCode.STORAGE, (key, name)
+    assert list(backend.list("")) == []
+    if outside is not None:
+        assert outside.read_bytes() == b"outside"
+        assert sorted(p.name for p in outside.parent.iterdir()) == ["escape", "repo"]
 
 
 def test_prefixed_view(backend: StorageBackend) -> None:
@@ -275,6 +301,26 @@ def test_prefixed_view(backend: StorageBackend) -> None:
         writer.write(b"12345678")
     assert backend.read_bytes("a/b/new") == b"12345678"
     assert backend.stat("a/b/new").checksum == writer.checksum == expected_checksum(backend, [b"12345678"])
+    assert view.url == f"{backend.url.rstrip('/')}/a/b"
+    assert view.create_exclusive(".in-progress", b"m") is True
+    assert backend.exists("a/b/.in-progress")
+    view.delete_prefix("")
+    assert list(backend.list("")) == ["a.txt", "a/z", "ab/q", "b/x"]
+
+
+# -- the registry: a backend by the scheme of its location --------------------------------------------
+def test_open_storage_picks_the_backend_of_the_scheme(tmp_path: Path) -> None:
+    assert isinstance(open_storage(str(tmp_path / "repo")), LocalStorage)
+    assert isinstance(open_storage(f"file://{tmp_path}/repo"), LocalStorage)
+    with pytest.raises(ConfigError, match=r"unknown storage scheme 'gs' in 'gs://b/p' \(supported: file, s3\)"):
+        open_storage("gs://b/p")
+
+
+def test_settings_of_another_scheme_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="settings of s3 storage must be S3Settings, not LocalStorage"):
+        open_storage("s3://bucket/p", {"s3": LocalStorage(str(tmp_path))})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="settings of file storage must be None"):
+        open_storage(str(tmp_path), {"file": s3.S3Settings()})
 
 
 # -- the whole program on each backend -------------------------------------------------------

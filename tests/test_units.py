@@ -1,17 +1,18 @@
-"""Small pieces: redact(), the manifest's self-digest, chunking and read-back, local storage atomicity."""
+"""Small pieces: redact(), sizes and durations, the manifest's self-digest, chunking and read-back, local
+storage details beyond the storage contract (tests/test_storage_contract.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from blake3 import blake3
 
-from datasafe.errors import ExitCode, IntegrityError, StorageError
+from datasafe.errors import ExitCode, IntegrityError
 from datasafe.humanize import age, count
 from datasafe.redact import redact
 from datasafe.snapshot.chunks import FEED_SIZE, ChunkWriter, Compression, read_chunk, read_whole
@@ -27,7 +28,7 @@ from datasafe.snapshot.manifest import (
     TableEntry,
 )
 from datasafe.storage.local import TMP_MARK, LocalStorage
-from datasafe.storage.prefixed import PrefixedStorage
+from datasafe.units import format_duration, parse_duration, parse_size, parse_span
 
 
 # -- redact -----------------------------------------------------------------------------------------
@@ -285,7 +286,7 @@ def test_chunk_writer_takes_known_row_counts(storage_dir: Path) -> None:
 
 
 def content_digest(chunks: list[Chunk]) -> str:
-    """A table's content digest as the manifest defines it: SHA-256 over the chunks' raw SHA-256s."""
+    """A table's content digest as the manifest defines it: BLAKE3 over the chunks' raw BLAKE3s (hex)."""
     return blake3("".join(c.raw_blake3 for c in chunks).encode()).hexdigest()
 
 
@@ -495,43 +496,95 @@ def test_file_url_location(tmp_path: Path) -> None:
     assert (tmp_path / "via url" / "k").read_bytes() == b"v"
 
 
-BAD_KEYS = ["..", "../escape", "a/../../escape", "a/..", "/../escape", "a/b/../../../escape"]
+# -- sizes and durations (datasafe.units) ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1048576", 1048576),
+        (65536, 65536),
+        ("64MiB", 64 << 20),
+        ("64mib", 64 << 20),
+        ("100MB", 100_000_000),
+        ("100 MB", 100_000_000),
+        ("5M", 5_000_000),
+        ("1KiB", 1024),
+        ("1k", 1000),
+        ("2GiB", 2 << 30),
+        ("3G", 3_000_000_000),
+        ("1TiB", 1 << 40),
+        ("1TB", 10**12),
+        (" 7B ", 7),
+    ],
+)
+def test_parse_size(text: str | int, expected: int) -> None:
+    assert parse_size(text) == expected
 
 
-@pytest.mark.parametrize("key", BAD_KEYS)
-@pytest.mark.parametrize("op", ["open_write", "open_read", "exists", "size", "delete", "delete_prefix",
-                                "create_exclusive", "write_bytes", "list", "list_dirs"])
-def test_keys_with_dotdot_are_rejected(tmp_path: Path, key: str, op: str) -> None:
-    root = tmp_path / "inner" / "repo"
-    root.mkdir(parents=True)
-    (tmp_path / "inner" / "escape").write_bytes(b"outside")
-    storage = LocalStorage(str(root))
-    calls = {
-        "open_write": lambda: storage.open_write(key),
-        "open_read": lambda: storage.open_read(key),
-        "exists": lambda: storage.exists(key),
-        "size": lambda: storage.size(key),
-        "delete": lambda: storage.delete(key),
-        "delete_prefix": lambda: storage.delete_prefix(key),
-        "create_exclusive": lambda: storage.create_exclusive(key, b"x"),
-        "write_bytes": lambda: storage.write_bytes(key, b"x"),
-        "list": lambda: list(storage.list(key)),
-        "list_dirs": lambda: storage.list_dirs(key),
-    }
-    with pytest.raises(StorageError, match="invalid object key") as info:
-        calls[op]()
-    assert info.value.exit_code == ExitCode.STORAGE
-    assert (tmp_path / "inner" / "escape").read_bytes() == b"outside"
-    assert sorted(os.listdir(tmp_path / "inner")) == ["escape", "repo"]
+@pytest.mark.parametrize("value", ["", "MiB", "12 34", "0x10", "1.5MiB", "-1", "64iB", "10PB", "5 MiBs"])
+def test_parse_size_rejects_garbage(value: str) -> None:
+    with pytest.raises(ValueError, match=r"not a size: .* \(examples: 64MiB, 100MB, 1048576\)"):
+        parse_size(value)
 
 
-def test_prefixed_storage_keys_are_relative(storage_dir: Path) -> None:
-    inner = LocalStorage(str(storage_dir))
-    view = PrefixedStorage(inner, "shop/20260101T000000Z-abcdef/")
-    view.write_bytes("data/00000/000000.zst", b"x")
-    assert view.create_exclusive(".in-progress", b"m") is True
-    assert list(view.list("")) == [".in-progress", "data/00000/000000.zst"]
-    assert inner.exists("shop/20260101T000000Z-abcdef/data/00000/000000.zst")
-    assert view.url == f"{storage_dir}/shop/20260101T000000Z-abcdef"
-    view.delete_prefix("")
-    assert list(inner.list("")) == []
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90s", timedelta(seconds=90)),
+        ("5m", timedelta(minutes=5)),
+        ("30min", timedelta(minutes=30)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("1h 30m", timedelta(hours=1, minutes=30)),
+        ("26h", timedelta(hours=26)),
+        ("7d", timedelta(days=7)),
+        ("2w", timedelta(weeks=2)),
+        ("6mo", timedelta(days=180)),
+        ("1y", timedelta(days=365)),
+        ("1y2mo3d", timedelta(days=365 + 60 + 3)),
+        ("250ms", timedelta(milliseconds=250)),
+        ("0s", timedelta(0)),
+    ],
+)
+def test_parse_duration(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("", "empty duration"),
+        ("90", "a number needs a unit, e.g. 90s, 90m or 90h"),
+        ("-5m", "a duration cannot be negative or signed"),
+        ("1.5h", "use whole numbers, e.g. 90m instead of 1.5h"),
+        ("3x", "unknown unit 'x'"),
+        ("30m1h", "units must go from largest to smallest, each at most once"),
+        ("1y2m3d", "write mo for months, e.g. 1y2mo3d"),
+        ("5m5m", "each at most once"),
+        ("999999999999d", "is longer than any duration datasafe can use"),
+    ],
+)
+def test_parse_duration_rejects_bad_text(text: str, hint: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(hint)):
+        parse_duration(text)
+
+
+def test_span_keeps_calendar_years_and_months() -> None:
+    span = parse_span("1y1mo2h")
+    assert (span.years, span.months, span.rest, span.uses_bare_m) == (1, 1, timedelta(hours=2), False)
+    assert span.before(datetime(2024, 3, 31, 12, tzinfo=timezone.utc)) == datetime(2023, 2, 28, 10, tzinfo=timezone.utc)
+    assert parse_span("1h30m").uses_bare_m
+
+
+@pytest.mark.parametrize(
+    ("delta", "text"),
+    [
+        (timedelta(0), "0s"),
+        (timedelta(seconds=90), "1m30s"),
+        (timedelta(days=400, hours=1), "400d1h"),
+        (timedelta(milliseconds=1500), "1s500ms"),
+        (timedelta(seconds=-5), "-5s"),
+    ],
+)
+def test_format_duration_reads_back(delta: timedelta, text: str) -> None:
+    assert format_duration(delta) == text
+    if delta >= timedelta(0):
+        assert parse_duration(text) == delta

@@ -1,4 +1,4 @@
-"""list, show, verify, restore and demo (backup lives in ``main``)."""
+"""backup, list, show, verify, restore, demo and completion: the commands of the snapshot cycle."""
 
 from __future__ import annotations
 
@@ -11,22 +11,60 @@ from typing import Any
 
 import click
 
-from datasafe import api
-from datasafe.cli.main import _emit_json, _progress, _state, _summary, cli, common_options, global_options
+from datasafe.cli.group import cli, common_options, global_options
+from datasafe.cli.options import retention_options, wait_option
 from datasafe.cli.output import human_size
-from datasafe.config import pg_bin_for
-from datasafe.engines import RestoreOptions
-from datasafe.errors import IntegrityError, UsageError
+from datasafe.cli.state import emit_json, progress_bars, state
+from datasafe.errors import UsageError
 from datasafe.humanize import count
 from datasafe.identity import DatabaseIdentity
 from datasafe.redact import redact
-from datasafe.snapshot import provenance
-from datasafe.snapshot.manifest import Manifest
-from datasafe.snapshot.verification import VerificationRecord
-from datasafe.snapshot.verification import latest as latest_check
+from datasafe.snapshot.check import VERIFY_MODES
 
 SNAPSHOT_HELP = ("SNAPSHOT is a snapshot id (or a unique prefix of one), 'latest', a tag, or SOURCE@TIME (the "
                  "newest taken at or before TIME, e.g. shop@2026-11-20T03:00).")
+
+
+@cli.command()
+@global_options(without=("identity",))
+@click.argument("source", required=False)
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Label the snapshot (repeatable).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), help="Tables read in parallel (default 2).")
+@click.option("--name", metavar="NAME", help="Storage name of a source given as a URL (default: database name).")
+@click.option("--compression-level", type=click.IntRange(1, 22), help="zstd level (default 3).")
+@click.option("--read-back", type=click.Choice(["digest", "full", "none"]), default="digest", show_default=True,
+              help="Before success, re-read what was stored: 'digest' checks size and SHA-256 of every "
+                   "stored byte, 'full' also decompresses and counts rows (as verify does).")
+@click.option("--prune", "do_prune", is_flag=True,
+              help="After a successful backup, prune the source's snapshots by its retention policy "
+                   "(under the same lock).")
+@retention_options
+@wait_option
+@click.option("--metrics-file", metavar="PATH",
+              help="Record this run in a Prometheus textfile (default: config 'metrics_file').")
+@click.option("--json", "as_json", is_flag=True, help="Print the snapshot summary as JSON.")
+def backup(source: str | None, tags: tuple[str, ...], jobs: int | None, name: str | None,
+           compression_level: int | None, read_back: str, do_prune: bool, wait: str | None,
+           metrics_file: str | None, as_json: bool, **keep: Any) -> None:
+    """Take a consistent snapshot of SOURCE and print its id.
+
+    SOURCE is a source name from datasafe.yml or a database URL
+    (postgresql://user@host/db, mysql://user@host/db, sqlite:///path/to/file.db). The snapshot is read back
+    and checked before the command succeeds; a failed or killed backup leaves nothing
+    that is listed as complete. One backup or prune per source runs at a time (a lock in
+    the storage); another run exits with code 9 unless --wait is given.
+    """
+    from datasafe.commands.backup import backup as run_backup  # deferred: start-up time
+
+    st = state()
+    with progress_bars() as progress:
+        result = run_backup(st.config, source, name=name, tags=tags, jobs=jobs, compression_level=compression_level,
+                            read_back=read_back, prune=do_prune, keep=keep, wait=wait, metrics_file=metrics_file,
+                            repo=st.repository(writing=True), progress=progress)
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        click.echo(result.manifest.snapshot_id)
 
 
 @cli.command("list")
@@ -36,49 +74,32 @@ SNAPSHOT_HELP = ("SNAPSHOT is a snapshot id (or a unique prefix of one), 'latest
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_cmd(source: str | None, show_all: bool, as_json: bool) -> None:
     """List the snapshots in the storage, oldest first (optionally of one SOURCE)."""
-    repo = _state().repository()
-    infos = api.list_snapshots(repo, source, include_incomplete=show_all, missing_ok=True)
-    checks = {(i.source, i.snapshot_id): latest_check(repo.storage, i.source, i.snapshot_id)
-              for i in infos if i.manifest}
+    from datasafe.commands.snapshots import list_snapshots  # deferred: start-up time
+
+    st = state()
+    listed = list_snapshots(st.config, source, include_incomplete=show_all, missing_ok=True, repo=st.repository())
     if as_json:
-        _emit_json([
-            {**_summary(i.manifest), "complete": True,
-             "verified": _verified_json(checks.get((i.source, i.snapshot_id)))} if i.manifest else
-            {"snapshot": i.snapshot_id, "source": i.source, "complete": False, "problem": i.problem}
-            for i in infos
-        ])
+        emit_json(listed.as_list())
         return
-    if not infos:
-        yet = "" if api.local_storage_exists(repo) else " (the folder does not exist yet)"
-        click.echo(f"no snapshots in {repo.storage.url}{yet}", err=True)
+    if not listed.snapshots:
+        yet = "" if listed.exists else " (the folder does not exist yet)"
+        click.echo(f"no snapshots in {listed.location}{yet}", err=True)
         return
     rows = [("SNAPSHOT", "SOURCE", "ENGINE", "FINISHED (UTC)", "TABLES", "ROWS", "STORED", "VERIFIED", "TAGS")]
-    for i in infos:
+    for i in listed.snapshots:
         m = i.manifest
         if m is None:
             rows.append((i.snapshot_id, i.source, "-", "INCOMPLETE", "-", "-", "-", "-", i.problem or ""))
             continue
-        rec = checks.get((i.source, i.snapshot_id))
+        rec = listed.check_of(i)
         rows.append((m.snapshot_id, m.source, m.engine, m.finished_at.strftime("%Y-%m-%d %H:%M:%S"),
                      f"{m.table_count:,}", f"{m.rows:,}", human_size(m.stored_size),
                      rec.describe() if rec else "never", ",".join(m.tags)))
-    _table(rows)
+    table(rows)
 
 
-def _provenance(m: Manifest) -> str:
-    try:
-        return provenance.describe(provenance.status(m, _state().repository().policy_key), m)
-    except IntegrityError as exc:
-        return f"FAILS ({exc})"
-
-
-def _verified_json(rec: VerificationRecord | None) -> dict[str, Any] | None:
-    if rec is None:
-        return None
-    return {"ok": rec.ok, "time": rec.time.isoformat(), "mode": rec.mode, "problems": rec.problems}
-
-
-def _table(rows: Sequence[Sequence[str]]) -> None:
+def table(rows: Sequence[Sequence[str]]) -> None:
+    """Print ``rows`` as columns, each as wide as its widest cell."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         click.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)).rstrip())
@@ -91,9 +112,13 @@ def _table(rows: Sequence[Sequence[str]]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
 def show(snapshot: str, source: str | None, as_json: bool) -> None:
     """Show what a snapshot holds: tables, rows, sizes, consistency point."""
-    m = api.show(_state().repository(), snapshot, source)
+    from datasafe.commands.snapshots import show as show_snapshot  # deferred: start-up time
+
+    st = state()
+    shown = show_snapshot(st.config, snapshot, source, repo=st.repository())
+    m = shown.manifest
     if as_json:
-        _emit_json(m.model_dump(mode="json"))
+        emit_json(m.model_dump(mode="json"))
         return
     ratio = m.raw_size / m.stored_size if m.stored_size else 0
     for key, value in [
@@ -106,14 +131,15 @@ def show(snapshot: str, source: str | None, as_json: bool) -> None:
         ("size", f"{human_size(m.raw_size)} raw, {human_size(m.stored_size)} stored ({ratio:.1f}x)"),
         ("format", f"v{m.format_version}, written by datasafe {m.datasafe_version}"),
         ("origin", DatabaseIdentity.from_dict(m.origin, m.snapshot_id).describe() if m.origin else "not recorded"),
-        ("provenance", _provenance(m)),
+        ("provenance", shown.provenance),
     ]:
         click.echo(f"{key:<12} {value}")
     click.echo("")
     rows = [("TABLE", "ROWS", "RAW", "STORED", "CHUNKS")]
     rows += [(t.name, f"{t.rows:,}", human_size(t.raw_size), human_size(t.stored_size), f"{len(t.chunks):,}")
              for t in m.tables]
-    _table(rows)
+    table(rows)
+
 
 
 @cli.command(epilog=SNAPSHOT_HELP)
@@ -134,7 +160,7 @@ def show(snapshot: str, source: str | None, as_json: bool) -> None:
               help="Server for --deep of PostgreSQL and MySQL snapshots (a temporary database is created there "
                    "and dropped); default: the server the snapshot came from. Production data is copied only "
                    "onto the origin's server or that of a configured production source or environment.")
-@click.option("--mode", type=click.Choice(api.VERIFY_MODES), default="full", show_default=True,
+@click.option("--mode", type=click.Choice(VERIFY_MODES), default="full", show_default=True,
               help="full: decrypt, decompress and count every row; stored: SHA-256 of every stored byte "
                    "(needs no key for encrypted snapshots); metadata: sizes and checksums as the storage "
                    "reports them, downloading nothing (fast on S3).")
@@ -150,35 +176,19 @@ def verify(snapshot: str | None, latest: bool, verify_all: bool, since_last: boo
     """
     if sum([bool(snapshot), latest, verify_all, since_last]) != 1:
         raise click.UsageError("give exactly one of SNAPSHOT, --latest, --all or --since-last")
-    repo = _state().repository()
-    targets: list[str | Manifest]
-    reports: list[api.VerifyReport] = []
-    if verify_all:
-        infos = api.list_snapshots(repo, source, include_incomplete=True)
-        targets = [i.manifest for i in infos if i.manifest]
-        # a damaged manifest is a failed snapshot, not a missing one
-        reports += [api.VerifyReport(i.snapshot_id, i.source, problems=[i.problem or "manifest damaged"])
-                    for i in infos if i.damaged]
-    elif since_last:
-        from datasafe.ops.jobs import unverified
+    from datasafe.commands.verify import verify as run_verify  # deferred: start-up time
 
-        wanted = "deep" if deep else "sample" if sample is not None and sample < 100 else mode
-        targets = [i.manifest for i in unverified(repo, api.list_snapshots(repo, source), wanted) if i.manifest]
-        if not targets:
-            click.echo("every snapshot has been verified already", err=True)
-    else:
-        targets = ["latest" if latest else str(snapshot)]
-    cfg = _state().config
-    with _progress() as progress:
-        for ref in targets:
-            manifest = ref if isinstance(ref, Manifest) else repo.resolve(ref, source, content=False)
-            reports.append(api.verify(repo, manifest, deep=deep, scratch=scratch, jobs=jobs, mode=mode,
-                                      sample=sample, pg_bin=pg_bin_for(cfg, manifest.source), progress=progress,
-                                      config=cfg))
+    st = state()
+    with progress_bars() as progress:
+        result = run_verify(st.config, snapshot, latest=latest, every=verify_all, since_last=since_last,
+                            source=source, sample=sample, deep=deep, scratch=scratch, mode=mode, jobs=jobs,
+                            repo=st.repository(), progress=progress)
+    if result.nothing_to_do:
+        click.echo("every snapshot has been verified already", err=True)
     if as_json:
-        _emit_json([r.as_dict() for r in reports])
+        emit_json(result.as_list())
     else:
-        for r in reports:
+        for r in result.reports:
             status = "ok" if r.ok else "FAILED"
             detail = f", {count(r.tables_compared, 'table')} compared after restore" if r.deep else ""
             if r.mode != "full":
@@ -187,11 +197,7 @@ def verify(snapshot: str | None, latest: bool, verify_all: bool, since_last: boo
                        f"{human_size(r.stored_bytes)}{detail})")
             for p in r.problems:
                 click.echo(f"  {p}")
-    bad = [r for r in reports if not r.ok]
-    if bad:
-        problems = sum(len(r.problems) for r in bad)
-        more = f" (and {count(problems - 1, 'more problem')})" if problems > 1 else ""
-        raise IntegrityError(f"snapshot {bad[0].snapshot_id} failed verification: {bad[0].problems[0]}{more}")
+    result.check()
 
 
 @cli.command(epilog=SNAPSHOT_HELP)
@@ -240,18 +246,18 @@ def restore(snapshot: str | None, tag: str | None, target: str, confirm: str | N
     if bool(snapshot) == bool(tag):
         raise click.UsageError("give SNAPSHOT or --tag TAG (one of them)")
     names = [n.strip() for item in tables for n in item.split(",") if n.strip()] or None
-    state = _state()
-    repo = state.repository()
-    manifest = api.show(repo, str(snapshot or tag), source)
-    with _progress(not dry_run) as progress:
-        options = RestoreOptions(tables=names, schema_only=schema_only, data_only=data_only, clean=clean,
-                                 jobs=jobs, no_owner=no_owner, progress=progress,
-                                 pg_bin=pg_bin_for(state.config, manifest.source))
-        plan = api.restore(repo, manifest, target, options, config=state.config, confirm=confirm, dry_run=dry_run)
+    from datasafe.commands.restore import restore as run_restore  # deferred: start-up time
+
+    st = state()
+    repo = st.repository()
+    with progress_bars(not dry_run) as progress:
+        plan = run_restore(st.config, str(snapshot or tag), target, confirm=confirm, source=source, tables=names,
+                           schema_only=schema_only, data_only=data_only, clean=clean, no_owner=no_owner, jobs=jobs,
+                           dry_run=dry_run, repo=repo, progress=progress)
     described = plan.describe()
     env = plan.environment
     if as_json:
-        _emit_json({**described, "dry_run": dry_run})
+        emit_json({**described, "dry_run": dry_run})
         return
     head = "would restore" if dry_run else "restored"
     where = f" ({env['class']} environment {env['name']!r})" if env is not None else ""
@@ -262,6 +268,7 @@ def restore(snapshot: str | None, tag: str | None, target: str, confirm: str | N
             click.echo(redact(f"  {i}. {step}"))
         for note in described["notes"]:
             click.echo(redact(f"  note: {note}"))
+
 
 
 @cli.command()
@@ -277,12 +284,12 @@ def demo(workdir: Path, customers: int, as_json: bool) -> None:
     The masking step uses masking_rules/demo.yml and $DATASAFE_MASKING_KEY, or a random
     per-run key when that is not set.
     """
-    from datasafe.demo import run_demo
+    from datasafe.commands.demo import demo as run_demo  # deferred: start-up time
 
-    with _progress() as progress:
+    with progress_bars() as progress:
         report = run_demo(workdir, customers=customers, progress=progress)
     if as_json:
-        _emit_json(report)
+        emit_json(report)
         return
     _print_demo(report)
 
@@ -324,7 +331,7 @@ def completion(shell: str) -> None:
     zsh:   eval "$(datasafe completion zsh)"             (in ~/.zshrc)
     fish:  datasafe completion fish > ~/.config/fish/completions/datasafe.fish
     """
-    from click.shell_completion import get_completion_class
+    from click.shell_completion import get_completion_class  # deferred: start-up time
 
     completer = get_completion_class(shell)
     assert completer is not None  # click knows the three shells of the choice

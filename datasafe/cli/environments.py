@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from datasafe.cli.main import _emit_json, _progress, _redacted, _state, cli, common_options, global_options
-from datasafe.config import pg_bin_for
+from datasafe.cli.group import cli, common_options, global_options
+from datasafe.cli.state import emit_json, progress_bars, redacted, state
+from datasafe.errors import IntegrityError
 from datasafe.humanize import count
 from datasafe.redact import redact
 
@@ -37,30 +38,26 @@ def refresh(environment: str, snapshot: str | None, keep_previous: bool, key_fil
     A failure at any step leaves the existing database exactly as it was.
     Configure environments in datasafe.yml (docs/environments.md).
     """
-    from datasafe.environments.refresh import plan_refresh
-    from datasafe.environments.refresh import refresh as run_refresh
-    from datasafe.masking.keys import load_key
-    from datasafe.masking.rules import load_rules
+    from datasafe.commands.refresh import refresh as run_refresh  # deferred: start-up time
 
-    state = _state()
-    cfg = state.config
-    repo = state.repository(writing=not dry_run)
-    plan = plan_refresh(cfg, repo, environment, snapshot)
-    key = load_key(load_rules(plan.rules), key_file=str(key_file) if key_file else None)
+    st = state()
+    repo = st.repository(writing=not dry_run)
     if dry_run:
+        plan = run_refresh(st.config, environment, snapshot=snapshot, key_file=key_file, dry_run=True, repo=repo).plan
         described = plan.describe()
         if as_json:
-            _emit_json({**described, "dry_run": True})
+            emit_json({**described, "dry_run": True})
             return
         click.echo(redact(f"would refresh {environment} ({plan.env.env_class}) at {plan.env.url}:"))
         for i, step in enumerate(described["steps"], 1):
             click.echo(redact(f"  {i}. {step}"))
         return
-    with _progress() as progress:
-        result = run_refresh(cfg, repo, plan, key, keep_previous=keep_previous, jobs=jobs,
-                             pg_bin=pg_bin_for(cfg, plan.snapshot.source), progress=progress)
+    with progress_bars() as progress:
+        result = run_refresh(st.config, environment, snapshot=snapshot, keep_previous=keep_previous,
+                             key_file=key_file, jobs=jobs, repo=repo, progress=progress)
+    plan = result.plan
     if as_json:
-        _emit_json(result.describe())
+        emit_json(result.describe())
         return
     masked = result.masked.snapshot_id if result.masked else "?"
     click.echo(f"refreshed {environment} from snapshot {plan.snapshot.snapshot_id} (masked as {masked})")
@@ -82,18 +79,15 @@ def audit_cmd(operation: str | None, limit: int | None, verify: bool, as_json: b
     Each record says when, which operation, which snapshot, rules (SHA-256) and
     target (without password), the outcome and the operating-system user and host.
     """
-    from datasafe import audit
-    from datasafe.errors import IntegrityError
-    from datasafe.policykey import load_policy_key
+    from datasafe.commands.audit_trail import audit_records, audit_verify  # deferred: start-up time
 
-    state = _state()
+    st = state()
     if verify:
         if operation or limit:
             raise click.UsageError("--verify checks the whole trail: --operation and --limit do not apply")
-        policy_key = load_policy_key(state.config)
-        report = audit.verify(state.repository().storage, policy_key.secret if policy_key else None)
+        report = audit_verify(st.config, repo=st.repository())
         if as_json:
-            _emit_json(report.describe())
+            emit_json(report.describe())
         else:
             for problem in report.problems:
                 click.echo(str(problem))
@@ -109,10 +103,10 @@ def audit_cmd(operation: str | None, limit: int | None, verify: bool, as_json: b
                                  f"{count(report.records, 'record')}")
         return
 
-    records = audit.read(state.repository().storage, operation=operation, limit=limit)
+    records = audit_records(st.config, operation=operation, limit=limit, repo=st.repository())
     if as_json:
         for rec in records:
-            click.echo(json.dumps(_redacted(rec), sort_keys=True, ensure_ascii=False))
+            click.echo(json.dumps(redacted(rec), sort_keys=True, ensure_ascii=False))
         return
     if not records:
         click.echo("no audit records", err=True)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
-from datasafe.cli.main import _emit_json, cli, global_options
-from datasafe.errors import ConfigError, Refused
-from datasafe.snapshot.crypto import fingerprint, generate_identity, load_identities
+from datasafe.cli.group import cli, global_options
+from datasafe.cli.state import emit_json
+from datasafe.commands.keys import Recipient, generate_key
+from datasafe.commands.keys import show_key as recipients_of
 
 
 @cli.group()
@@ -30,16 +30,7 @@ def key() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print recipient and fingerprint as JSON.")
 def generate(output: Path, as_json: bool) -> None:
     """Create an X25519 identity file and print its public recipient."""
-    identity, recipient = generate_identity()
-    try:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise Refused(f"{output} already exists: not overwriting a key") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot create {output}: {exc.strerror}") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(f"# datasafe identity; public recipient: {recipient}\n{identity}\n")
-    _print(recipient, as_json)
+    _print(generate_key(output), as_json)
 
 
 @key.command("show")
@@ -48,16 +39,16 @@ def generate(output: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print recipients and fingerprints as JSON.")
 def show_key(identity_file: Path, as_json: bool) -> None:
     """Print the public recipient and fingerprint of each identity in IDENTITY_FILE."""
-    recipients = [str(i.to_public()) for i in load_identities(identity_file)]
+    recipients = recipients_of(identity_file)
     if as_json:
-        _emit_json([{"recipient": r, "fingerprint": fingerprint(r)} for r in recipients])
+        emit_json([r.as_dict() for r in recipients])
         return
     for r in recipients:
         _print(r, False)
 
 
-def _print(recipient: str, as_json: bool) -> None:
+def _print(recipient: Recipient, as_json: bool) -> None:
     if as_json:
-        _emit_json({"recipient": recipient, "fingerprint": fingerprint(recipient)})
+        emit_json(recipient.as_dict())
     else:
-        click.echo(f"{recipient}  (fingerprint {fingerprint(recipient)})")
+        click.echo(f"{recipient.recipient}  (fingerprint {recipient.fingerprint})")

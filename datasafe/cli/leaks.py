@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from datasafe.cli.main import _emit_json, _state, cli, common_options
+from datasafe.cli.group import cli, common_options
+from datasafe.cli.state import emit_json, state
 from datasafe.errors import ConfigError
 
 LEAKS_EPILOG = """\b
@@ -60,24 +61,16 @@ def leaks(original: str, masked: str, source: str | None, masked_source: str | N
     the same primary key have their rows paired, to tell values kept in place from
     values found elsewhere, and how often a column equals its original.
     """
-    from datasafe.masking.leaks_compare import audit_snapshots, audit_urls
-    from datasafe.masking.leaks_report import LeakFound
-    from datasafe.masking.rules import load_rules
+    from datasafe.commands.inspect import leaks as find_leaks  # deferred: start-up time
+    from datasafe.masking.leaks_report import LeakFound  # deferred: start-up time
 
-    rules = load_rules(rules_path) if rules_path is not None else None
-    options: dict[str, Any] = {"columns": _columns(columns), "rules": rules, "sample": sample,
-                               "quasi": _quasi(quasi), "k": k}
-    urls = ["://" in original, "://" in masked]
-    if any(urls):
-        if not all(urls):
-            raise ConfigError("give two snapshots or two database URLs, not one of each")
-        report = audit_urls(original, masked, **options)
-    else:
-        repo = _state().repository()
-        report = audit_snapshots(repo, original, masked, source=source,
-                                 masked_source=masked_source or (f"{source}.masked" if source else None), **options)
+    st = state()
+    repo = None if "://" in original or "://" in masked else st.repository()
+    report = find_leaks(st.config, original, masked, source=source, masked_source=masked_source,
+                        columns=_columns(columns), rules_path=rules_path, sample=sample, quasi=_quasi(quasi), k=k,
+                        repo=repo)
     if as_json:
-        _emit_json(report.describe())
+        emit_json(report.describe())
     else:
         _print(report.describe())
     if not report.passed:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import click
 
-from datasafe.cli.main import _emit_json, _progress, _state, cli, common_options, global_options
-from datasafe.config import pg_bin_for
-from datasafe.engines import RestoreOptions
-from datasafe.errors import ConfigError
+from datasafe.cli.group import cli, common_options, global_options
+from datasafe.cli.state import emit_json, progress_bars, state
 
 MASK_EPILOG = """\b
 SNAPSHOT is a snapshot id (or a unique prefix of one), 'latest', or a tag.
@@ -66,24 +63,18 @@ def mask(snapshot: str, rules_path: Path, source: str | None, to_snapshot: bool,
     Foreign keys follow their referenced columns automatically; unique columns stay unique.
     Tables without masked columns are copied chunk for chunk.
     """
-    from datasafe.masking.api import mask as run_mask
-    from datasafe.masking.keys import load_key
-    from datasafe.masking.rules import load_rules
+    from datasafe.commands.mask import mask as run_mask  # deferred: start-up time
 
     del to_snapshot  # the masked snapshot is always written; --target restores it as well
-    state = _state()
-    repo = state.repository(writing=not dry_run)
-    rules = load_rules(rules_path)
-    key = load_key(rules, key_file=str(key_file) if key_file else None, env=os.environ, random=random_key)
-    with _progress(not dry_run) as progress:
-        source_manifest = repo.resolve(snapshot, source)
-        options = RestoreOptions(jobs=jobs, progress=progress, pg_bin=pg_bin_for(state.config, source_manifest.source))
-        result = run_mask(repo, source_manifest, rules_path, key, name=name, tags=list(tags),
-                          strict=False if no_strict else None, dry_run=dry_run, progress=progress,
-                          workers=workers, config=state.config, target=target, confirm=confirm,
-                          restore_options=options, leak_audit=not no_leak_audit)
+    st = state()
+    repo = st.repository(writing=not dry_run)
+    with progress_bars(not dry_run) as progress:
+        result = run_mask(st.config, snapshot, rules_path, source=source, target=target, confirm=confirm, name=name,
+                          tags=list(tags), key_file=key_file, random_key=random_key,
+                          strict=False if no_strict else None, workers=workers, jobs=jobs, dry_run=dry_run,
+                          leak_audit=not no_leak_audit, repo=repo, progress=progress)
     if as_json:
-        _emit_json({**result.describe(), "dry_run": dry_run})
+        emit_json({**result.describe(), "dry_run": dry_run})
         return
     if dry_run:
         _print_dry_run(result.describe())
@@ -95,7 +86,7 @@ def mask(snapshot: str, rules_path: Path, source: str | None, to_snapshot: bool,
 
 
 def _print_dry_run(d: dict[str, Any]) -> None:
-    from datasafe.masking.preview import describe  # samples come cut already: long text with its length
+    from datasafe.masking.preview import describe  # deferred: start-up time (samples come cut already)
 
     click.echo(f"would mask snapshot {d['from_snapshot']} of {d['from_source']} "
                f"(strict coverage {'on' if d['strict'] else 'OFF'})")
@@ -127,27 +118,21 @@ def transformers(name: str | None, as_json: bool) -> None:
     `ip: {ip: {ipv4_prefix: 8}}`). The same reference, generated from the code, is in
     docs/masking.md.
     """
-    from datasafe.errors import UsageError
-    from datasafe.masking.located import did_you_mean
-    from datasafe.masking.reference import transformer_info, transformer_names
+    from datasafe.commands.rules import transformers as list_transformers  # deferred: start-up time
 
-    names = transformer_names()
+    infos = list_transformers(name)
     if name is None:
-        infos = [transformer_info(n) for n in names]
         if as_json:
-            _emit_json(infos)
+            emit_json(infos)
             return
-        width = max(len(n) for n in names)
+        width = max(len(i["name"]) for i in infos)
         for info in infos:
             kinds = "any" if info["kinds"] is None else ",".join(info["kinds"])
             click.echo(f"{info['name']:<{width}}  {info['summary']}  [{kinds}]")
         return
-    if name not in names:
-        raise UsageError(f"no transformer {name!r}{did_you_mean(name, names)}",
-                         hint="datasafe transformers lists them all")
-    info = transformer_info(name)
+    info = infos[0]
     if as_json:
-        _emit_json(info)
+        emit_json(info)
         return
     click.echo(f"{name}: {info['description']}")
     click.echo("")
@@ -187,22 +172,14 @@ def rules_init(snapshot: str, source: str | None, output: Path | None, rows: int
     (postgresql://..., mysql://..., sqlite:///...), the catalog and a bounded
     sample of each table are read.
     """
-    from datasafe.masking.propose import rules_init as make_rules
-    from datasafe.urls import DatabaseURL
+    from datasafe.commands.rules import rules_init as make_rules  # deferred: start-up time
 
-    if "://" in snapshot:
-        text = make_rules(DatabaseURL.parse(snapshot), rows=rows)
-    else:
-        repo = _state().repository()
-        text = make_rules(repo.resolve(snapshot, source), repo, rows=rows)
+    st = state()
+    text = make_rules(st.config, snapshot, source=source, rows=rows, output=output,
+                      repo=None if "://" in snapshot else st.repository())
     if output is None:
         click.echo(text, nl=False)
         return
-    try:
-        with output.open("x", encoding="utf-8") as fh:
-            fh.write(text)
-    except FileExistsError:
-        raise ConfigError(f"{output} already exists: not overwriting it") from None
     click.echo(f"wrote {output}", err=True)
 
 
@@ -218,16 +195,13 @@ def rules_check(rules_file: Path, snapshot: str | None, source: str | None) -> N
     snapshot's schema, and the schema's own text (comments, defaults, view bodies) against
     the rules' schema key, as every mask run does (no key is needed for this).
     """
-    from datasafe.masking.ddl import check_schema
-    from datasafe.masking.plan import check_rules
-    from datasafe.masking.rules import load_rules
+    from datasafe.commands.rules import rules_check as check  # deferred: start-up time
 
-    r = load_rules(rules_file)
-    if snapshot:
-        repo = _state().repository()
-        manifest = repo.resolve(snapshot, source)
-        check_rules(manifest, r)
-        check_schema(manifest, repo.snapshot_storage(manifest), r, strict=r.strict)
+    st = state()
+    checked = check(st.config, rules_file, snapshot=snapshot, source=source,
+                    repo=st.repository() if snapshot else None)
+    r, manifest = checked.rules, checked.snapshot
+    if manifest is not None:
         click.echo(f"{rules_file}: ok for snapshot {manifest.snapshot_id} of {manifest.source} "
                    f"({len(manifest.tables)} tables)")
         return

@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from datasafe.cli.main import _emit_json, _state, cli, global_options
-from datasafe.cli.options import lock_days, parse_wait, policy_from, retention_options, wait_option
-from datasafe.errors import ConfigError, IntegrityError, NotFound
+from datasafe.cli.group import cli, global_options
+from datasafe.cli.options import retention_options, wait_option
+from datasafe.cli.state import emit_json, state
 from datasafe.humanize import count
 
 
@@ -29,17 +29,12 @@ def prune(source: str, wait: str | None, dry_run: bool, as_json: bool, **keep: A
     snapshots under S3 Object Lock are always kept. --dry-run lists exactly what a
     real run removes. Also removes incomplete leftovers of failed backups.
     """
-    from datasafe.ops.nightly import LockSettings, prune_job
+    from datasafe.commands.prune import prune as run_prune  # deferred: start-up time
 
-    state = _state()
-    cfg = state.config
-    policy = policy_from(cfg, source, keep)
-    repo = state.repository()
-    result = prune_job(repo, source, policy, dry_run=dry_run,
-                       lock=LockSettings(cfg.config.lock.ttl_delta, parse_wait(wait)),
-                       lock_days=lock_days(cfg, repo.storage.url, source))
+    st = state()
+    result = run_prune(st.config, source, keep=keep, wait=wait, dry_run=dry_run, repo=st.repository())
     if as_json:
-        _emit_json(result.as_dict())
+        emit_json(result.as_dict())
         return
     head = "would keep" if dry_run else "kept"
     click.echo(f"{source}: {result.policy.describe()}")
@@ -67,20 +62,12 @@ def forget(snapshots: tuple[str, ...], source: str | None, wait: str | None, dry
     A real run holds each source's lock (as backup and prune do; --wait to wait for it).
     Masked snapshots made from a forgotten snapshot stay.
     """
-    from datasafe.ops.jobs import forget_plan
-    from datasafe.ops.nightly import LockSettings, forget_job
+    from datasafe.commands.prune import forget as run_forget  # deferred: start-up time
 
-    state = _state()
-    cfg = state.config
-    repo = state.repository()
-    days: dict[str, int | None] = {}
-    for ref in snapshots:  # the lock period of each source named (it depends on the source's retention)
-        m = repo.resolve(ref, source, content=False)
-        days.setdefault(m.source, lock_days(cfg, repo.storage.url, m.source))
-    plan = forget_plan(repo, list(snapshots), source, lock_days=days)
-    result = forget_job(repo, plan, dry_run=dry_run, lock=LockSettings(cfg.config.lock.ttl_delta, parse_wait(wait)))
+    st = state()
+    result = run_forget(st.config, list(snapshots), source=source, wait=wait, dry_run=dry_run, repo=st.repository())
     if as_json:
-        _emit_json(result.as_dict())
+        emit_json(result.as_dict())
         return
     for src, sid, taken in result.snapshots:
         click.echo(f"{'would remove' if dry_run else 'removed'}  {src}/{sid}  {taken:%Y-%m-%d %H:%M}")
@@ -106,28 +93,13 @@ def check(sources: tuple[str, ...], max_age: str, as_json: bool) -> None:
       7  a source has no verified snapshot younger than --max-age
       5  the storage cannot be read
     """
-    from datasafe.ops.durations import parse_duration
-    from datasafe.ops.jobs import freshness
+    from datasafe.commands.check import check as run_check  # deferred: start-up time
 
-    try:
-        limit = parse_duration(max_age)
-    except ValueError as exc:
-        raise ConfigError(f"--max-age: {exc}") from None
-    state = _state()
-    repo = state.repository()
-    # a folder without snapshots (left by a failed first backup of an earlier version) is no source
-    names = list(sources) or list(state.config.config.sources) or [
-        s for s in repo.sources() if repo.snapshot_ids(s)]
-    if not names:
-        raise NotFound(f"no sources configured and no snapshots in {repo.storage.url}")
-    results = [freshness(repo, name, limit) for name in names]
+    st = state()
+    result = run_check(st.config, list(sources), max_age=max_age, repo=st.repository())
     if as_json:
-        _emit_json([r.as_dict() for r in results])
+        emit_json(result.as_list())
     else:
-        for r in results:
+        for r in result.sources:
             click.echo(r.message)
-    worst = max(results, key=lambda r: (r.code == 6, r.code == 7))
-    if worst.code == 6:
-        raise IntegrityError(worst.message)
-    if worst.code == 7:
-        raise NotFound(worst.message)
+    result.check()

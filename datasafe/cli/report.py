@@ -5,26 +5,14 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from datetime import timedelta
 from pathlib import Path
 
 import click
 
-from datasafe.cli.main import _emit_json, _redacted, _state, cli, global_options
-from datasafe.errors import ConfigError, StorageError
+from datasafe.cli.group import cli, global_options
+from datasafe.cli.state import emit_json, redacted, state
+from datasafe.errors import StorageError
 from datasafe.humanize import count, size
-
-
-def _duration(option: str, value: str) -> timedelta:
-    from datasafe.ops.durations import parse_duration
-
-    try:
-        span = parse_duration(value)
-    except ValueError as exc:
-        raise ConfigError(f"{option}: {exc}") from None
-    if span.total_seconds() <= 0:
-        raise ConfigError(f"{option}: must be longer than 0s")
-    return span
 
 
 def _write(path: str, text: str) -> None:
@@ -71,19 +59,18 @@ def report(since: str, sources: tuple[str, ...], max_age: str, restore_test_age:
     read. The HTML page needs no network and runs no script; print it to PDF from a
     browser. Exits 0 whatever the statuses (use check for alerting).
     """
-    from datasafe.report import build, render_html
+    from datasafe.commands.report import report as build_report  # deferred: start-up time
+    from datasafe.report import render_html  # deferred: start-up time
 
-    period, limit = _duration("--since", since), _duration("--max-age", max_age)
-    test_limit = _duration("--restore-test-age", restore_test_age)
-    state = _state()
-    result = build(state.repository(), state.config, since=period, sources=list(sources) or None, max_age=limit,
-                   restore_test_age=test_limit)
+    st = state()
+    result = build_report(st.config, since=since, sources=list(sources) or None, max_age=max_age,
+                          restore_test_age=restore_test_age, repo=st.repository())
     if as_json:
         fmt = "json"
     if fmt == "json" and output == "-":
-        _emit_json(result.as_dict())
+        emit_json(result.as_dict())
         return
-    text = (json.dumps(_redacted(result.as_dict()), indent=2, ensure_ascii=False) + "\n" if fmt == "json"
+    text = (json.dumps(redacted(result.as_dict()), indent=2, ensure_ascii=False) + "\n" if fmt == "json"
             else render_html(result))
     if output == "-":
         click.echo(text, nl=False)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from datasafe.cli.main import _emit_json, _state, cli, common_options
+from datasafe.cli.group import cli, common_options
+from datasafe.cli.state import emit_json, state
 
 SCAN_EPILOG = """\b
 SUBJECT is a snapshot (id, unique prefix, 'latest' or tag) or a database URL
@@ -35,17 +36,14 @@ def scan(subject: str, source: str | None, rows: int, tables: tuple[str, ...], s
     of another column); then the schema's own text (comments, defaults, checks,
     view and function bodies, policies, enum labels). Works offline.
     """
-    from datasafe.scan.api import scan_snapshot, scan_url
-    from datasafe.urls import DatabaseURL
+    from datasafe.commands.inspect import scan as run_scan  # deferred: start-up time
 
     names = [n.strip() for item in tables for n in item.split(",") if n.strip()] or None
-    if "://" in subject:
-        report = scan_url(DatabaseURL.parse(subject), rows=rows, tables=names)
-    else:
-        repo = _state().repository()
-        report = scan_snapshot(repo, repo.resolve(subject, source), rows=rows, tables=names)
+    st = state()
+    report = run_scan(st.config, subject, source=source, rows=rows, tables=names,
+                      repo=None if "://" in subject else st.repository())
     if as_json:
-        _emit_json(report.as_dict())
+        emit_json(report.as_dict())
         return
     shown = report.columns if show_all else report.pii_columns()
     click.echo(f"scanned {report.subject}: {len(report.columns)} columns, {len(report.pii_columns())} with personal "

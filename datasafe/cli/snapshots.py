@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from datasafe.cli.commands import _table
-from datasafe.cli.main import _emit_json, _state, cli, common_options
-from datasafe.cli.options import apply_object_lock, parse_wait, wait_option
+from datasafe.cli.commands import table
+from datasafe.cli.group import cli, common_options
+from datasafe.cli.options import wait_option
+from datasafe.cli.state import emit_json, state
 from datasafe.humanize import count, size
 
 REFS_HELP = ("A and B are snapshots as for show: an id (or a unique prefix of one), 'latest', a tag, SOURCE/REF "
@@ -30,11 +31,12 @@ def diff(a: str, b: str, source: str | None, as_json: bool) -> None:
     different sources are compared with a warning, of different engines not at all (exit 2).
     Exits 0 whether or not they differ ("identical" in --json).
     """
-    from datasafe.snapshot.diff import diff as compare
+    from datasafe.commands.snapshots import diff as compare  # deferred: start-up time
 
-    result = compare(_state().repository(), a, b, source)
+    st = state()
+    result = compare(st.config, a, b, source, repo=st.repository())
     if as_json:
-        _emit_json(result.as_dict())
+        emit_json(result.as_dict())
         return
     for label, m in (("A", result.a), ("B", result.b)):
         tags = f"  tags {', '.join(m.tags)}" if m.tags else ""
@@ -47,7 +49,7 @@ def diff(a: str, b: str, source: str | None, as_json: bool) -> None:
                      f"{t.net_rows:+,}" if t.net_rows else "0",
                      _delta(t.a.raw_size if t.a else 0, t.b.raw_size if t.b else 0),
                      _delta(t.a.stored_size if t.a else 0, t.b.stored_size if t.b else 0), same))
-    _table(rows)
+    table(rows)
     lines = [f"{t.name}: {s}" for t in result.tables for s in t.schema] + result.schema
     if lines:
         click.echo("")
@@ -94,18 +96,13 @@ def tag(snapshot: str, add: tuple[str, ...], remove: tuple[str, ...], source: st
     one signed with a key this host does not hold too (exit 3). Holds the source's lock, as
     backup, prune and forget do (--wait to wait for it).
     """
-    from datasafe.ops.nightly import LockSettings
-    from datasafe.ops.tagging import tag_job, tag_plan
+    from datasafe.commands.snapshots import tag as retag  # deferred: start-up time
 
-    state = _state()
-    cfg = state.config
-    repo = state.repository()
-    plan = tag_plan(repo, snapshot, add=list(add), remove=list(remove), source=source)
-    if not dry_run:
-        apply_object_lock(cfg, repo.storage, plan.source)
-    result = tag_job(repo, plan, dry_run=dry_run, lock=LockSettings(cfg.config.lock.ttl_delta, parse_wait(wait)))
+    st = state()
+    result = retag(st.config, snapshot, add=list(add), remove=list(remove), source=source, wait=wait,
+                   dry_run=dry_run, repo=st.repository())
     if as_json:
-        _emit_json(result.as_dict())
+        emit_json(result.as_dict())
         return
     tags = ", ".join(result.after) or "no tags"
     where = f"{result.source}/{result.snapshot_id}"

@@ -1,7 +1,8 @@
 """The engine seam: how a database kind is backed up, restored and compared.
 
 An engine reads a consistent snapshot of a database into a :class:`SnapshotWriter` and restores
-a :class:`Manifest` into a target. Nothing above this layer knows SQL dialects.
+a :class:`Manifest` into a target; it also reads a live database's rows and schema text outside a
+backup (``datasafe scan``, ``datasafe leaks``). Nothing above this layer knows SQL dialects.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from datasafe import faultpoints
+from datasafe.engines.sampling import Consume, RowSample
+from datasafe.engines.schema_text import SchemaText
 from datasafe.errors import ConfigError, Interrupted
 from datasafe.identity import DatabaseIdentity
 from datasafe.progress import NullProgress, Progress
@@ -31,8 +34,9 @@ class BackupOptions:
     jobs: int = 2
     chunk_size: int = 64 << 20
     compression: Compression = field(default_factory=Compression)
-    pg_bin: str | None = None
     progress: Progress = field(default_factory=NullProgress)
+    #: settings of one engine's own options, by name (``pg_bin``): see :mod:`datasafe.engines.options`
+    engine_settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -56,9 +60,9 @@ class RestoreOptions:
     data_only: bool = False
     clean: bool = False
     jobs: int = 2
-    no_owner: bool = False
-    pg_bin: str | None = None
     progress: Progress = field(default_factory=NullProgress)
+    #: settings of one engine's own options, by name (``pg_bin``, ``no_owner``): see :mod:`datasafe.engines.options`
+    engine_settings: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -156,7 +160,7 @@ def write_table(
 
 
 class Engine(ABC):
-    """One database kind. Subclasses register under :attr:`name` (see ``engines/__init__``)."""
+    """One database kind. Each is named in its package's ``SPEC`` (see :mod:`datasafe.engines.registry`)."""
 
     name: ClassVar[str]
 
@@ -192,3 +196,24 @@ class Engine(ABC):
     @abstractmethod
     def describe(self, url: DatabaseURL) -> list[TableEntry]:
         """The tables of a live database as a backup would record them (columns, keys), without rows."""
+
+    @abstractmethod
+    def sample(self, url: DatabaseURL, entries: list[TableEntry], *, rows: int, max_bytes: int, seed: int
+               ) -> Iterator[RowSample]:
+        """A bounded sample of each of ``entries`` (from :meth:`describe`), in that order, read only.
+
+        At most ``rows`` rows and about ``max_bytes`` bytes per table, spread over the table where
+        the engine can (not only its first rows); the same ``seed`` gives the same rows. Cells are
+        decoded as the engine's row codec decodes its snapshots' rows, so that a column looks the
+        same live or stored."""
+
+    @abstractmethod
+    def read_rows(self, url: DatabaseURL, entry: TableEntry, limit: int | None, consume: Consume) -> None:
+        """The rows of one table (from :meth:`describe`), read only, in the row encoding of the engine's
+        snapshots: ``consume`` gets blocks of whole rows, each row with its line end. ``limit``: at
+        most that many rows (the first by primary key where the engine can); None: all."""
+
+    @abstractmethod
+    def schema_text(self, url: DatabaseURL) -> list[SchemaText]:
+        """The schema's own text of a live database, from its catalogs (read only), named as the
+        engine's :class:`~datasafe.engines.schema_text.SchemaReader` names the pieces of its snapshots."""

@@ -7,6 +7,8 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from datasafe.errors import DatasafeError
+
 T = TypeVar("T")
 C = TypeVar("C")
 
@@ -34,8 +36,6 @@ def run_workers(
     errors: list[BaseException] = []
 
     def fail(exc: BaseException) -> None:
-        from datasafe.errors import DatasafeError
-
         if map_error is not None and isinstance(exc, Exception) and not isinstance(exc, DatasafeError):
             exc = map_error(exc)
         errors.append(exc)

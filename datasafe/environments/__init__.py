@@ -3,7 +3,7 @@
 Production holds real data under strict control; staging, testing and development get masked
 data. ``environments:`` in datasafe.yml names each database with its class; sources are
 production-class unless configured otherwise. :mod:`datasafe.environments.policy` decides what
-may be restored where; :mod:`datasafe.environments.refresh` refreshes a non-production database
+may be restored where; :mod:`datasafe.commands.refresh` refreshes a non-production database
 from a masked snapshot.
 """
 

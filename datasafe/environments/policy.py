@@ -2,8 +2,8 @@
 
 Decided from facts the servers confirm, never from how a URL or a storage name is spelled
 (:mod:`datasafe.identity`), before the first change, by the library itself
-(:func:`datasafe.api.restore`, :func:`datasafe.masking.api.mask`,
-:func:`datasafe.environments.refresh.refresh` all call :meth:`Policy.decide`):
+(:func:`datasafe.commands.restore.restore`, :func:`datasafe.commands.mask.mask`,
+:func:`datasafe.commands.refresh.refresh` all call :meth:`Policy.decide`):
 
 1. **The data's class follows the data.** A snapshot's class is the class of the configured
    source or environment whose identity equals the snapshot's recorded origin, whatever name it
@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from datasafe.config import LoadedConfig
+from datasafe.engine_names import is_file_engine
 from datasafe.environments import Environment
 from datasafe.environments.identities import RANK, IdentityResolver, Known, configured, match
 from datasafe.errors import DatasafeError, ExitCode, IntegrityError, Refused
@@ -107,7 +108,7 @@ class PolicyRefused(Refused):
 
 def target_label(identity: DatabaseIdentity) -> str:
     """What ``--confirm`` must say for an unconfigured database: its name (a SQLite file's name)."""
-    return Path(identity.database).name if identity.engine == "sqlite" else identity.database
+    return Path(identity.database).name if is_file_engine(identity.engine) else identity.database
 
 
 class Policy:

@@ -8,7 +8,7 @@
  * parts of its program (the phonenumbers library's metadata as tables, built by
  * datasafe/masking/phone_native.py) that values needed and did not find.
  *
- * Phone.digested_first with keep_format and keep_country_code (transformers/phone.py), for values
+ * Phone.first_from_digest with keep_format and keep_country_code (transformers/phone.py), for values
  * of spaces, an optional "+", then digits and the separators " -.()/": how phonenumbers reads such
  * a value (phone_fast.read), which national number it gets (phone_numbers.masked_digits), in the
  * same layout. Everything the phonenumbers library knows comes in the program, an int32 array
@@ -288,7 +288,7 @@ static void keyed_digits(const unsigned char *v, Py_ssize_t n, Py_ssize_t at_plu
     for (char *o = num + keep + 1; rest > 0; o += 19, rest -= 19) ds_draw_digits(&dr, rest < 19 ? rest : 19, o);
 }
 
-/* Phone.digested_first, keep_format and keep_country_code (transformers/phone.py) */
+/* Phone.first_from_digest, keep_format and keep_country_code (transformers/phone.py) */
 static Py_ssize_t phone_first(const rule *r, const unsigned char *v, Py_ssize_t n, Py_ssize_t chars,
                               const unsigned char d[32], char *out) {
     if (chars != n || n > 250) return -1; /* other scripts, and what phonenumbers does not read: Python */

@@ -80,7 +80,7 @@ Py_ssize_t ds_fill(const unsigned char *v, Py_ssize_t n, int alnum, const char *
     return k == count ? n : -1;
 }
 
-/* NationalId.digested_first, country US (identifiers.py) */
+/* NationalId.first_from_digest, country US (identifiers.py) */
 static Py_ssize_t ssn_first(const rule *r, const unsigned char *v, Py_ssize_t n, Py_ssize_t chars,
                             const unsigned char d[32], char *out) {
     if (chars != n) return -1; /* digits of other scripts are digits too: Python */
@@ -105,7 +105,7 @@ static Py_ssize_t ssn_first(const rule *r, const unsigned char *v, Py_ssize_t n,
     return 11;
 }
 
-/* CreditCard.digested_first, brand keep (identifiers.py) */
+/* CreditCard.first_from_digest, brand keep (identifiers.py) */
 static Py_ssize_t card_first(const rule *r, const unsigned char *v, Py_ssize_t n, Py_ssize_t chars,
                              const unsigned char d[32], char *out) {
     if (chars != n) return -1; /* digits of other scripts are digits too: Python */
@@ -138,7 +138,7 @@ static Py_ssize_t put(char *out, const char *s, Py_ssize_t n) {
     return n;
 }
 
-/* Email.digested_first, the inlined case (person.py) */
+/* Email.first_from_digest, without keep_domain and a column length (person.py) */
 static Py_ssize_t email_first(const rule *r, const unsigned char *v, Py_ssize_t n, Py_ssize_t chars,
                               const unsigned char d[32], char *out) {
     static const char HEX[] = "0123456789abcdef";
@@ -161,7 +161,7 @@ static Py_ssize_t email_first(const rule *r, const unsigned char *v, Py_ssize_t 
     return o + put(out + o, r->domains.ptr[dom], r->domains.len[dom]);
 }
 
-/* Text.digested_first (text.py): a keyed slice of the corpus, as long as the value */
+/* Text.first_from_digest (text.py): a keyed slice of the corpus, as long as the value */
 static Py_ssize_t lorem_first(const rule *r, const unsigned char *v, Py_ssize_t n, Py_ssize_t chars,
                               const unsigned char d[32], char *out) {
     Py_ssize_t length = r->max_length >= 0 && chars > r->max_length ? r->max_length : chars;

@@ -30,6 +30,7 @@ from datasafe.errors import IntegrityError
 from datasafe.masking import native
 from datasafe.masking.codecs import Cell, RowCodec, TabText
 from datasafe.masking.plan import MaskedColumn, TablePlan
+from datasafe.masking.transformers import kernels
 from datasafe.masking.transformers.base import MEMO_MAX_VALUE, MEMO_SIZE, Transformer
 
 #: a memo that answered fewer than this share of a column's last MEMO_SIZE values is turned off ...
@@ -147,8 +148,13 @@ def _column_function(t: Transformer[Any], codec: TabText, override: Mapping[str,
                      table: list[Cell] | None) -> ColumnFunc | None:
     """Stored fields -> masked stored fields, a list at a time, for pooled and digest-based rules.
 
-    ``table`` is the rule's :meth:`~Transformer.first_choice_table` (when no override applies).
-    None for the other rules: their columns are masked value by value (with a memo).
+    The one place that chooses how a column's first choices are computed: ``table`` is the rule's
+    :meth:`~Transformer.first_choice_table` (when no override applies), picked from in C or Python
+    (:func:`native.pick`); else, for a :attr:`~Transformer.digest_based` rule, its C kernel where
+    there is one (:func:`~datasafe.masking.transformers.kernels.kernel`), with the values it leaves
+    to the Python driver: the block's HMACs at once, then the rule's
+    :meth:`~Transformer.first_from_digest` per value. None for the other rules: their columns are
+    masked value by value (with a memo).
     """
     digested = t.first_choice_digested() if table is None else None
     if table is None and digested is None:
@@ -180,7 +186,7 @@ def _column_function(t: Transformer[Any], codec: TabText, override: Mapping[str,
             outs = [override.get(text, out) for text, out in zip(texts, outs, strict=True)]
         return _encode_all(outs, encode)
 
-    in_c = t.first_choice_native()
+    in_c = kernels.kernel(t)
     if in_c is None:
         return _with_escapes(digest_based, null, null_out, escapes)
 

@@ -30,8 +30,8 @@ from typing import Any
 from datasafe.masking.ddl_pg import PgDoc
 from datasafe.masking.ddl_sql import Edit, MySQLDoc, SchemaDoc, SQLiteDoc, Unit, apply_edits, comment_literal
 from datasafe.masking.errors import RulesError
-from datasafe.masking.located import did_you_mean
 from datasafe.masking.rules import Rules
+from datasafe.masking.rules_yaml import did_you_mean
 from datasafe.scan.embedded import embedded_categories
 from datasafe.scan.model import CATEGORIES, SchemaHit, SchemaText
 from datasafe.snapshot.chunks import Compression, read_whole

@@ -25,11 +25,11 @@ import codecs
 import re
 from dataclasses import dataclass, field
 
+from datasafe.engines.schema_sql import pg_script_texts
+from datasafe.engines.sql_tokens import tokenize
 from datasafe.errors import DependencyError, IntegrityError
 from datasafe.masking.ddl_sql import SchemaDoc, Span, Unit
 from datasafe.scan.model import SchemaText
-from datasafe.scan.schema_sql import pg_script_texts
-from datasafe.scan.sql_tokens import tokenize
 
 MAGIC = b"PGDMP"
 #: archive versions (major, minor) this module reads and writes

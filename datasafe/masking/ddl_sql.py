@@ -16,11 +16,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from datasafe.engines.schema_sql import mysql_schema_texts, sqlite_schema_texts
+from datasafe.engines.sql_tokens import tokenize
 from datasafe.errors import IntegrityError
 from datasafe.masking.errors import RulesError
 from datasafe.scan.model import SchemaText
-from datasafe.scan.schema_sql import mysql_schema_texts, sqlite_schema_texts
-from datasafe.scan.sql_tokens import tokenize
 
 #: (start, end, replacement) in a unit's text
 Edit = tuple[int, int, str]

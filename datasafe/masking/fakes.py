@@ -31,7 +31,7 @@ from faker import Factory
 from faker.config import AVAILABLE_LOCALES
 from faker.generator import Generator
 
-from datasafe.masking.located import did_you_mean
+from datasafe.masking.rules_yaml import did_you_mean
 
 DEFAULT_LOCALE = "en_US"
 log = logging.getLogger(__name__)

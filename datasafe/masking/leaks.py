@@ -8,20 +8,22 @@ looks for them before the masked snapshot is committed (:meth:`LeakAudit.finish`
 **What the output holds.** The output columns that can carry originals are scanned, each
 distinct cell once, and cut into significant items (:mod:`~datasafe.masking.leaks_items`),
 kept with the columns they were seen in: the distinct values of the output, usually small.
-Kept columns of masked tables are scanned where the table is masked, in the worker that masks
-the block (from the original rows: their bytes are the output's); tables copied chunk for chunk
-are scanned before masking starts, by worker processes when large. Masked columns whose rule
-makes the whole value from the key (names, e-mail, phone, text, hash, ...) are not scanned:
-whatever they hold is the generator's. Columns whose output is known only after masking (rules
-that pass part of the input on: ``json``, ``regex``, ``redact``, ``template``; tables that lose
-rows to a filter) are scanned in their masked form.
+Kept columns are read from the original rows (their bytes are the output's): with more than one
+worker, by processes of their own that read every audited table apart from the masking, at the
+lowest priority, on the CPU time masking leaves over; with one, masked tables where they are
+masked and copied tables before. Masked columns whose rule makes the whole value from the key
+(names, e-mail, phone, text, hash, ...) are not scanned: whatever they hold is the generator's.
+Columns whose output is known only after masking (rules that pass part of the input on:
+``json``, ``regex``, ``redact``, ``template``; tables that lose rows to a filter) are scanned in
+their masked form, by the worker that masks the block.
 
-**What the originals were.** While a block is masked, every item of its original values goes
-into the table's :class:`~datasafe.masking.fingerprints.Fingerprints` (a Bloom filter, in C);
-nothing else of the originals is kept. Once every table is masked, the output's items are looked
-up in the filters: most schemas give no candidate at all, and the run is done. A table with
-candidates (real ones, or the filter's rare false positives) is read once more, and its
-originals are counted exactly against the candidates only. Items common in their original column
+**What the originals were.** In the same pass that reads a table's kept columns, every item
+of its original values goes into the table's :class:`~datasafe.masking.fingerprints.Fingerprints`
+(a Bloom filter, in C, in memory the processes share); nothing else of the originals is kept.
+Once every table is masked, the output's items are looked up in the filters: most schemas give
+no candidate at all, and the run is done. A table with candidates (real ones, or the filter's
+rare false positives) is read once more, and its originals are counted exactly against the
+candidates only. Items common in their original column
 (in at least :data:`COMMON_ROWS` rows and :data:`COMMON_SHARE` of them) identify no one and are
 dropped.
 
@@ -31,8 +33,8 @@ many of those hold their own row's original (a derived column), then judged (:fu
 
 from __future__ import annotations
 
+import functools
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -45,21 +47,16 @@ from datasafe.masking.errors import RulesError
 from datasafe.masking.fingerprints import Fingerprints
 from datasafe.masking.leaks_items import (
     PARTIAL_RULES,
-    SEEN_BYTES,
-    WORD,
     Blocks,
     Known,
     Original,
     Scanned,
-    block_columns,
-    exposed_items,
     judge,
     locate,
-    original_items,
     original_mode,
     scan_kind,
 )
-from datasafe.masking.leaks_ledger import Hits, Ledger
+from datasafe.masking.leaks_ledger import Ledger, TableProbe
 from datasafe.masking.leaks_report import LeakReport
 from datasafe.masking.plan import MaskPlan, TablePlan
 from datasafe.masking.types import column_kind
@@ -70,117 +67,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: whole rows as stored: a block, or a view into a decompressed piece (the copied tables' scan)
+#: whole rows as stored: a block, or a view into a decompressed buffer (the scan apart from masking)
 Rows = bytes | memoryview
 
-#: the copied tables' scan runs at this lower priority, on the CPU time masking leaves over (its
-#: parent process reads and compresses while the workers wait, and the other way round)
+#: the scan apart from masking runs at this lower priority, on the CPU time masking leaves over
+#: (its parent process reads and compresses while the workers wait, and the other way round)
 BACKGROUND_NICE = 19
-
-
-class TableProbe:
-    """Cuts one table's blocks into items: scanned columns (:meth:`expose`) and originals (:meth:`test`)."""
-
-    def __init__(self, entry: TableEntry, originals: list[Original], scanned: list[Scanned]) -> None:
-        self.entry = entry
-        self.originals = originals
-        self.early = [s for s in scanned if not s.output]
-        self.late = [s for s in scanned if s.output]
-        self.ncols = len(entry.columns)
-        # cells already scanned: most columns repeat a few values (a status, a user agent, a JSON
-        # template), whose items are known already; a cell met again costs one set lookup
-        self._seen: dict[int, set[bytes]] = {s.id: set() for s in scanned}
-        self._seen_bytes = 0
-        # ... and before that, in C, by the hashes of the cells met (see fingerprints.distinct):
-        # made in the process that scans (a forked worker gets its own)
-        self._tables: dict[int, bytearray] = {}
-        self._seed = int.from_bytes(os.urandom(8), "little")
-        self._modes = sorted((o.index, o.mode) for o in originals)
-
-    def _new(self, s: Scanned, cells: list[bytes]) -> set[bytes]:
-        seen = self._seen[s.id]
-        if seen and seen.issuperset(cells):
-            return set()
-        new = set(cells)
-        if seen:
-            new -= seen
-        if new and self._seen_bytes < SEEN_BYTES:
-            seen |= new
-            self._seen_bytes += sum(map(len, new))
-        return new
-
-    def _exposed(self, block: Rows, scanned: list[Scanned], into: Fingerprints | None = None
-                 ) -> list[list[bytes]]:
-        """The new items of the ``scanned`` columns of ``block``; with ``into``, the originals of
-        the block's masked columns go into it in the same walk of the block."""
-        # distinct cells as stored (not lower-cased: most repeat, and only new ones are worth the work)
-        wanted = tuple(sorted({s.index for s in scanned}))
-        if not block or (not wanted and into is None):
-            return [[] for _ in scanned]
-        if self.entry.encoding == "jsonl":
-            if into is not None:
-                self.fingerprint(bytes(block), into)
-            columns = block_columns(bytes(block), self.entry.encoding, self.ncols, wanted, lower=False)
-        else:
-            by_index = {s.index: s.id for s in scanned}
-            tables = tuple(self._table(by_index[i]) for i in wanted)
-            if into is not None and self.originals:
-                columns = into.add_block_scanning(block, self.ncols, self._modes, wanted, tables, self._seed)
-            else:
-                columns = fingerprints.distinct(block, self.ncols, wanted, tables, self._seed)
-        cols = dict(zip(wanted, columns, strict=True))
-        return [exposed_items(map(bytes.lower, self._new(s, cols[s.index])), s.kind) for s in scanned]
-
-    def _table(self, sid: int) -> bytearray:
-        table = self._tables.get(sid)
-        if table is None:
-            table = self._tables[sid] = bytearray(8 * fingerprints.SEEN_SLOTS)
-        return table
-
-    def fingerprint(self, block: bytes, into: Fingerprints) -> None:
-        """Add the items of the block's original values of the masked columns to ``into``."""
-        if not self.originals or not block:
-            return
-        if self.entry.encoding != "jsonl":
-            into.add_block(block, self.ncols, self._modes)
-            return
-        wanted = tuple(sorted({o.index for o in self.originals}))
-        cols = dict(zip(wanted, block_columns(block, self.entry.encoding, self.ncols, wanted), strict=True))
-        for o in self.originals:
-            values, words = original_items(cols[o.index], o.mode)
-            into.add(values + [WORD + w for w in words])
-
-    def expose(self, block: Rows) -> list[list[bytes]]:
-        """The new items of the scanned columns read from the original rows, per column."""
-        return self._exposed(block, self.early)
-
-    def audit(self, block: bytes, output: bytes, into: Fingerprints | None, early: bool
-              ) -> tuple[list[list[bytes]], list[list[bytes]]]:
-        """What masking a block gives the audit: its originals into ``into``; the new items of
-        the scanned columns, read from the original rows (if ``early``) and from ``output``."""
-        if early:
-            exposed = self._exposed(block, self.early, into)
-        else:
-            if into is not None:
-                self.fingerprint(block, into)
-            exposed = [[] for _ in self.early]
-        late = self._exposed(output, self.late) if self.late and output else [[] for _ in self.late]
-        return exposed, late
-
-    def test(self, block: bytes, output: bytes | None, known: Known) -> Hits:
-        """The items of ``block``'s originals that ``known`` holds; the items of ``output``'s
-        late-scanned columns (``output``: the masked rows)."""
-        started = time.perf_counter()
-        found: list[dict[bytes, int]] = []
-        rows = 0
-        if self.originals:
-            wanted = tuple(sorted({o.index for o in self.originals}))
-            cols = dict(zip(wanted, block_columns(block, self.entry.encoding, self.ncols, wanted), strict=True))
-            rows = len(cols[wanted[0]])
-            for o in self.originals:
-                found.append(known.hits(*original_items(cols[o.index], o.mode)) if known else {})
-        exposed = self._exposed(output, self.late) if self.late and output else [[] for _ in self.late]
-        return Hits(rows, found, exposed, time.perf_counter() - started)
+#: processes that read the tables apart from the masking (see :meth:`LeakAudit.expose`)
+BACKGROUND = 2
 
 
 @dataclass
@@ -226,7 +120,7 @@ class AuditedBatch(BatchMasker):
 
 # -- masking runs ---------------------------------------------------------------------------------------
 class LeakAudit:
-    """The leak audit of one masking run (see :func:`datasafe.masking.api.mask`).
+    """The leak audit of one masking run (see :func:`datasafe.masking.masked_snapshot.mask`).
 
     Built from the plan before anything is written (:meth:`for_plan` checks ``accept_leaks``);
     :meth:`expose` makes the fingerprint filters and scans the tables that are copied; the
@@ -248,7 +142,7 @@ class LeakAudit:
         self.fingerprints: dict[str, Fingerprints] = {}
         #: tables whose kept columns expose() scans, apart from the masking (copied tables)
         self._apart: set[str] = set()
-        self._background: parallel.Background | None = None
+        self._background: list[parallel.Background] = []
         self._unread: dict[str, IntegrityError] = {}
         #: the result, once :meth:`finish` ran
         self.report: LeakReport | None = None
@@ -286,13 +180,16 @@ class LeakAudit:
         return cls(plan, Ledger(originals, scanned), accepted)
 
     def expose(self, read: Callable[[TableEntry], Iterator[Rows]], workers: int) -> None:
-        """Make the fingerprint filters (before the workers are forked: they share them) and scan
-        the output columns of the tables that are not masked (their bytes are the snapshot's).
+        """Make the fingerprint filters (before any process is forked: they share them) and scan
+        what can be scanned apart from the masking.
 
-        With ``workers`` > 1 that scan runs in a process of its own beside the masking, at a
-        lower priority: masking leaves CPU time over (its parent reads and compresses while the
-        workers wait, and the other way round). Otherwise it runs here and now. Masked tables are
-        audited where they are masked, block by block, which reads them once.
+        With ``workers`` > 1, every audited table is read apart, in :data:`BACKGROUND` processes
+        of lower priority beside the masking: the originals of masked tables go into the filters
+        and the kept columns are cut into items there, on the CPU time masking leaves over (its
+        parent reads and compresses while the workers wait, and the other way round), so the
+        workers that mask do no more than the columns known only after masking (``late``). With
+        one worker, tables copied chunk for chunk are scanned here and now, and masked tables
+        where they are masked, block by block.
         """
         started = time.monotonic()
         sizes = {name: Fingerprints.size_for(_expected_items(p)) for name, p in self.probes.items() if p.originals}
@@ -300,12 +197,17 @@ class LeakAudit:
         for name, size in sizes.items():
             self.fingerprints[name] = Fingerprints(int(size * scale))
         masked = {t.name for t in self.plan.tables if t.action == "mask"}
-        copied = [p for name, p in self.probes.items() if name not in masked and p.early and p.entry.chunks]
-        self._apart.update(p.entry.name for p in copied)
-        if workers > 1 and parallel.can_fork() and copied:
-            self._background = parallel.Background("datasafe-leak-scan", lambda: _read_apart(copied, read),
-                                                   nice=BACKGROUND_NICE)
+        if workers > 1 and parallel.can_fork():
+            apart = [(p, self.fingerprints.get(name)) for name, p in self.probes.items()
+                     if p.entry.chunks and (p.early or self.fingerprints.get(name) is not None)]
+            self._apart.update(p.entry.name for p, _ in apart)
+            self._background = [
+                parallel.Background(f"datasafe-leak-scan-{n}", functools.partial(_read_apart, group, read),
+                                    nice=BACKGROUND_NICE)
+                for n, group in enumerate(_shares(apart, BACKGROUND)) if group]
         else:
+            copied = [p for name, p in self.probes.items() if name not in masked and p.early and p.entry.chunks]
+            self._apart.update(p.entry.name for p in copied)
             for probe in copied:
                 try:
                     for block in read(probe.entry):
@@ -318,9 +220,9 @@ class LeakAudit:
 
     def close(self) -> None:
         """Stop the background scan and free the filters (a run that ends early)."""
-        if self._background is not None:
-            self._background.stop()
-            self._background = None
+        for background in self._background:
+            background.stop()
+        self._background = []
         for filt in self.fingerprints.values():
             filt.close()
 
@@ -355,11 +257,10 @@ class LeakAudit:
         that may hold them, locate what was found, judge; the caller refuses to commit a failed audit."""
         started = time.monotonic()
         ledger = self.ledger
-        if self._background is not None:
-            scanned, errors, seconds = self._background.result()
-            self._background = None
+        by_id = {s.id: s for s in ledger.scanned}
+        while self._background:
+            scanned, errors, seconds = self._background.pop(0).result()
             ledger.seconds += seconds
-            by_id = {s.id: s for s in ledger.scanned}
             for sid, found in scanned.items():
                 ledger.expose([by_id[sid]], [found])
             for name, message in errors.items():
@@ -405,21 +306,34 @@ class LeakAudit:
         return report
 
 
-def _read_apart(probes: list[TableProbe], read: Callable[[TableEntry], Iterator[Rows]]
+def _read_apart(probes: list[tuple[TableProbe, Fingerprints | None]], read: Callable[[TableEntry], Iterator[Rows]]
                 ) -> tuple[dict[int, list[bytes]], dict[str, str], float]:
-    """The scan of the copied tables, in a process of its own: per scanned column id the distinct
-    items of the kept columns; per table that could not be read, the error; the seconds it took."""
+    """Tables read apart from the masking, in a process of its own: their originals into their
+    filters (``None``: a table copied as it is), and per scanned column id the distinct items of
+    the kept columns; per table that could not be read, the error; the seconds it took."""
     started = time.monotonic()
     found: dict[int, set[bytes]] = {}
     errors: dict[str, str] = {}
-    for probe in probes:
+    for probe, into in probes:
         try:
             for block in read(probe.entry):
-                for s, items in zip(probe.early, probe.expose(block), strict=True):
+                for s, items in zip(probe.early, probe._exposed(block, probe.early, into), strict=True):
                     found.setdefault(s.id, set()).update(items)
         except (IntegrityError, ValueError) as exc:
             errors[probe.entry.name] = f"table {probe.entry.name}: {exc}"
     return {sid: list(items) for sid, items in found.items()}, errors, time.monotonic() - started
+
+
+def _shares(work: list[tuple[TableProbe, Fingerprints | None]], count: int
+            ) -> list[list[tuple[TableProbe, Fingerprints | None]]]:
+    """``work`` dealt into ``count`` shares of about equal size (the tables' bytes), largest first."""
+    shares: list[list[tuple[TableProbe, Fingerprints | None]]] = [[] for _ in range(count)]
+    sizes = [0] * count
+    for item in sorted(work, key=lambda pair: -pair[0].entry.raw_size):
+        k = sizes.index(min(sizes))
+        shares[k].append(item)
+        sizes[k] += item[0].entry.raw_size
+    return shares
 
 
 def _expected_items(probe: TableProbe) -> int:

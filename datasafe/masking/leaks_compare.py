@@ -16,7 +16,6 @@ is reported as a coincidence, unless values stay in their rows or most of them a
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import tempfile
 import time
@@ -26,8 +25,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from datasafe.errors import ConfigError, NotFound
-from datasafe.masking.leaks import TableProbe
+from datasafe.engines.kinds import column_kind
+from datasafe.engines.registry import get_engine
+from datasafe.engines.sampling import Consume
+from datasafe.errors import ConfigError
 from datasafe.masking.leaks_items import (
     Known,
     Original,
@@ -39,16 +40,13 @@ from datasafe.masking.leaks_items import (
     original_set,
     scan_kind,
 )
-from datasafe.masking.leaks_ledger import Ledger
+from datasafe.masking.leaks_ledger import Ledger, TableProbe
 from datasafe.masking.leaks_report import ColumnEquality, Finding, KAnonymity, LeakReport
-from datasafe.masking.pipeline import _blocks
+from datasafe.masking.pipeline import table_blocks
 from datasafe.masking.rules import Rules, bare_name
-from datasafe.masking.types import column_kind
 from datasafe.snapshot.manifest import Column, Manifest, TableEntry
 from datasafe.snapshot.repository import Repository
 from datasafe.urls import DatabaseURL
-
-Consume = Callable[[bytes], None]
 
 
 @dataclass
@@ -73,7 +71,7 @@ def snapshot_side(repo: Repository, manifest: Manifest) -> Side:
     objects = repo.snapshot_storage(manifest)
 
     def read(entry: TableEntry, limit: int | None, consume: Consume) -> None:
-        for block in _limited(_blocks(objects, entry), limit):
+        for block in _limited(table_blocks(objects, entry), limit):
             consume(block)
 
     return Side(f"snapshot {manifest.snapshot_id} of {manifest.source}", list(manifest.tables), read)
@@ -81,14 +79,9 @@ def snapshot_side(repo: Repository, manifest: Manifest) -> Side:
 
 def url_side(url: DatabaseURL) -> Side:
     """A live database: its catalog, and its rows read as a backup reads them (read-only)."""
-    from datasafe.engines import get_engine
-
-    readers = {"postgresql": _read_postgres, "mysql": _read_mysql, "sqlite": _read_sqlite}
-    if url.engine not in readers:
-        raise ConfigError(f"datasafe leaks cannot read {url.engine} databases")
-    entries = get_engine(url.engine).describe(url)
-    reader = readers[url.engine]
-    return Side(str(url), entries, lambda entry, limit, consume: reader(url, entry, limit, consume))
+    engine = get_engine(url.engine)
+    entries = engine.describe(url)
+    return Side(str(url), entries, lambda entry, limit, consume: engine.read_rows(url, entry, limit, consume))
 
 
 def _limited(blocks: Iterator[bytes], limit: int | None) -> Iterator[bytes]:
@@ -106,66 +99,6 @@ def _limited(blocks: Iterator[bytes], limit: int | None) -> Iterator[bytes]:
             return
         left -= rows
         yield block
-
-
-def _read_postgres(url: DatabaseURL, entry: TableEntry, limit: int | None, consume: Consume) -> None:
-    import psycopg
-
-    from datasafe.engines.postgres.connection import connect, copy_out, db_error, qualified, quote_ident
-
-    cols = ", ".join(quote_ident(c.name) for c in entry.columns)
-    name = qualified(entry.schema_name or "public", entry.table)
-    if limit is None:
-        sql = f"COPY {name} ({cols}) TO STDOUT"
-    else:
-        order = f" ORDER BY {', '.join(quote_ident(c) for c in entry.primary_key)}" if entry.primary_key else ""
-        sql = f"COPY (SELECT {cols} FROM {name}{order} LIMIT {int(limit)}) TO STDOUT"
-    with connect(url) as conn:
-        try:
-            copy_out(conn, sql, consume)
-        except psycopg.Error as exc:
-            raise db_error(f"reading {entry.name} of {url}", exc) from exc
-
-
-def _read_mysql(url: DatabaseURL, entry: TableEntry, limit: int | None, consume: Consume) -> None:
-    from datasafe.engines.mysql import catalog
-    from datasafe.engines.mysql.connection import Error, connect, db_error, stream_cursor
-
-    conn = connect(url)
-    try:
-        cur = stream_cursor(conn)
-        try:
-            cur.execute(catalog.select_sql(entry) + (f" LIMIT {int(limit)}" if limit is not None else ""))
-            while True:
-                rows = cur.fetchmany(5000)
-                if not rows:
-                    break
-                consume(b"\n".join(r[0] for r in rows) + b"\n")
-        finally:
-            cur.close()
-    except Error as exc:
-        raise db_error(f"reading {entry.name} of {url}", exc) from exc
-    finally:
-        conn.close()
-
-
-def _read_sqlite(url: DatabaseURL, entry: TableEntry, limit: int | None, consume: Consume) -> None:
-    if not url.database or not Path(url.database).is_file():
-        raise NotFound(f"SQLite database {url.database} does not exist")
-    conn = sqlite3.connect(f"file:{url.database}?mode=ro", uri=True)
-    try:
-        cols = ", ".join('"' + c.name.replace('"', '""') + '"' for c in entry.columns)
-        table = '"' + entry.table.replace('"', '""') + '"'
-        tail = f" LIMIT {int(limit)}" if limit is not None else ""
-        cur = conn.execute(f"SELECT {cols} FROM {table}{tail}")
-        while True:
-            rows = cur.fetchmany(2000)
-            if not rows:
-                break
-            lines = [json.dumps([None if isinstance(v, bytes) else v for v in r], ensure_ascii=False) for r in rows]
-            consume(("\n".join(lines) + "\n").encode())
-    finally:
-        conn.close()
 
 
 # -- the audit --------------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ SAME_COLUMN_ROWS = 0.01
 #: ... or from this share of its distinct values (values shuffled between rows)
 SAME_COLUMN_SHARE = 0.5
 #: bytes of scanned cells a table probe remembers, so that a cell met again costs one set lookup
-SEEN_BYTES = 16 << 20
+SEEN_BYTES = 4 << 20
 #: words too common in any text to mean anything (4 letters or more; shorter ones never count)
 STOP_WORDS = frozenset(w.encode() for w in _STOP.split())
 

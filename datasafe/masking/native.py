@@ -131,8 +131,12 @@ unescape: Callable[[list[bytes], bytes], list[bytes]] = py_unescape
 NATIVE = False
 #: the C module, for its transformers' first choices (``ssn_us``, ``card``, ``email``, ``lorem``,
 #: ``phone``: see _native_rules.c, _native_phone.c); None where it is not in use. They have no Python twins here:
-#: each is the C form of a transformer's ``digested_first``, which stays the reference.
+#: each is the C form of a transformer's ``first_from_digest``, which is the definition
+#: (:mod:`datasafe.masking.transformers.kernels` binds them).
 RULES: Any = None
+#: a kernel of RULES bound to a rule: the UTF-8 text of a list of values -> (each value's first choice in
+#: stored form, or None where the value is left to Python; the indexes of those Nones)
+NativeFirst = Callable[[list[bytes]], tuple[list[bytes | None], list[int]]]
 
 
 def use_native(enabled: bool = True) -> bool:

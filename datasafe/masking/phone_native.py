@@ -30,7 +30,6 @@ automata of :mod:`datasafe.masking.digit_dfa` do not read, so values that need i
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -39,10 +38,9 @@ from phonenumbers import PhoneMetadata
 
 from datasafe.masking import native
 from datasafe.masking.digit_dfa import Dfa, Unsupported, compile_dfa
+from datasafe.masking.native import NativeFirst
 from datasafe.masking.phone_numbers import REGIONS as _REGIONS
 from datasafe.masking.phone_numbers import TYPES, regions_of, sample
-
-NativeFirst = Callable[[list[bytes]], tuple[list[bytes | None], list[int]]]
 
 _MAGIC, _VERSION = 0x50484F4E, 1
 _CC_TABLE, _CC_COUNT = 2, 1000
@@ -223,8 +221,9 @@ def program() -> Program:
 
 
 def column_function(key: bytes, region: str | None, limit: int) -> NativeFirst:
-    """``Phone.first_choice_native``: the C first choices of a list of values (see
-    :meth:`~datasafe.masking.transformers.base.Transformer.first_choice_native`)."""
+    """The C first choices of a list of values of a ``phone`` rule (with ``keep_format`` and
+    ``keep_country_code``) whose numbers without a country code are of ``region``: a kernel as
+    :mod:`datasafe.masking.transformers.kernels` describes it."""
     c, tables = kernel(), program()
     entry = tables.region_entry(region)
 
@@ -238,30 +237,5 @@ def column_function(key: bytes, region: str | None, limit: int) -> NativeFirst:
             missing = [missing[j] for j in still]
             rounds += 1
         return outs, missing
-
-    return first
-
-
-def value_function(key: bytes) -> Callable[[str, str | None], str | None] | None:
-    """The C first choice of one ASCII value of four digits or more, with the region of numbers
-    without a country code; None where C leaves the value to Python. None without the C code."""
-    c = kernel()
-    if c is None:
-        return None
-    tables = program()
-    entries: dict[str | None, int] = {}
-
-    def first(value: str, region: str | None) -> str | None:
-        entry = entries.get(region)
-        if entry is None:
-            entry = entries[region] = tables.region_entry(region)
-        values = [value.encode()]
-        outs, _, needs = c.phone(key, values, tables.tables(), entry, -1)
-        rounds = 1
-        while needs and outs[0] is None and rounds < _ROUNDS and tables.learn(needs):
-            outs, _, needs = c.phone(key, values, tables.tables(), entry, -1)
-            rounds += 1
-        out = outs[0]
-        return None if out is None else out.decode()
 
     return first

@@ -17,7 +17,9 @@ import logging
 import time
 from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, cast
+
+import zstandard
 
 from datasafe.errors import IntegrityError, NotFound
 from datasafe.masking import parallel, stages
@@ -28,7 +30,7 @@ from datasafe.masking.plan import MaskPlan, TablePlan
 from datasafe.masking.preview import preview
 from datasafe.masking.types import column_kind
 from datasafe.progress import NullProgress, Progress
-from datasafe.snapshot.chunks import Compression, HashingWriter, content_digest, read_chunk, stored_blocks
+from datasafe.snapshot.chunks import READ_SIZE, Compression, HashingWriter, content_digest, read_chunk, stored_blocks
 from datasafe.snapshot.manifest import Chunk, SchemaPart, TableEntry
 from datasafe.snapshot.repository import SnapshotObjects, SnapshotWriter
 
@@ -87,7 +89,7 @@ def copy_object(src: SnapshotObjects, dst: SnapshotObjects, chunk: Chunk, label:
                                     "storage_checksum": stored.checksum})
 
 
-def _blocks(objects: SnapshotObjects, entry: TableEntry, size: int | None = None) -> Iterator[bytes]:
+def table_blocks(objects: SnapshotObjects, entry: TableEntry, size: int | None = None) -> Iterator[bytes]:
     """The stored rows of a table in blocks of whole rows (each with its line end) of about ``size`` bytes."""
     size = size or BLOCK_SIZE
     for chunk in entry.chunks:
@@ -107,32 +109,71 @@ def _blocks(objects: SnapshotObjects, entry: TableEntry, size: int | None = None
             raise IntegrityError(f"table {entry.name}: chunk {chunk.path} ends inside a row")
 
 
-def _row_views(objects: SnapshotObjects, entry: TableEntry) -> Iterator[bytes | memoryview]:
-    """The stored rows of a table as read, each piece cut to whole rows: views into the pieces,
-    not copies (a row cut between two pieces is joined). For readers that only look (the leak
-    audit), which the stored bytes' SHA-256 is enough for (see :func:`read_chunk`)."""
+#: the buffer :func:`row_views` decompresses into (it grows for a longer row)
+VIEW_SIZE = 4 << 20
+
+
+class _Source:
+    """The stored (decrypted) blocks of a chunk as the file zstd reads."""
+
+    def __init__(self, blocks: Iterator[bytes]) -> None:
+        self._blocks = blocks
+
+    def read(self, size: int = -1) -> bytes:
+        return next(self._blocks, b"")
+
+
+def row_views(objects: SnapshotObjects, entry: TableEntry) -> Iterator[memoryview]:
+    """The stored rows of a table, whole rows at a time, as views into one buffer that zstd
+    decompresses into and that the next view reuses: for readers that only look (the leak audit),
+    done with a view before they ask for the next. The stored bytes' SHA-256 and size are checked
+    (they fix what the bytes decompress to), and the decompressed size; see :func:`read_chunk`."""
+    buf = bytearray(VIEW_SIZE)
     for chunk in entry.chunks:
-        rest = b""
-        for piece in read_chunk(objects, chunk, label=f"{entry.name} {chunk.path}", raw_check=False):
-            first = 0
-            if rest:
-                end = piece.find(b"\n") + 1
-                if not end:
-                    rest += piece
+        label = f"{entry.name} {chunk.path}"
+        digest = hashlib.sha256()
+        size = [0]
+        blocks: Iterator[bytes] = stored_blocks(objects, chunk, label, digest, size)
+        cipher = getattr(objects, "cipher", None)  # an encrypted snapshot's objects decrypt on the way
+        if cipher is not None:
+            blocks = cipher.decrypt(blocks, f"chunk {label}")
+        reader = zstandard.ZstdDecompressor().stream_reader(cast("IO[bytes]", _Source(blocks)), read_size=READ_SIZE)
+        held = raw = 0
+        while True:
+            if held == len(buf):  # one row longer than the buffer
+                buf.extend(bytes(len(buf)))
+            with memoryview(buf) as view:
+                try:
+                    n = reader.readinto(view[held:])
+                except zstandard.ZstdError as exc:
+                    raise IntegrityError(f"chunk {label} is corrupt: {exc}") from exc
+                if not n:
+                    break
+                raw += n
+                if raw > chunk.raw_size:  # a few KiB of zstd can expand to gigabytes
+                    raise IntegrityError(f"chunk {label} decompresses to more than its recorded "
+                                         f"{chunk.raw_size:,} bytes")
+                end = held + n
+                last = buf.rfind(b"\n", held, end) + 1
+                if not last:
+                    held = end
                     continue
-                yield rest + piece[:end]
-                first = end
-            last = piece.rfind(b"\n", first) + 1
-            if last > first:
-                yield memoryview(piece)[first:last]
-            rest = piece[max(first, last):]
-        if rest:
+                rows = view[:last]
+                yield rows
+                rows.release()
+            buf[:end - last] = buf[last:end]
+            held = end - last
+        if size[0] != chunk.stored_size or digest.hexdigest() != chunk.sha256:
+            raise IntegrityError(f"chunk {label} does not match its SHA-256 (stored bytes changed)")
+        if raw != chunk.raw_size:
+            raise IntegrityError(f"chunk {label} decompresses to different bytes than were backed up")
+        if held:
             raise IntegrityError(f"table {entry.name}: chunk {chunk.path} ends inside a row")
 
 
 def _lines(objects: SnapshotObjects, entry: TableEntry) -> Iterator[bytes]:
     """The stored rows of a table, one line each (with its line end)."""
-    for block in _blocks(objects, entry):
+    for block in table_blocks(objects, entry):
         yield from _split_lines(block)
 
 
@@ -215,7 +256,7 @@ def _mask_one(plan: MaskPlan, table: TablePlan, state: RunState, src: SnapshotOb
     out = writer.table_writer(table.ordinal, compression, chunk_size)
     # reading and writing run beside the masking when it has worker processes (see stages)
     threaded = workers > 1 and masker.by_block and entry.raw_size >= PARALLEL_MIN_BYTES
-    blocks = stages.prefetched(_blocks(src, entry)) if threaded else _blocks(src, entry)
+    blocks = stages.prefetched(table_blocks(src, entry)) if threaded else table_blocks(src, entry)
     sink = stages.BackgroundWriter(out) if threaded else out
     try:
         for data, rows in _masked(masker, blocks, progress, workers, audit):

@@ -9,13 +9,14 @@ that lets subsetting follow foreign keys (parents before children).
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
 from datasafe.masking.errors import RulesError
 from datasafe.masking.rules import Rules
-from datasafe.masking.spec import ColumnRule
 from datasafe.masking.transformers import Transformer, build_transformer
+from datasafe.masking.transformers.column_rule import ColumnRule
 from datasafe.masking.types import ColumnInfo
 from datasafe.snapshot.manifest import ForeignKey, Manifest, TableEntry
 
@@ -269,6 +270,4 @@ def check_rules(manifest: Manifest, rules: Rules) -> MaskPlan:
     """Check ``rules`` against a snapshot (coverage, columns, rule fit) without the masking key.
 
     Transformers need a key to be built; a throwaway one serves, as nothing is masked."""
-    import secrets
-
     return plan_masking(manifest, rules, secrets.token_bytes(32))

@@ -15,6 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from datasafe.engines import get_engine
 from datasafe.masking.transformers import TRANSFORMERS
 from datasafe.masking.types import column_kind
 from datasafe.scan.api import DEFAULT_ROWS, scan_snapshot, scan_url
@@ -202,8 +203,6 @@ def _schema_lines(report: ScanReport) -> list[str]:
 def rules_init(subject: Manifest | DatabaseURL, repo: Repository | None = None, *, rows: int = DEFAULT_ROWS) -> str:
     """Scan a snapshot (in ``repo``) or a live database and propose a rules file for it."""
     if isinstance(subject, DatabaseURL):
-        from datasafe.engines import get_engine
-
         return propose_rules(scan_url(subject, rows=rows), get_engine(subject.engine).describe(subject))
     if repo is None:
         raise ValueError("scanning a snapshot needs its repository")

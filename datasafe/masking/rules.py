@@ -21,11 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from datasafe.masking.errors import RulesError
 from datasafe.masking.fakes import DEFAULT_LOCALE, check_locale
-from datasafe.masking.keys import DEFAULT_KEY_ENV, MaskingKey, load_key
-from datasafe.masking.located import Loc, did_you_mean, load_yaml
-from datasafe.masking.schema import rules_json_schema
-from datasafe.masking.spec import ColumnRule, SchemaRules, VirtualForeignKey, expand_rule, expand_schema_rules
+from datasafe.masking.masking_key import DEFAULT_KEY_ENV, MaskingKey, load_key
+from datasafe.masking.rules_schema import rules_json_schema
+from datasafe.masking.rules_yaml import Loc, did_you_mean, load_yaml
+from datasafe.masking.schema_rules import SchemaRules, VirtualForeignKey, expand_schema_rules
 from datasafe.masking.suggest import suggest_rules
+from datasafe.masking.transformers.column_rule import ColumnRule, expand_rule
 from datasafe.masking.types import ColumnInfo
 from datasafe.yamlsafe import MAX_RULES_BYTES, read_text
 

@@ -11,6 +11,7 @@ import json
 import re
 from collections.abc import Sequence
 
+from datasafe.masking.transformers import TRANSFORMERS
 from datasafe.masking.types import ColumnInfo
 
 # (pattern on the normalised column name, transformer). First match wins; order matters
@@ -43,8 +44,6 @@ _YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "kee
 
 def suggest_transformer(column: ColumnInfo) -> str | None:
     """The transformer a column's name and type suggest, or None (keep)."""
-    from datasafe.masking.transformers import TRANSFORMERS
-
     name = re.sub(r"[^a-z0-9]+", "_", column.name.lower()).strip("_")
     for pattern, transformer in _COMPILED:
         if pattern.search(name):

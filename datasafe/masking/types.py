@@ -4,7 +4,8 @@ A cell reaches a transformer as ``str | None`` (None is SQL NULL) in the databas
 representation: PostgreSQL ``COPY`` text after unescaping (``1987-03-02``, ``2021-05-01 12:00:00+00``,
 ``1234.50``, ``t``/``f``), MySQL the same with booleans ``0``/``1``, SQLite numbers as decimal text.
 A transformer answers in the same representation, and :func:`fit` makes the answer fit the
-column (length, precision and scale, integer range, NOT NULL).
+column (length, precision and scale, integer range, NOT NULL). A column's kind (:data:`KINDS`,
+:func:`column_kind`) is an engine fact, read in :mod:`datasafe.engines.kinds` and named here too.
 """
 
 from __future__ import annotations
@@ -13,35 +14,11 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
-from functools import lru_cache
 from typing import Protocol
 
-KINDS = ("text", "int", "decimal", "float", "date", "timestamp", "time", "bool", "json", "uuid", "bytes",
-         "inet", "other")
+from datasafe.engines.kinds import KINDS as KINDS
+from datasafe.engines.kinds import column_kind as column_kind
 
-# Matched against the lower-cased type name with array brackets removed, in this order: the first
-# pattern that matches decides. Names of PostgreSQL (format_type), MySQL/MariaDB (COLUMN_TYPE) and
-# the common spellings of SQLite declared types.
-_KIND_PATTERNS: tuple[tuple[str, str], ...] = (
-    (r"tinyint\(1\)|bool|boolean", "bool"),
-    (r"(tiny|small|medium|big)?int(eger)?\d?(\(\d+\))?( (un)?signed)?( zerofill)?|"
-     r"(small|big)?serial\d?|year(\(\d\))?|unsigned big int", "int"),
-    (r"(numeric|decimal|dec|fixed|number)(\s*\(.*\))?( (un)?signed)?( zerofill)?", "decimal"),
-    (r"(real|double( precision)?|float\d?)(\s*\(.*\))?( (un)?signed)?( zerofill)?", "float"),
-    (r"date", "date"),
-    (r"(timestamp|datetime|smalldatetime|datetime2|datetimeoffset)(tz)?(\s*\(\d+\))?( with(out)? time zone)?",
-     "timestamp"),
-    (r"time(tz)?(\s*\(\d+\))?( with(out)? time zone)?", "time"),
-    (r"jsonb?", "json"),
-    (r"uuid|uniqueidentifier", "uuid"),
-    (r"bytea|(tiny|medium|long)?blob|(var)?binary(\s*\(\d+\))?", "bytes"),
-    (r"inet[46]?|cidr", "inet"),
-    (r"point|line|lseg|box|path|polygon|circle|(multi)?(point|linestring|polygon)|geometry(collection)?|geography|"
-     r"interval|money|macaddr8?|bit( varying)?(\s*\(\d+\))?|varbit|tsvector|tsquery|xml|pg_lsn|oid|regclass", "other"),
-    (r"(national )?(character varying|varchar2?|nvarchar|character|n?char|text|tinytext|mediumtext|longtext|"
-     r"clob|citext|string|name|bpchar)(\s*\(\d+\))?", "text"),
-)
-_KIND_RES = tuple((re.compile(p), k) for p, k in _KIND_PATTERNS)
 _LENGTH_RE = re.compile(
     r"(?:national )?(?:character varying|varchar2?|nvarchar|character|n?char|bpchar)\s*\(\s*(\d+)\s*\)")
 _NUMERIC_RE = re.compile(r"(?:numeric|decimal|dec|fixed|number)\s*\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)")
@@ -50,32 +27,6 @@ _INT_BITS = (
     (re.compile(r"mediumint"), 24), (re.compile(r"bigint|int8|bigserial|unsigned big int"), 64),
     (re.compile(r"int4|serial"), 32),
 )
-
-
-@lru_cache(maxsize=1024)
-def column_kind(type_name: str) -> str:
-    """The kind of a declared column type: one of :data:`KINDS`.
-
-    Known PostgreSQL, MySQL/MariaDB and SQLite names are recognised first; any other name gets
-    SQLite's affinity rules (contains ``INT`` → int; ``CHAR``, ``CLOB`` or ``TEXT`` → text; ``BLOB``
-    → bytes; ``REAL``, ``FLOA`` or ``DOUB`` → float), and ``other`` when none applies: arrays,
-    enums, intervals, geometric and user-defined types.
-    """
-    t = " ".join(type_name.strip().lower().split()).strip('"')
-    if not t or t.endswith("]") or t.startswith("_") or t.startswith(("enum(", "set(", "interval")):
-        return "other"
-    for pattern, kind in _KIND_RES:
-        if pattern.fullmatch(t):
-            return kind
-    if "int" in t:
-        return "int"
-    if any(s in t for s in ("char", "clob", "text")):
-        return "text"
-    if "blob" in t:
-        return "bytes"
-    if any(s in t for s in ("real", "floa", "doub")):
-        return "float"
-    return "other"
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Nightly operations: retention, the per-source lease, metrics files and notification pings.
 
-These modules are library pieces without click: the CLI and :mod:`datasafe.api` wire them into
+These modules are library pieces without click: the commands (:mod:`datasafe.commands`) wire them into
 ``backup --prune``, ``prune``, ``check`` and friends. See ``docs/operations.md``.
 """
 

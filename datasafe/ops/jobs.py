@@ -8,13 +8,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from datasafe import clock, faultpoints, humanize
-from datasafe.errors import ConfigError, Refused
-from datasafe.ops.durations import format_duration
+from datasafe.errors import ConfigError, ExitCode, Refused
 from datasafe.ops.lease import Lease
-from datasafe.ops.retention import Decision, RetentionPolicy, SnapshotRef, select
+from datasafe.ops.retention import Decision, SnapshotRef, select
+from datasafe.retention_policy import RetentionPolicy
 from datasafe.snapshot import verification
 from datasafe.snapshot.manifest import MANIFEST_NAME
 from datasafe.snapshot.repository import Repository, SnapshotInfo
+from datasafe.units import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -163,14 +164,15 @@ class Freshness:
 
     source: str
     ok: bool
-    #: 0 fresh, 6 newest verification failed, 7 nothing verified recently enough
-    code: int
+    #: OK fresh, INTEGRITY newest snapshot damaged or its verification failed, NOT_FOUND nothing verified
+    #: recently enough
+    code: ExitCode
     message: str
     newest_verified: str | None = None
     age_s: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "ok": self.ok, "exit_code": self.code, "message": self.message,
+        return {"source": self.source, "ok": self.ok, "exit_code": int(self.code), "message": self.message,
                 "newest_verified": self.newest_verified, "age_seconds": self.age_s}
 
 
@@ -184,22 +186,22 @@ def freshness(repo: Repository, source: str, max_age: timedelta, now: datetime |
     for info in reversed(complete):
         rec = verification.latest(repo.storage, source, info.snapshot_id)
         if rec is not None and not rec.ok and info is complete[-1]:
-            return Freshness(source, False, 6, f"{source}: the newest snapshot {info.snapshot_id} failed its "
-                             f"last verification ({rec.describe()}): {'; '.join(rec.problems[:1])}")
+            return Freshness(source, False, ExitCode.INTEGRITY, f"{source}: the newest snapshot {info.snapshot_id} "
+                             f"failed its last verification ({rec.describe()}): {'; '.join(rec.problems[:1])}")
         if rec is not None and rec.ok:
             newest_ok = info
             break
     if damaged and (not complete or damaged[-1].snapshot_id > complete[-1].snapshot_id):
-        return Freshness(source, False, 6, f"{source}: the newest snapshot {damaged[-1].snapshot_id} is damaged: "
-                         f"{damaged[-1].problem}")
+        return Freshness(source, False, ExitCode.INTEGRITY, f"{source}: the newest snapshot "
+                         f"{damaged[-1].snapshot_id} is damaged: {damaged[-1].problem}")
     if newest_ok is None or newest_ok.manifest is None:
-        return Freshness(source, False, 7, f"{source}: no verified snapshot")
+        return Freshness(source, False, ExitCode.NOT_FOUND, f"{source}: no verified snapshot")
     age = now - newest_ok.manifest.finished_at
     if age > max_age:
-        return Freshness(source, False, 7, f"{source}: the newest verified snapshot {newest_ok.snapshot_id} is "
-                         f"{humanize.age(age)} old (more than {format_duration(max_age)})", newest_ok.snapshot_id,
-                         age.total_seconds())
-    return Freshness(source, True, 0, f"{source}: ok, newest verified snapshot {newest_ok.snapshot_id} is "
+        return Freshness(source, False, ExitCode.NOT_FOUND, f"{source}: the newest verified snapshot "
+                         f"{newest_ok.snapshot_id} is {humanize.age(age)} old (more than {format_duration(max_age)})",
+                         newest_ok.snapshot_id, age.total_seconds())
+    return Freshness(source, True, ExitCode.OK, f"{source}: ok, newest verified snapshot {newest_ok.snapshot_id} is "
                      f"{humanize.age(age)} old", newest_ok.snapshot_id, age.total_seconds())
 
 

@@ -63,10 +63,10 @@ from typing import Any
 
 from datasafe import faultpoints
 from datasafe.errors import LockHeld, NotFound
-from datasafe.ops.durations import format_duration
 from datasafe.processes import process_alive
 from datasafe.snapshot.repository import check_source_name
 from datasafe.storage.base import StorageBackend
+from datasafe.units import format_duration
 
 log = logging.getLogger(__name__)
 

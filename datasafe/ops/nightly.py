@@ -1,4 +1,4 @@
-"""The unattended backup: lease, backup, prune, metrics and pings around :func:`datasafe.api.backup`.
+"""The unattended backup: lease, backup, prune, metrics and pings around :func:`datasafe.transfer.backup.backup`.
 
 What a nightly cron job runs (``datasafe backup SOURCE --prune --metrics-file PATH``), as a
 library call. Reporting never fails the run: a metrics file that cannot be written or a ping
@@ -19,9 +19,10 @@ from datasafe.ops import jobs
 from datasafe.ops.lease import DEFAULT_TTL, Lease
 from datasafe.ops.metrics import RunMetrics, write_metrics
 from datasafe.ops.notify import Notifier, RunEvent
-from datasafe.ops.retention import RetentionPolicy
+from datasafe.retention_policy import RetentionPolicy
 from datasafe.snapshot.manifest import Manifest
 from datasafe.snapshot.repository import Repository
+from datasafe.transfer.backup import backup
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +87,9 @@ def backup_job(source: Source, repo: Repository, *, lock: LockSettings, reportin
                prune: RetentionPolicy | None = None, lock_days: int | None = None,
                **backup_options: object) -> tuple[Manifest, jobs.PruneResult | None]:
     """Back up ``source`` under its lease; then, with a ``prune`` policy, prune under the same lease."""
-    from datasafe import api
-
     with reported(source.name, "backup", reporting) as outcome, \
             Lease(repo.storage, source.name, operation="backup", ttl=lock.ttl).acquire(lock.wait) as lease:
-        manifest = api.backup(source, repo, lease=lease, **backup_options)  # type: ignore[arg-type]
+        manifest = backup(source, repo, lease=lease, **backup_options)  # type: ignore[arg-type]
         outcome["manifest"] = manifest
         outcome["verified"] = backup_options.get("read_back", "digest") != "none"
         pruned = None

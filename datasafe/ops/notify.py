@@ -27,17 +27,16 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 from datasafe import __version__
+from datasafe.notify_urls import HealthcheckKind, check_url, healthcheck_url_for, safe_url
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = timedelta(seconds=10)
 #: healthchecks.io keeps the first 100 kB of a ping body; stay far below
 MAX_BODY = 10_000
-HealthcheckKind = Literal["start", "success", "fail"]
 
 
 @dataclass(frozen=True)
@@ -122,28 +121,6 @@ class Notifier:
             post_webhook(self.webhook_url, event.payload(), timeout=self.timeout)
 
 
-def check_url(url: str) -> str:
-    """Validate a ping URL (for configuration checks): ``http``/``https`` with a host.
-
-    Raises:
-        ValueError: naming what is wrong, without echoing the URL's path (it is a secret).
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https"):
-        raise ValueError(f"a notification URL must start with http:// or https://, not {parts.scheme or '?'}://")
-    if not parts.hostname:
-        raise ValueError("a notification URL needs a host name")
-    return url
-
-
-def healthcheck_url_for(url: str, kind: HealthcheckKind) -> str:
-    """``<url>/start``, ``<url>`` or ``<url>/fail`` (a query string stays at the end)."""
-    if kind == "success":
-        return url
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{kind}"))
-
-
 def ping_healthcheck(url: str, kind: HealthcheckKind, body: str = "", *, timeout: float = 10.0) -> bool:
     """POST ``body`` to the healthcheck URL for ``kind``; True when it was delivered. Never raises."""
     target = healthcheck_url_for(url, kind)
@@ -155,17 +132,6 @@ def post_webhook(url: str, payload: dict[str, Any], *, timeout: float = 10.0) ->
     """POST ``payload`` as JSON to ``url``; True when it was delivered (2xx). Never raises."""
     data = json.dumps(payload).encode()
     return _send(url, data, "application/json", timeout, what="webhook")
-
-
-def safe_url(url: str) -> str:
-    """``https://hc-ping.com/…``: scheme and host only, for log lines."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<invalid URL>"
-    return f"{parts.scheme}://{host}{port}/…"
 
 
 def _send(url: str, data: bytes, content_type: str, timeout: float, *, what: str) -> bool:

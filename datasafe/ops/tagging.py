@@ -30,13 +30,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from datasafe.api import _check_tags
 from datasafe.errors import ConfigError, IntegrityError, UsageError
 from datasafe.ops.lease import Lease
 from datasafe.ops.nightly import LockSettings
 from datasafe.snapshot import provenance
 from datasafe.snapshot.manifest import MANIFEST_NAME, SEALED_NAME, Manifest
 from datasafe.snapshot.repository import Repository
+from datasafe.transfer.backup import check_tags
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def tag_plan(repo: Repository, ref: str, *, add: list[str], remove: list[str],
     both = sorted(set(add) & set(remove))
     if both:
         raise UsageError(f"tag {both[0]!r} is both added and removed")
-    _check_tags(add)
+    check_tags(add)
     manifest = repo.resolve(ref, source)
     state = _rewritable(repo, manifest)
     return TagChange(manifest.source, manifest.snapshot_id, list(manifest.tags),

@@ -22,6 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from html import escape
 from typing import Any
 
 from datasafe.errors import DependencyError
@@ -46,7 +47,7 @@ class Chart:
 
 def _matplotlib() -> Any:
     try:
-        import matplotlib
+        import matplotlib  # deferred: start-up time (an optional extra)
     except ImportError:
         raise DependencyError("the HTML report draws its plots with matplotlib, which is not installed",
                               hint="pip install 'datasafe[report]', or use --format json") from None
@@ -98,7 +99,7 @@ class Plotter:
 
     def __init__(self, period: tuple[datetime, datetime]) -> None:
         mpl = _matplotlib()
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # deferred: start-up time
 
         self.mpl = mpl
         self.period = period
@@ -106,7 +107,7 @@ class Plotter:
 
     def draw(self, series: list[Series], ylabel: str, units: Sequence[tuple[str, float]], salt: str,
              title: str, *, legend: bool = True) -> str:
-        import matplotlib.dates
+        import matplotlib.dates  # deferred: start-up time
         from matplotlib.ticker import FuncFormatter, MaxNLocator
 
         mdates: Any = matplotlib.dates
@@ -167,8 +168,6 @@ class Plotter:
 
 def _tidy(svg: str, title: str) -> str:
     """The ``<svg>`` element alone (no XML prolog), fluid width, coordinates to a tenth of a point."""
-    from html import escape
-
     svg = svg[svg.index("<svg"):]
     svg = re.sub(r"<metadata>.*?</metadata>\s*", "", svg, flags=re.S)
     svg = _PATH_DATA.sub(lambda m: _FLOAT.sub(r"\1", m.group(1)), svg)

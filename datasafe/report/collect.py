@@ -36,7 +36,6 @@ from typing import Any
 from datasafe import __version__, audit, clock, humanize
 from datasafe.config import LoadedConfig, retention_for
 from datasafe.errors import IntegrityError, NotFound, StorageError
-from datasafe.ops.durations import format_duration
 from datasafe.ops.retention import SnapshotRef, select
 from datasafe.redact import redact
 from datasafe.report.model import (
@@ -54,6 +53,7 @@ from datasafe.report.model import (
 from datasafe.snapshot import verification
 from datasafe.snapshot.manifest import MANIFEST_NAME, Manifest
 from datasafe.snapshot.repository import MASKED_SUFFIX, Repository, check_source_name
+from datasafe.units import format_duration
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Sequence
 
 from datasafe.engines import get_engine
-from datasafe.masking.types import column_kind
+from datasafe.engines.kinds import column_kind
 from datasafe.scan.derived import derived_across, derived_columns
 from datasafe.scan.detect import detect_column
 from datasafe.scan.embedded import embedded_categories

@@ -26,10 +26,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 
-from datasafe.masking.types import column_kind
+from datasafe.engines.kinds import column_kind
+from datasafe.engines.sql_tokens import Token, tokenize
 from datasafe.scan.model import Finding, SchemaText
 from datasafe.scan.sample import TableSample
-from datasafe.scan.sql_tokens import Token, tokenize
 from datasafe.snapshot.manifest import TableEntry
 
 #: a copy is reported when at least this share of the rows where both columns have a value match ...

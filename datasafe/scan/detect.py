@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from datasafe.masking.types import column_kind
+from datasafe.engines.kinds import column_kind
 from datasafe.scan.detect_names import HINT, name_hints, normalise, uninformative
 from datasafe.scan.detect_values import CHECK_LIMIT, Classifier, Profile
 from datasafe.scan.model import Finding
@@ -70,7 +70,7 @@ def detect_column(table: str, column: str, type_name: str, kind: str, values: Se
         table: the table, possibly schema-qualified (``public.customer``).
         column: the column's name.
         type_name: its declared type (``character varying(50)``, ``jsonb``, ``text[]``, ``tsvector``).
-        kind: one of :data:`datasafe.masking.types.KINDS` for ``type_name``.
+        kind: one of :data:`datasafe.engines.kinds.KINDS` for ``type_name``.
         values: the sampled cells in the database's text form (None for NULL): PostgreSQL bytea as
             ``\\x`` hex, MySQL binary as hex, SQLite blobs as base64.
         nullable: whether the column allows NULL (accepted for the caller's convenience; the verdict

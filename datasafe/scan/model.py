@@ -1,13 +1,17 @@
 """What a scan finds: categories, findings with evidence as counts, and the report.
 
 Evidence is always counts and shapes ("9,871 of 10,000 sampled values are valid E.164 phone
-numbers"), never a value: a scan report can be shared without sharing what it found.
+numbers"), never a value: a scan report can be shared without sharing what it found. The pieces
+of schema text a scan reads (:class:`SchemaText`) come from the engines
+(:mod:`datasafe.engines.schema_text`) and are named here too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from datasafe.engines.schema_text import SchemaText as SchemaText
 
 #: category -> what it means. A finding's category is one of these.
 CATEGORIES: dict[str, str] = {
@@ -96,15 +100,6 @@ class ColumnScan:
                 "sampled": self.sampled, "nulls": self.nulls,
                 "category": top.category if top else None, "confidence": round(top.confidence, 3) if top else 0.0,
                 "findings": [f.as_dict() for f in sorted(self.findings, key=lambda f: -f.confidence)]}
-
-
-@dataclass(frozen=True)
-class SchemaText:
-    """A piece of the schema's own text: a comment, a default, a CHECK, a view or function body..."""
-
-    object: str  #: what it belongs to, e.g. ``comment on column public.customers.email``
-    kind: str  #: comment, default, check, view, function, policy, enum, domain, index, trigger, other
-    text: str
 
 
 @dataclass(frozen=True)

@@ -13,34 +13,32 @@ all be test accounts, and a column filled only since last year is empty in its o
   read cannot check a chunk's digests; a scan only counts, and ``verify`` is there for that. The
   same seed gives the same sample. An encrypted snapshot is decrypted on the way when the
   repository holds its key.
-- **Live databases.** PostgreSQL: ``TABLESAMPLE SYSTEM`` (random pages; repeatable for a seed),
-  falling back to the first rows when the statistics say the table is small or the sample comes
-  back short. MySQL/MariaDB and SQLite: a few key-ordered probes at evenly spread points of an
-  integer primary key (or SQLite's rowid), each an index range read; the first rows otherwise.
-  Values are read in the text form the snapshot encodings use, through the same row codecs, so a
-  column looks the same to the detectors live or stored.
+- **Live databases.** Each engine samples its own way (:meth:`datasafe.engines.base.Engine.sample`):
+  PostgreSQL ``TABLESAMPLE SYSTEM`` (random pages; repeatable for a seed), falling back to the
+  first rows when the statistics say the table is small or the sample comes back short;
+  MySQL/MariaDB and SQLite a few key-ordered probes at evenly spread points of an integer primary
+  key (or SQLite's rowid), each an index range read; the first rows otherwise. Values are read in
+  the text form the snapshot encodings use, through the same row codecs, so a column looks the
+  same to the detectors live or stored.
 """
 
 from __future__ import annotations
 
-import base64
 import functools
 import itertools
 import logging
 import math
 import random
-import sqlite3
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
 
 import zstandard
 
-from datasafe.engines import get_engine
-from datasafe.errors import DatabaseError, IntegrityError, NotFound
-from datasafe.masking.codecs import CODECS, Cell, JsonLines, MysqlTsv, PgCopyText, RowCodec
+from datasafe.engines.registry import codecs, get_engine
+from datasafe.engines.sampling import decode_row
+from datasafe.errors import IntegrityError, NotFound
 from datasafe.snapshot.manifest import Chunk, Column, Manifest, TableEntry
 from datasafe.snapshot.repository import Repository, SnapshotObjects
 from datasafe.urls import DatabaseURL
@@ -55,10 +53,6 @@ OVERSAMPLE = 4
 STORED_READ = 1 << 16
 #: tables sampled side by side (their samples are handed out in manifest order)
 TABLE_THREADS = 4
-#: live databases: probes of a key range per table
-PROBES = 10
-#: PostgreSQL: pages sampled for about this many times the rows wanted
-SAMPLE_MARGIN = 2
 
 
 @dataclass
@@ -144,7 +138,7 @@ def sample_table(objects: SnapshotObjects, entry: TableEntry, *, rows: int, max_
         chunks = [chunks[min(len(chunks) - 1, int(i * step + rng.random() * step))] for i in range(count)]
     quotas = _shares(min(rows, sum(c.rows for c in chunks)), [c.rows for c in chunks])
     raw = sum(c.raw_size for c in chunks) or 1
-    codec_class = CODECS.get(entry.encoding)
+    codec_class = codecs().get(entry.encoding)
     if codec_class is None:
         raise IntegrityError(f"table {entry.name}: scan cannot read rows stored as {entry.encoding!r}")
     codec = codec_class()
@@ -155,7 +149,7 @@ def sample_table(objects: SnapshotObjects, entry: TableEntry, *, rows: int, max_
         lines = _first_lines(objects, chunk, quota * OVERSAMPLE, budget, max_bytes, f"{entry.name} {chunk.path}")
         if len(lines) > quota:
             lines = [lines[i] for i in sorted(rng.sample(range(len(lines)), quota))]
-        sample.rows.extend(_decode(codec, line, len(entry.columns), entry.name) for line in lines)
+        sample.rows.extend(decode_row(codec, line, len(entry.columns), entry.name) for line in lines)
     return sample
 
 
@@ -230,23 +224,11 @@ def _raw_start(objects: SnapshotObjects, chunk: Chunk, label: str) -> Iterator[b
         fh.close()
 
 
-def _decode(codec: RowCodec, line: bytes, width: int, table: str) -> list[Cell]:
-    fields = codec.split(line)
-    if len(fields) != width:
-        raise IntegrityError(f"table {table}: a stored row has {len(fields)} fields for {width} columns")
-    out: list[Cell] = []
-    for f in fields:
-        try:
-            out.append(codec.decode(f))
-        except UnicodeDecodeError:  # a database whose text is not UTF-8: the detectors still get text
-            out.append(bytes(f).decode("utf-8", "replace"))
-    return out
-
-
 # -- live databases -------------------------------------------------------------------------------
 def sample_url(url: DatabaseURL, *, rows: int = 1000, tables: list[str] | None = None,
                max_bytes_per_table: int = 8 << 20, seed: int = 0) -> Iterator[TableSample]:
-    """A sample of each table of a live database (read only), in the order the engine lists them.
+    """A sample of each table of a live database (read only), in the order the engine lists them
+    (each engine samples its own way: :meth:`datasafe.engines.base.Engine.sample`).
 
     Raises:
         DependencyError: the engine's driver is not installed.
@@ -255,210 +237,6 @@ def sample_url(url: DatabaseURL, *, rows: int = 1000, tables: list[str] | None =
     """
     engine = get_engine(url.engine)
     entries = _want(engine.describe(url), tables, str(url))
-    if url.engine == "postgresql":
-        yield from _pg_samples(url, entries, rows, max_bytes_per_table, seed)
-    elif url.engine == "mysql":
-        yield from _mysql_samples(url, entries, rows, max_bytes_per_table, seed)
-    elif url.engine == "sqlite":
-        yield from _sqlite_samples(url, entries, rows, max_bytes_per_table, seed)
-    else:
-        raise NotFound(f"scan cannot sample {url.engine} databases")
-
-
-class _Enough(Exception):
-    """Raised from a COPY's row handler once the byte budget is spent."""
-
-
-def _pg_samples(url: DatabaseURL, entries: list[TableEntry], rows: int, max_bytes: int, seed: int
-                ) -> Iterator[TableSample]:
-    # psycopg is an optional dependency: imported once get_engine has said it is installed
-    import psycopg
-
-    from datasafe.engines.postgres.connection import connect, copy_out, db_error, qualified, quote_ident
-
-    codec = PgCopyText()
-    conn = connect(url)
-
-    def copy(statement: str) -> list[bytes]:
-        """The rows of a COPY, stopped once ``max_bytes`` arrived (the connection is then replaced:
-        a COPY cannot be left halfway)."""
-        nonlocal conn
-        got: list[bytes] = []
-        size = 0
-
-        def take(block: bytes) -> None:
-            nonlocal size
-            got.append(block)
-            size += len(block)
-            if size >= max_bytes:
-                raise _Enough
-
-        try:
-            copy_out(conn, statement, take)
-        except _Enough:
-            conn.close()
-            conn = connect(url)
-        lines = b"".join(got).split(b"\n")
-        lines.pop()  # after the last line end, or a row the budget cut
-        return lines
-
-    try:
-        for entry in entries:
-            name = qualified(entry.schema_name or "public", entry.table)
-            row = conn.execute("SELECT c.reltuples::bigint, CASE WHEN c.reltuples > 0 THEN "
-                               "pg_total_relation_size(c.oid) / c.reltuples ELSE 0 END "
-                               "FROM pg_class c WHERE c.oid = %s::regclass", (name,)).fetchone()
-            est, width = (int(row[0]), float(row[1])) if row else (0, 0.0)
-            sample = TableSample(entry.name, list(entry.columns), [], max(0, est))
-            if rows <= 0 or not entry.columns:
-                yield sample
-                continue
-            cols = ", ".join(quote_ident(c.name) for c in entry.columns)
-            # never more rows than the byte budget holds, whatever the estimate says
-            cap = max(1, min(rows * SAMPLE_MARGIN * 4, int(max_bytes // max(1.0, width))))
-            statements = []
-            if est > rows * SAMPLE_MARGIN:
-                # pages are sampled, not rows: a short sample is taken again with more pages
-                percent = 100.0 * rows * SAMPLE_MARGIN / est
-                statements = [f"SELECT {cols} FROM {name} TABLESAMPLE SYSTEM ({min(100.0, p):.6f}) "
-                              f"REPEATABLE ({seed}) LIMIT {cap}" for p in (percent, percent * 4)]
-            statements.append(f"SELECT {cols} FROM {name} LIMIT {min(rows, cap)}")
-            lines: list[bytes] = []
-            for statement in statements:
-                lines = copy(f"COPY ({statement}) TO STDOUT")
-                if len(lines) >= min(rows, cap) // 2:
-                    break
-            if len(lines) > rows:
-                rng = random.Random(f"{seed}:{entry.name}")
-                lines = [lines[i] for i in sorted(rng.sample(range(len(lines)), rows))]
-            sample.rows = [_decode(codec, line, len(entry.columns), entry.name) for line in lines]
-            yield sample
-    except psycopg.Error as exc:
-        raise db_error(f"sampling {url}", exc) from exc
-    finally:
-        conn.close()
-
-
-def _probe_starts(lo: int, hi: int, rng: random.Random) -> list[tuple[int, int]]:
-    """[start, end) key ranges of the probes: one random start in each of :data:`PROBES` equal stretches."""
-    span = hi - lo + 1
-    count = max(1, min(PROBES, span))
-    edges = [lo + span * i // count for i in range(count + 1)]
-    return [(a + int(rng.random() * max(0, b - a - 1)), b) for a, b in itertools.pairwise(edges)]
-
-
-def _mysql_samples(url: DatabaseURL, entries: list[TableEntry], rows: int, max_bytes: int, seed: int
-                   ) -> Iterator[TableSample]:
-    # the driver is an optional dependency: imported once get_engine has said it is installed
-    from datasafe.engines.mysql import catalog
-    from datasafe.engines.mysql.connection import Error, connect, db_error, q, query
-
-    codec = MysqlTsv()
-    conn = connect(url)
-    try:
-        stats = {str(r[0]): (int(r[1] or 0), int(r[2] or 0)) for r in query(
-            conn, "SELECT TABLE_NAME, TABLE_ROWS, AVG_ROW_LENGTH FROM information_schema.TABLES "
-                  "WHERE TABLE_SCHEMA = %s", (url.database,))}
-        for entry in entries:
-            est, width = stats.get(entry.table, (0, 0))
-            sample = TableSample(entry.name, list(entry.columns), [], est)
-            if rows <= 0 or not entry.columns:
-                yield sample
-                continue
-            fields = ", ".join(f"IFNULL({catalog.column_expr(c)}, '\\\\N')" if c.nullable else catalog.column_expr(c)
-                               for c in entry.columns)
-            table = q(entry.table)
-            select = f"SELECT CONCAT_WS('\\t', {fields}) FROM {table}"
-            want = max(1, min(rows, max_bytes // max(1, width)))
-            key = entry.primary_key[0] if len(entry.primary_key) == 1 else None
-            key_type = next((c.type for c in entry.columns if c.name == key), "")
-            lines: list[bytes] = []
-            if key is not None and "int" in key_type.lower() and est > want * 2:
-                lo, hi = query(conn, f"SELECT MIN({q(key)}), MAX({q(key)}) FROM {table}")[0]
-                rng = random.Random(f"{seed}:{entry.name}")
-                ranges = _probe_starts(int(lo or 0), int(hi or 0), rng) if lo is not None else []
-                per = max(1, math.ceil(want / max(1, len(ranges))))
-                for start, end in ranges:
-                    lines += _mysql_lines(conn, f"{select} WHERE {q(key)} >= {start} AND {q(key)} < {end} "
-                                                f"ORDER BY {q(key)} LIMIT {per}")
-                    if sum(map(len, lines)) >= max_bytes:
-                        break
-            if len(lines) < want // 2 and sum(map(len, lines)) < max_bytes:  # no probes, or sparse keys
-                lines = _mysql_lines(conn, f"{select} LIMIT {want}")
-            sample.rows = [_decode(codec, line, len(entry.columns), entry.name) for line in lines[:rows]]
-            yield sample
-    except Error as exc:
-        raise db_error(f"sampling {url}", exc) from exc
-    finally:
-        conn.close()
-
-
-def _mysql_lines(conn: Any, sql: str) -> list[bytes]:
-    cur = conn.cursor()
-    try:
-        cur.execute(sql)
-        return [bytes(r[0]) for r in cur.fetchall()]
-    finally:
-        cur.close()
-
-
-def _sqlite_samples(url: DatabaseURL, entries: list[TableEntry], rows: int, max_bytes: int, seed: int
-                    ) -> Iterator[TableSample]:
-    codec = JsonLines()
-    path = url.database
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.DatabaseError as exc:
-        raise DatabaseError(f"cannot read SQLite database {path}: {exc}") from exc
-
-    def read(sql: str, args: tuple[int, ...], into: list[list[Cell]], size: int) -> int:
-        """Rows of ``sql`` into ``into`` until ``rows`` or ``max_bytes`` are reached; returns the bytes."""
-        for row in conn.execute(sql, args):
-            cells = [codec.decode({"$b": base64.b64encode(v).decode("ascii")} if isinstance(v, bytes) else v)
-                     for v in row]
-            into.append(cells)
-            size += sum(len(c) for c in cells if c is not None)
-            if size >= max_bytes or len(into) >= rows:
-                break
-        return size
-
-    try:
-        for entry in entries:
-            table = _sq(entry.table)
-            cols = ", ".join(_sq(c.name) for c in entry.columns)
-            try:
-                # one aggregate per query: SQLite answers each from the b-tree's edge, both together by a scan
-                lo, hi = conn.execute(f"SELECT (SELECT min(rowid) FROM {table}), (SELECT max(rowid) FROM {table})"
-                                      ).fetchone()
-            except sqlite3.OperationalError:  # WITHOUT ROWID
-                lo = hi = None
-            # counting walks the table's pages in C, without decoding a row: milliseconds per million
-            est = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-            sample = TableSample(entry.name, list(entry.columns), [], est)
-            if rows <= 0 or not entry.columns:
-                yield sample
-                continue
-            got: list[list[Cell]] = []
-            size = 0
-            probed = lo is not None and hi is not None and est > rows * 2
-            if probed:
-                ranges = _probe_starts(int(lo), int(hi), random.Random(f"{seed}:{entry.name}"))
-                per = max(1, math.ceil(rows / len(ranges)))
-                for a, b in ranges:
-                    size = read(f"SELECT {cols} FROM {table} WHERE rowid >= ? AND rowid < ? ORDER BY rowid LIMIT ?",
-                                (a, b, per), got, size)
-                    if size >= max_bytes or len(got) >= rows:
-                        break
-            if not probed or (len(got) < rows // 2 and size < max_bytes):  # sparse rowids: the first rows
-                got = []
-                read(f"SELECT {cols} FROM {table} LIMIT ?", (rows,), got, 0)
-            sample.rows = got[:rows]
-            yield sample
-    except sqlite3.DatabaseError as exc:
-        raise DatabaseError(f"sampling {path}: {exc}") from exc
-    finally:
-        conn.close()
-
-
-def _sq(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    found = engine.sample(url, entries, rows=rows, max_bytes=max_bytes_per_table, seed=seed)
+    for entry, sample in zip(entries, found, strict=True):
+        yield TableSample(entry.name, list(entry.columns), sample.rows, sample.total_rows)

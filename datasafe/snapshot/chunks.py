@@ -11,17 +11,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 import zstandard
 from blake3 import blake3
 
 from datasafe.errors import IntegrityError, NotFound
+from datasafe.snapshot.crypto import SnapshotCipher
 from datasafe.snapshot.manifest import Chunk, TableEntry
 from datasafe.storage.base import ObjectWriter, StorageBackend
-
-if TYPE_CHECKING:
-    from datasafe.snapshot.crypto import SnapshotCipher
 
 #: Raw bytes gathered before a piece is handed to the compressor.
 FEED_SIZE = 1 << 20

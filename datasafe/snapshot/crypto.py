@@ -38,7 +38,7 @@ _POLL_S = 0.5
 
 def _pyrage() -> Any:
     try:
-        import pyrage
+        import pyrage  # deferred: start-up time
     except ImportError as exc:  # pragma: no cover - pyrage is a core dependency
         raise DependencyError("encryption needs pyrage: pip install pyrage") from exc
     return pyrage

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from datasafe.engine_names import uses_pg_dump
 from datasafe.errors import IntegrityError, NotFound
 
 FORMAT_NAME = "datasafe-snapshot"
@@ -75,7 +76,8 @@ class Chunk(_Model):
     rows: NonNegativeInt = 0
     raw_size: NonNegativeInt
     stored_size: NonNegativeInt
-    sha256: str = Field(description="SHA-256 of the stored (compressed) bytes")
+    sha256: str = Field(description="SHA-256 of the stored bytes: compressed, then age-encrypted in an "
+                                    "encrypted snapshot")
     raw_blake3: str = Field(description="BLAKE3 (256-bit) of the raw (decompressed) bytes")
     storage_checksum: str | None = Field(None, description="the storage's own checksum as it reports it (S3: "
                                                      "sha256:<base64>, -<parts> for a multipart object); "
@@ -292,7 +294,7 @@ class Manifest(_Model):
             total = sum(c.rows for c in t.chunks)
             if total != t.rows:
                 raise ValueError(f"table {t.name}: its chunks hold {total} rows, the table entry says {t.rows}")
-        if self.engine == "postgresql":
+        if uses_pg_dump(self.engine):
             for i, seq in enumerate(self.sequences):
                 _check_shape(_Qualified, {"name": seq.name}, f"sequences.{i}")
             _check_shape(_PgExtra, self.extra, "extra")

@@ -11,13 +11,11 @@ another key, is not believed when it claims to be masked.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from datasafe.errors import IntegrityError
+from datasafe.policykey import PolicyKey
 from datasafe.snapshot.manifest import DIGEST_FIELD, Manifest
-
-if TYPE_CHECKING:
-    from datasafe.policykey import PolicyKey
 
 Status = Literal["authenticated", "unsigned", "other-key", "no-key"]
 

@@ -24,7 +24,9 @@ from datasafe import clock
 from datasafe.errors import ConfigError, IntegrityError, NotFound, StorageError, UsageError
 from datasafe.policykey import PolicyKey
 from datasafe.processes import process_alive
-from datasafe.snapshot import provenance
+from datasafe.progress import NullProgress
+from datasafe.snapshot import provenance, verification
+from datasafe.snapshot.check import VerifyReport, check_chunks
 from datasafe.snapshot.chunks import ChunkWriter, Compression
 from datasafe.snapshot.crypto import EncryptionSettings, KeyRing, SnapshotCipher
 from datasafe.snapshot.manifest import MANIFEST_NAME, MAX_MANIFEST_BYTES, SEALED_NAME, Manifest
@@ -149,6 +151,35 @@ class SnapshotWriter:
             self.storage.delete(f"{self.prefix}/{IN_PROGRESS}")
         except StorageError as exc:  # e.g. a backup role without delete rights: the manifest decides
             log.warning("snapshot %s is complete, but its .in-progress marker stays: %s", self.snapshot_id, exc)
+
+    def finish(self, manifest: Manifest, *, read_back: str | None = "stored", jobs: int = 2,
+               failure: str | None = None, before_commit: Callable[[], None] | None = None,
+               after_commit: Callable[[], None] | None = None) -> VerifyReport | None:
+        """The one way a new snapshot is committed: attach ``manifest``, read back what was stored,
+        commit, and record the read-back as the snapshot's first verification.
+
+        ``read_back`` is a mode of :func:`~datasafe.snapshot.check.check_chunks` (None: no check);
+        a failed check raises :class:`~datasafe.errors.IntegrityError` (its message starts with
+        ``failure``) and nothing is committed. ``before_commit`` runs just before the manifest is
+        written (a lease check: never commit after losing the lock), ``after_commit`` just after
+        it, before the verification record. The caller aborts the writer on any error."""
+        self.attach(manifest)
+        report = None
+        if read_back is not None:
+            report = check_chunks(self.repo.snapshot_storage(manifest), manifest, jobs, NullProgress(),
+                                  mode=read_back)
+            if not report.ok:
+                raise IntegrityError(f"{failure or f'read-back check of snapshot {self.snapshot_id} failed'}: "
+                                     + "; ".join(report.problems))
+        if before_commit is not None:
+            before_commit()
+        self.commit(manifest)
+        if after_commit is not None:
+            after_commit()
+        if report is not None:
+            verification.record(self.storage, self.source, self.snapshot_id, verification.VerificationRecord(
+                verification.now(), report.mode, True, report.chunks))
+        return report
 
     def abort(self) -> None:
         """Remove everything written so far (best effort)."""

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import BinaryIO, ClassVar
 
+from pydantic import BaseModel
+
 
 @dataclass(frozen=True)
 class ObjectStat:
@@ -62,6 +64,16 @@ class StorageBackend(ABC):
     """Objects under keys; one subclass per URL scheme."""
 
     scheme: ClassVar[str]
+
+    @classmethod
+    def from_location(cls, location: str, settings: BaseModel | None = None) -> StorageBackend:
+        """The backend for ``location``, with the settings of its scheme (None: the defaults).
+
+        Raises:
+            TypeError: ``settings`` is not this backend's settings model, or this backend is not
+                opened from a location (a view of another backend, such as a prefix).
+        """
+        raise TypeError(f"{cls.__name__} is not opened from a location")
 
     @property
     @abstractmethod
@@ -115,6 +127,11 @@ class StorageBackend(ABC):
     def remove_folder_if_empty(self, prefix: str) -> None:
         """Remove the folder ``prefix`` if nothing is in it; a no-op where folders are no objects (S3)."""
         return None
+
+    def retain_for(self, days: int) -> bool:
+        """Keep the objects written from now on for ``days`` days, where this backend can (S3
+        Object Lock, in the mode its settings name); False where it cannot, or is not set up to."""
+        return False
 
     def link(self, src_key: str, dst_key: str) -> bool:
         """Make ``dst_key`` an object with the bytes of ``src_key`` without reading or writing them,

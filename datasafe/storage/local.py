@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
+from pydantic import BaseModel
+
 from datasafe.errors import NotFound, StorageError
 from datasafe.storage.base import ObjectStat, ObjectWriter, StorageBackend
 
@@ -101,6 +103,12 @@ class LocalStorage(StorageBackend):
             parts = urlsplit(location)
             location = unquote(parts.netloc + parts.path)
         self.root = Path(location).expanduser().absolute()
+
+    @classmethod
+    def from_location(cls, location: str, settings: BaseModel | None = None) -> LocalStorage:
+        if settings is not None:
+            raise TypeError(f"file storage has no settings, got {type(settings).__name__}")
+        return cls(location)
 
     @property
     def url(self) -> str:

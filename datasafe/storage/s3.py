@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any, BinaryIO
 
+from pydantic import BaseModel
+
 from datasafe.errors import ConfigError, DatasafeError, DependencyError, IntegrityError, NotFound, StorageError
 from datasafe.humanize import count
 from datasafe.redact import redact
@@ -57,10 +59,16 @@ class S3Storage(StorageBackend):
 
     scheme = "s3"
 
+    @classmethod
+    def from_location(cls, location: str, settings: BaseModel | None = None) -> S3Storage:
+        if settings is not None and not isinstance(settings, S3Settings):
+            raise TypeError(f"s3 settings must be S3Settings, not {type(settings).__name__}")
+        return cls(location, settings)
+
     def __init__(self, location: str, settings: S3Settings | None = None) -> None:
         self.bucket, self.prefix, self.settings = parse_location(location, settings)
         try:
-            import boto3
+            import boto3  # deferred: start-up time (an optional extra)
             import botocore.exceptions
             from botocore.config import Config
         except ImportError as exc:
@@ -382,6 +390,13 @@ class S3Storage(StorageBackend):
                 except NotFound:
                     return False
             return False
+        return True
+
+    def retain_for(self, days: int) -> bool:
+        if self.settings.object_lock_mode is None:
+            return False
+        if self.settings.object_lock_days != days:
+            self.settings = self.settings.model_copy(update={"object_lock_days": days})
         return True
 
     def check_writable(self) -> None:

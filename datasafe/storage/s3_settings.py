@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from datasafe.errors import ConfigError
 from datasafe.redact import redact
+from datasafe.units import parse_size
 
 MIB = 1 << 20
 #: S3's smallest allowed part (all but the last) and largest part; at most 10,000 parts per object
@@ -48,8 +49,6 @@ class S3Settings(BaseModel):
     @field_validator("part_size", mode="before")
     @classmethod
     def _size(cls, v: object) -> int:
-        from datasafe.config import parse_size  # not at import: config imports the storage package
-
         n = parse_size(v)
         if not MIN_PART_SIZE <= n <= MAX_PART_SIZE:
             raise ValueError("part_size must be between 5MiB and 5GiB")

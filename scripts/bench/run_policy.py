@@ -72,13 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     snapshot = out.read_text().strip().splitlines()[-1]
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from datasafe import api
+    from datasafe.commands.repository import open_repository
     from datasafe.config import load_config
     from datasafe.environments.policy import Policy
     from datasafe.urls import DatabaseURL
 
     loaded = load_config(str(config))
-    repository = api.open_repository(str(repo), config=loaded)
+    repository = open_repository(str(repo), config=loaded)
     manifest = repository.resolve(snapshot, "bench")
     target = DatabaseURL.parse(with_dbname(cfg.pg_url, RESTORE_DB).replace("127.0.0.1", "127.1"))
     decide_ms: list[float] = []

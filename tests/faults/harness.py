@@ -153,7 +153,7 @@ class World:
     def repo(self) -> Repository:
         if self.storage_kind == "s3":
             location = self.storage_url.partition("?")[0]
-            return Repository(open_storage(location, self.direct))
+            return Repository(open_storage(location, {"s3": self.direct} if self.direct else None))
         return Repository(open_storage(self.storage_url))
 
     def complete_snapshots(self) -> dict[tuple[str, str], str]:

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from datasafe.errors import ExitCode
-from datasafe.ops.retention import RetentionPolicy
+from datasafe.retention_policy import RetentionPolicy
 from datasafe.storage.s3_settings import S3Settings
 from datasafe.yamlsafe import MAX_CONFIG_BYTES
 from tests.fuzz import hostile

@@ -7,6 +7,7 @@ from typing import Any
 import MySQLdb
 import MySQLdb.cursors
 
+from datasafe.engines.mysql import DEFAULT_PORT
 from datasafe.errors import ConnectionFailed, DatabaseError, NotFound
 from datasafe.redact import redact
 from datasafe.urls import DatabaseURL
@@ -47,7 +48,7 @@ def connect(url: DatabaseURL, *, database: str | None = None, load: bool = False
     query = url.query()
     kwargs: dict[str, Any] = {
         "host": url.host or "localhost",
-        "port": url.port or 3306,
+        "port": url.port or DEFAULT_PORT,
         "user": url.username or "",
         "charset": "utf8mb4",
         "use_unicode": False,

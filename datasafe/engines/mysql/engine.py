@@ -17,8 +17,13 @@ from datasafe.engines.base import (
     scratch_server,
 )
 from datasafe.engines.mysql import backup as my_backup
+from datasafe.engines.mysql import catalog
 from datasafe.engines.mysql import restore as my_restore
+from datasafe.engines.mysql import rows as my_rows
 from datasafe.engines.mysql.connection import ACCESS_DENIED, Error, connect, db_error, error_code, execute, q, query
+from datasafe.engines.sampling import Consume, RowSample
+from datasafe.engines.schema_sql import mysql_schema_texts
+from datasafe.engines.schema_text import SchemaText
 from datasafe.errors import PrivilegeError
 from datasafe.identity import DatabaseIdentity
 from datasafe.snapshot.chunks import digester
@@ -82,8 +87,6 @@ class MySQLEngine(Engine):
         return DatabaseIdentity("mysql", server, str(found[0][0]) if found else url.database, bool(found))
 
     def describe(self, url: DatabaseURL) -> list[TableEntry]:
-        from datasafe.engines.mysql import catalog
-
         conn = connect(url)
         try:
             names = [name for name, _engine, _size in catalog.tables(conn, url.database)]
@@ -104,6 +107,23 @@ class MySQLEngine(Engine):
                     raise db_error(f"reading table {t.name}", exc) from exc
                 rows.close()
                 yield t.name, rows.content_blake3
+        finally:
+            conn.close()
+
+    def sample(self, url: DatabaseURL, entries: list[TableEntry], *, rows: int, max_bytes: int, seed: int
+               ) -> Iterator[RowSample]:
+        return my_rows.sample(url, entries, rows, max_bytes, seed)
+
+    def read_rows(self, url: DatabaseURL, entry: TableEntry, limit: int | None, consume: Consume) -> None:
+        my_rows.read_rows(url, entry, limit, consume)
+
+    def schema_text(self, url: DatabaseURL) -> list[SchemaText]:
+        conn = connect(url)
+        try:
+            names = [name for name, _engine, _size in catalog.tables(conn, url.database)]
+            return mysql_schema_texts(catalog.schema(conn, url.database, names))
+        except Error as exc:
+            raise db_error(f"reading the definitions of {url}", exc) from exc
         finally:
             conn.close()
 

@@ -29,6 +29,7 @@ from datasafe.engines.postgres.connection import (
     db_error,
     tool_env,
 )
+from datasafe.engines.postgres.options import PostgresOptions
 from datasafe.engines.postgres.tools import find_tool, finish_tool, start_tool
 from datasafe.engines.workers import run_workers
 from datasafe.errors import DatabaseError
@@ -58,7 +59,7 @@ def backup(url: DatabaseURL, snapshot: SnapshotWriter, options: BackupOptions) -
             snap_id, version, version_num, recovery, dbname, txsnap, encoding = cur.fetchone()  # type: ignore[misc]
             cur.execute("SELECT pg_last_wal_replay_lsn()::text" if recovery else "SELECT pg_current_wal_lsn()::text")
             lsn = cur.fetchone()[0]  # type: ignore[index]
-            tool = find_tool("pg_dump", options.pg_bin, version_num // 10000)
+            tool = find_tool("pg_dump", PostgresOptions.of(options).pg_bin, version_num // 10000)
             tables = catalog.tables(cur)
             _lock(cur, tables)
             sequences = catalog.sequences(cur)

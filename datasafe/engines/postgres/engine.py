@@ -19,8 +19,13 @@ from datasafe.engines.base import (
     scratch_server,
 )
 from datasafe.engines.postgres import backup as pg_backup
+from datasafe.engines.postgres import catalog
 from datasafe.engines.postgres import restore as pg_restore
+from datasafe.engines.postgres import rows as pg_rows
 from datasafe.engines.postgres.connection import column_list, connect, copy_out, db_error, params, qualified
+from datasafe.engines.postgres.schema_catalog import catalog_schema_text
+from datasafe.engines.sampling import Consume, RowSample
+from datasafe.engines.schema_text import SchemaText
 from datasafe.errors import NotFound, PrivilegeError
 from datasafe.identity import DatabaseIdentity
 from datasafe.snapshot.chunks import digester
@@ -81,8 +86,6 @@ class PostgresEngine(Engine):
         return DatabaseIdentity("postgresql", f"pg:{row[0]}", name, exists)
 
     def describe(self, url: DatabaseURL) -> list[TableEntry]:
-        from datasafe.engines.postgres import catalog
-
         with connect(url) as conn:
             try:
                 return [t.entry for t in catalog.tables(conn.cursor())]
@@ -100,6 +103,16 @@ class PostgresEngine(Engine):
                     raise db_error(f"reading table {t.name}", exc) from exc
                 rows.close()
                 yield t.name, rows.content_blake3
+
+    def sample(self, url: DatabaseURL, entries: list[TableEntry], *, rows: int, max_bytes: int, seed: int
+               ) -> Iterator[RowSample]:
+        return pg_rows.sample(url, entries, rows, max_bytes, seed)
+
+    def read_rows(self, url: DatabaseURL, entry: TableEntry, limit: int | None, consume: Consume) -> None:
+        pg_rows.read_rows(url, entry, limit, consume)
+
+    def schema_text(self, url: DatabaseURL) -> list[SchemaText]:
+        return catalog_schema_text(url)
 
 
 def _check_can_create_databases(server: DatabaseURL) -> None:

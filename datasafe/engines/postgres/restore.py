@@ -23,6 +23,7 @@ from datasafe.engines.base import RestoreOptions, RestorePlan
 from datasafe.engines.postgres import catalog, staging, usercode
 from datasafe.engines.postgres.backup import SCHEMA_FORMAT
 from datasafe.engines.postgres.connection import column_list, connect, db_error, qualified, quote_ident
+from datasafe.engines.postgres.options import PostgresOptions
 from datasafe.engines.postgres.schema import SchemaRestorer
 from datasafe.engines.postgres.toc import skipped_foreign_keys
 from datasafe.engines.postgres.tools import PgTool, find_tool, run_tool
@@ -53,7 +54,7 @@ def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions,
         raise ConfigError(f"target {target} names no database")
     tables = manifest.select_tables(options.tables)
     dump_major = int(str(manifest.extra.get("pg_dump_version", "0")).split(".")[0])
-    tool = find_tool("pg_restore", options.pg_bin, dump_major or None)
+    tool = find_tool("pg_restore", PostgresOptions.of(options).pg_bin, dump_major or None)
     steps: list[str] = []
     exists, objects = True, 0
     try:
@@ -89,7 +90,7 @@ def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions,
     if not options.data_only:
         steps.append("create indexes, constraints and triggers (post-data)")
         matviews = _refreshed_matviews(manifest, options)
-        if matviews and options.no_owner:
+        if matviews and PostgresOptions.of(options).no_owner:
             refresh = usercode.decide(matviews, None, no_owner=True)
         elif matviews and storage is not None:
             refresh = _predict_refresh(manifest, target, exists, tool, storage, matviews)
@@ -352,5 +353,5 @@ def _finish(p: RestorePlan) -> None:
         matviews = _refreshed_matviews(p.manifest, p.options)
         if matviews:
             # each as its owner, decided again from the restored catalogs (the plan only predicted)
-            notes = usercode.refresh(cur, matviews, no_owner=p.options.no_owner)
+            notes = usercode.refresh(cur, matviews, no_owner=PostgresOptions.of(p.options).no_owner)
             p.notes += [n for n in notes if n not in p.notes]

@@ -19,6 +19,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datasafe.engines.base import RestorePlan
 from datasafe.engines.postgres import foreign_keys
 from datasafe.engines.postgres.connection import conninfo, tool_env
+from datasafe.engines.postgres.options import PostgresOptions
 from datasafe.engines.postgres.toc import filter_toc
 from datasafe.engines.postgres.tools import run_tool
 from datasafe.snapshot.manifest import TableEntry
@@ -157,7 +158,7 @@ class SchemaRestorer:
         p = self.plan
         args = [p.state["pg_restore"], f"--section={section}", "--exit-on-error",
                 f"--dbname={conninfo(p.target)}", f"--use-list={list_file}"]
-        if p.options.no_owner:
+        if PostgresOptions.of(p.options).no_owner:
             args += ["--no-owner", "--no-privileges"]
         if jobs > 1:
             args.append(f"--jobs={jobs}")

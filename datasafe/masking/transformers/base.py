@@ -19,15 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from datasafe.masking import keyed
 from datasafe.masking.errors import RulesError, UnmaskableValue
 from datasafe.masking.fakes import DEFAULT_LOCALE, check_locale
-from datasafe.masking.located import Loc, did_you_mean
+from datasafe.masking.rules_yaml import Loc, did_you_mean
 from datasafe.masking.types import EMPTY_ROW, ColumnInfo, RowView, fitter
 
 TEXT_KINDS = frozenset({"text", "other"})
 NUMBER_KINDS = frozenset({"int", "decimal", "float"})
 MEMO_SIZE = 16_384  # outputs remembered per transformer (values longer than MEMO_MAX_VALUE are not)
 MEMO_MAX_VALUE = 256
-#: see Transformer.first_choice_native
-NativeFirst = Callable[[list[bytes]], tuple[list[bytes | None], list[int]]]
 
 
 class Options(BaseModel):
@@ -172,8 +170,8 @@ class Transformer(ABC, Generic[OptionsT]):
     def first_choice(self) -> Callable[[str], str | None]:
         """``lambda value: self(value)`` for a non-NULL value at attempt 0, without the memo.
 
-        Transformers that mask millions of values bind their options in :meth:`digested_first`
-        or :meth:`first_choice_table`; the result equals ``self(value)`` exactly.
+        For a rule whose first choice is drawn from the value's HMAC, :meth:`first_choice_digested`
+        with the digest taken here; the result equals ``self(value)`` exactly.
         """
         digested = self.first_choice_digested()
         if digested is not None:
@@ -181,44 +179,41 @@ class Transformer(ABC, Generic[OptionsT]):
             return lambda value: digested(value, digest(value, 0))
         return self._keep_blanks(self._mask_first)
 
-    def first_choice_digested(self) -> Callable[[str, bytes], str | None] | None:
-        """For rules whose first choice draws on the value's HMAC: ``(value, digest) -> first choice``.
+    def first_from_digest(self, value: str, digest: bytes) -> str | None:
+        """The first choice (attempt 0, before :func:`fit`) of a value that is not blank, from its
+        ``digest`` (:func:`~datasafe.masking.keyed.digest` of key and value).
 
-        ``digest`` is :func:`~datasafe.masking.keyed.digest` of (key, value); the result equals
-        ``self(value)`` exactly. The pipeline then takes the HMACs of a whole block of values at
-        once (:mod:`datasafe.masking.native`). None for the other rules. Rules implement
-        :meth:`digested_first`; this adds what every rule does with a blank value.
+        Rules whose first choice depends on nothing but the value and its HMAC define it here, once:
+        their :meth:`mask` calls it, and the pipeline calls it (through :meth:`first_choice_digested`)
+        with the HMACs of a whole block of values taken at once, or runs its C form
+        (:mod:`datasafe.masking.transformers.kernels`), which tests compare with it. Other rules
+        leave it undefined.
         """
-        digested = self.digested_first()
-        if digested is None or not self.keeps_blank:
-            return digested
+        raise NotImplementedError(f"rule {self.name!r} does not draw its first choice from the digest")
 
-        def first(value: str, digest: bytes) -> str | None:
-            return value if not value or value.isspace() else digested(value, digest)
+    @property
+    def digest_based(self) -> bool:
+        """Whether the first choice is :meth:`first_from_digest` (a rule that defines it and does not use the row)."""
+        return type(self).first_from_digest is not Transformer.first_from_digest and not self.uses_row
 
-        return first
-
-    def digested_first(self) -> Callable[[str, bytes], str | None] | None:
-        """:meth:`first_choice_digested` for a value that is not blank (see :func:`is_blank`):
-        what a rule whose first choice draws on the value's HMAC implements."""
-        return None
+    def first_choice_digested(self) -> Callable[[str, bytes], str | None] | None:
+        """``(value, digest) -> self(value)`` for a non-NULL value at attempt 0, where ``digest`` is
+        :func:`~datasafe.masking.keyed.digest` of (key, value): :meth:`first_from_digest` with what
+        every rule does with a blank value and the output fitted to the column. None for rules that
+        are not :attr:`digest_based`.
+        """
+        if not self.digest_based:
+            return None
+        define, fit = self.first_from_digest, self._fit
+        if not self.keeps_blank:
+            return lambda value, digest: fit(define(value, digest))
+        return lambda value, digest: value if not value or value.isspace() else fit(define(value, digest))
 
     def _keep_blanks(self, first: Callable[[str], str | None]) -> Callable[[str], str | None]:
         """``first`` for any value: a blank value stays as it is (unless the rule replaces those)."""
         if not self.keeps_blank:
             return first
         return lambda value: value if not value or value.isspace() else first(value)
-
-    def first_choice_native(self) -> NativeFirst | None:
-        """The C form of :meth:`first_choice_digested`, where the C module is in use and has one.
-
-        It takes the UTF-8 text of a list of values and returns ``(outputs, missing)``: for every
-        value its first choice in stored form (printable ASCII, needing no escapes), or None at the
-        indexes listed in ``missing``, which are left to :meth:`first_choice_digested`. The C code
-        never gives a blank value another value: it is its own output where it needs no escapes
-        (empty, spaces), else it is left to Python.
-        """
-        return None
 
     def null_choice(self) -> str | None:
         """What NULL becomes at attempt 0 (for a transformer that does not use the row)."""

@@ -5,16 +5,17 @@ from __future__ import annotations
 import functools
 import re
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from datasafe.masking import keyed, native
+from datasafe.masking import keyed
+from datasafe.masking.errors import RulesError
 from datasafe.masking.fakes import slot, to_text
-from datasafe.masking.layout import alnum, alnum_layout, ascii_alnum, ascii_digits, digits, fill
-from datasafe.masking.transformers.base import LocaleOptions, NativeFirst, Options, Transformer, register
-from datasafe.masking.types import ColumnInfo, RowView, cut_limit
+from datasafe.masking.layout import alnum, alnum_layout, ascii_alnum, digits, fill
+from datasafe.masking.transformers.base import LocaleOptions, Options, Transformer, register
+from datasafe.masking.types import ColumnInfo, RowView
 
 
 def with_layout(value: str, chars: str) -> str | None:
@@ -89,8 +90,10 @@ class NationalId(Transformer[NationalIdOptions]):
         self.digest = keyed.hmac_sha256(key)
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
+        return self.first_from_digest(value, self.digest(value, attempt))
+
+    def first_from_digest(self, value: str, digest: bytes) -> str | None:
         country = self.options.country
-        digest = self.digest(value, attempt)
         if country is None:
             seed = int.from_bytes(digest[:8], "big")
             return to_text(slot(self.name, self.options.faker_locale).call(seed, "ssn"))
@@ -101,32 +104,6 @@ class NationalId(Transformer[NationalIdOptions]):
             if kept is not None:
                 return kept
         return canonical.format(*chars)
-
-    def digested_first(self) -> Callable[[str, bytes], str | None] | None:
-        if self.options.country != "US":
-            return None
-        # what mask() does for US numbers, inlined: _us_ssn draws one number from 16 bytes
-        fit, keep_format = self._fit, self.options.keep_format
-        canonical = _NATIONAL["US"][1]
-
-        def first(value: str, digest: bytes) -> str | None:
-            chars = _ssn(int.from_bytes(digest[:16], "big") % _SSNS)
-            if keep_format:
-                layout = alnum_layout(value)
-                if layout.fields == 9:
-                    if layout.template == "{}{}{}-{}{}-{}{}{}{}" and value.isascii():  # the usual, without unpacking
-                        return fit(f"{chars[:3]}-{chars[3:5]}-{chars[5:]}")
-                    return fit(fill(layout, value, chars))
-            return fit(canonical.format(*chars))
-
-        return first
-
-    def first_choice_native(self) -> NativeFirst | None:
-        c, limit = native.RULES, cut_limit(self.column)
-        if c is None or limit is None or self.options.country != "US":
-            return None
-        key, keep_format = self.key, self.options.keep_format
-        return lambda values: c.ssn_us(key, values, keep_format, limit)
 
 
 # --- payment cards --------------------------------------------------------------------------------
@@ -155,12 +132,13 @@ def _brand_prefix(lead: str) -> str:
 
 
 @functools.cache
-def _prefix_lengths() -> bytes:
+def prefix_lengths() -> bytes:
     """The brand prefix's length for every four leading digits ``0000``-``9999`` (for the C module)."""
     return bytes(len(_brand_prefix(f"{lead:04d}")) for lead in range(10_000))
 
 
 _LUHN_DOUBLE = bytes.maketrans(b"0123456789", b"0246813579")  # d -> digit sum of 2d
+_POWERS = [10**n for n in range(20)]
 
 
 def luhn_check_digit(payload: str) -> str:
@@ -209,6 +187,10 @@ class CreditCard(Transformer[CreditCardOptions]):
         return prefix
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
+        return self.first_from_digest(value, self.digest(value, attempt))
+
+    def first_from_digest(self, value: str, digest: bytes) -> str | None:
+        layout = alnum_layout(value)
         numbers = digits(value)
         brand = self.options.brand
         if brand == "keep" and 12 <= len(numbers) <= 19:
@@ -217,46 +199,14 @@ class CreditCard(Transformer[CreditCardOptions]):
         else:
             prefix, length = _BRAND_NEW["visa" if brand == "keep" else brand]
         count = length - len(prefix) - 1  # at most 18: one draw of 16 bytes
-        body = prefix + str(int.from_bytes(self.digest(value, attempt)[:16], "big") % 10**count).zfill(count)
+        body = prefix + str(int.from_bytes(digest[:16], "big") % _POWERS[count]).zfill(count)
         number = body + luhn_check_digit(body)
-        kept = with_layout(value, number)
-        if kept is not None:
-            return kept
+        if layout.fields == length:  # the input's letters and digits become the number's digits
+            return fill(layout, value, number)
         sep = next((ch for ch in value if ch in " -"), " ") if len(numbers) >= 12 else " "
         groups = [number[0:4], number[4:10], number[10:]] if length == 15 else [
             number[i:i + 4] for i in range(0, length, 4)]
         return sep.join(groups)
-
-    def first_choice_native(self) -> NativeFirst | None:
-        c, limit = native.RULES, cut_limit(self.column)
-        if c is None or limit is None or self.options.brand != "keep":
-            return None
-        key, prefixes = self.key, _prefix_lengths()
-        return lambda values: c.card(key, values, prefixes, limit)
-
-    def digested_first(self) -> Callable[[str, bytes], str | None] | None:
-        if self.options.brand != "keep":
-            return None
-        generic, fit, prefix_of = self._mask_first, self._fit, self._prefix
-        prefixes: dict[bytes, str] = {}
-        powers = [10**n for n in range(20)]
-
-        def first(value: str, digest: bytes) -> str | None:
-            # mask() for a card number whose letters and digits are all digits, inlined
-            template, fields, _ = alnum_layout(value)
-            numbers = ascii_digits(value)  # digits of other scripts make fields, not ASCII digits: generic
-            if not 12 <= fields <= 19 or len(numbers) != fields:
-                return generic(value)
-            prefix = prefixes.get(numbers[:4])
-            if prefix is None:
-                prefix = prefixes[numbers[:4]] = prefix_of(numbers.decode())
-            count = fields - len(prefix) - 1
-            body = prefix + str(int.from_bytes(digest[:16], "big") % powers[count]).zfill(count)
-            backwards = body.encode()[::-1]  # luhn_check_digit, inlined
-            check = (48 * len(backwards) - sum(backwards[0::2].translate(_LUHN_DOUBLE)) - sum(backwards[1::2])) % 10
-            return fit(template.format(*body, check))
-
-        return first
 
 
 # --- IBAN -----------------------------------------------------------------------------------------
@@ -312,13 +262,13 @@ class Iban(Transformer[IbanOptions]):
     def __init__(self, options: BaseModel | Mapping[str, Any], column: ColumnInfo, key: bytes) -> None:
         super().__init__(options, column, key)
         if self.options.country is not None and self.options.country not in _BBAN:
-            from datasafe.masking.errors import RulesError
-
             raise RulesError(f"rule 'iban': no BBAN layout known for country {self.options.country!r}; "
                              f"known: {', '.join(sorted(_BBAN))}")
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        digest = keyed.digest(self.key, value, attempt)
+        return self.first_from_digest(value, keyed.digest(self.key, value, attempt))
+
+    def first_from_digest(self, value: str, digest: bytes) -> str | None:
         seed = int.from_bytes(digest[:8], "big")
         draws = keyed.Draws(digest)
         compact = alnum(value).upper()
@@ -354,7 +304,10 @@ class Uuid(Transformer[Options]):
     example = "external_ref: uuid"
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        raw = bytearray(keyed.digest(self.key, value, attempt)[:16])
+        return self.first_from_digest(value, keyed.digest(self.key, value, attempt))
+
+    def first_from_digest(self, value: str, digest: bytes) -> str | None:
+        raw = bytearray(digest[:16])
         raw[6] = (raw[6] & 0x0F) | 0x40
         raw[8] = (raw[8] & 0x3F) | 0x80
         hexed = raw.hex()

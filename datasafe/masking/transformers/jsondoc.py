@@ -10,9 +10,9 @@ from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from datasafe.masking import jsonpath
 from datasafe.masking.errors import RulesError
-from datasafe.masking.located import Loc
-from datasafe.masking.spec import ColumnRule, expand_rule
+from datasafe.masking.rules_yaml import Loc
 from datasafe.masking.transformers.base import Options, Transformer, register
+from datasafe.masking.transformers.column_rule import ColumnRule, expand_rule
 from datasafe.masking.types import ColumnInfo, RowView
 
 # The column type a JSON value is handed to its path's rule as.

@@ -120,22 +120,25 @@ class Ip(Transformer[IpOptions]):
         self.cidr = column.type.strip().lower().startswith("cidr")
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        bits = int.from_bytes(keyed.digest(self.key, value, attempt)[:16], "big")
+        return self.first_from_digest(value, keyed.digest(self.key, value, attempt))
+
+    def first_from_digest(self, value: str, digest: bytes) -> str | None:
+        bits = int.from_bytes(digest[:16], "big")
         plain = None if self.cidr else _dotted_quad(value)
-        if plain is not None:  # the common case, without the ipaddress module (a tenth of the time)
-            host_mask = (1 << (32 - self.options.ipv4_prefix)) - 1
-            a = (plain & ~host_mask & 0xFFFFFFFF) | ((bits >> 96) & host_mask)
-            return f"{a >> 24}.{a >> 16 & 255}.{a >> 8 & 255}.{a & 255}"
-        try:
-            iface = ipaddress.ip_interface(value.strip())
-        except ValueError:
-            return str(ipaddress.IPv4Address(bits >> 96))
-        width = iface.max_prefixlen
+        iface: ipaddress.IPv4Interface | ipaddress.IPv6Interface | None = None
+        if plain is not None:  # read without the ipaddress module (a tenth of the time)
+            width, original = 32, plain
+        else:
+            try:
+                iface = ipaddress.ip_interface(value.strip())
+            except ValueError:
+                return str(ipaddress.IPv4Address(bits >> 96))
+            width, original = iface.max_prefixlen, int(iface.ip)
         keep = self.options.ipv4_prefix if width == 32 else self.options.ipv6_prefix
-        original = int(iface.ip)
-        random_bits = bits >> (128 - width)
         host_mask = (1 << (width - keep)) - 1
-        address = (original & ~host_mask & ((1 << width) - 1)) | (random_bits & host_mask)
+        address = (original & ~host_mask & ((1 << width) - 1)) | ((bits >> (128 - width)) & host_mask)
+        if iface is None:  # str(IPv4Address(address)), without the ipaddress module
+            return f"{address >> 24}.{address >> 16 & 255}.{address >> 8 & 255}.{address & 255}"
         if self.cidr:
             address &= ~((1 << (width - iface.network.prefixlen)) - 1)
         new = ipaddress.IPv6Address(address) if width == 128 else ipaddress.IPv4Address(address)

@@ -8,13 +8,13 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, Field, model_validator
 
-from datasafe.masking import keyed, native
+from datasafe.masking import keyed
 from datasafe.masking.countries import country_locale
 from datasafe.masking.errors import RulesError
 from datasafe.masking.fakes import FakerSlot, slot, slug, to_text
-from datasafe.masking.located import did_you_mean
-from datasafe.masking.transformers.base import LocaleOptions, NativeFirst, Transformer, register, row_cell
-from datasafe.masking.types import ColumnInfo, RowView, cut_limit
+from datasafe.masking.rules_yaml import did_you_mean
+from datasafe.masking.transformers.base import LocaleOptions, Transformer, register, row_cell
+from datasafe.masking.types import ColumnInfo, RowView
 
 LocaleT = TypeVar("LocaleT", bound=LocaleOptions)
 
@@ -69,8 +69,12 @@ class FakerTransformer(Transformer[LocaleT]):
 
     def fake(self, value: str, attempt: int, method: str, faker: FakerSlot | None = None) -> Any:
         """One Faker value for ``value``: from the pool for a first choice, generated for alternatives."""
-        faker = faker or self.faker
-        seed = int.from_bytes(self.digest(value, attempt)[:8], "big")
+        return self.fake_from(self.digest(value, attempt), attempt, method, faker or self.faker)
+
+    @staticmethod
+    def fake_from(digest: bytes, attempt: int, method: str, faker: FakerSlot) -> Any:
+        """:meth:`fake` for the value's ``digest`` (of the value and ``attempt``)."""
+        seed = int.from_bytes(digest[:8], "big")
         return faker.pooled(seed, method) if attempt == 0 else faker.call(seed, method)
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
@@ -173,8 +177,10 @@ class Email(FakerTransformer[EmailOptions]):
     def __init__(self, options: BaseModel | Mapping[str, Any], column: ColumnInfo, key: bytes) -> None:
         super().__init__(options, column, key)
         self._names: tuple[list[str], list[str]] | None = None
+        #: the domains an address is drawn from (unless ``keep_domain`` keeps the input's)
+        self.domains: tuple[str, ...] = (self.options.domain,) if self.options.domain else SAFE_DOMAINS
 
-    def _name_slugs(self) -> tuple[list[str], list[str]]:
+    def name_slugs(self) -> tuple[list[str], list[str]]:
         """The pools of first and last names as address parts (built on first use)."""
         if self._names is None:
             self._names = ([slug(to_text(v), ".") for v in self.faker.pool("first_name")],
@@ -184,9 +190,12 @@ class Email(FakerTransformer[EmailOptions]):
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
         digest = self.digest(value, attempt)
         if attempt == 0:
-            return self._address(value, digest, *self._name_slugs())
+            return self.first_from_digest(value, digest)
         first, last = self.faker.calls(int.from_bytes(digest[:8], "big"), ("first_name", "last_name"))
         return self._address(value, digest, [slug(first, ".")], [slug(last, ".")])
+
+    def first_from_digest(self, value: str, digest: bytes) -> str | None:
+        return self._address(value, digest, *self.name_slugs())
 
     def _address(self, value: str, digest: bytes, firsts: list[str], lasts: list[str]) -> str:
         # a first choice picks its names from the pools by keyed index; an alternative passes one
@@ -196,7 +205,8 @@ class Email(FakerTransformer[EmailOptions]):
         local = f"{first}.{last}" if first and last else first or last or "user"
         if self.options.unique:
             local = f"{local}.{digest[8:11].hex()}"
-        domain = self.options.domain or SAFE_DOMAINS[digest[11] % len(SAFE_DOMAINS)]
+        domains = self.domains
+        domain = domains[digest[11] % len(domains)]
         if self.options.keep_domain and "@" in value:
             kept = value.rsplit("@", 1)[1].strip()
             if _DOMAIN.fullmatch(kept):
@@ -205,33 +215,6 @@ class Email(FakerTransformer[EmailOptions]):
         if limit is not None and len(local) + 1 + len(domain) > limit:
             local = local[: max(1, limit - len(domain) - 1)].strip(".") or "u"
         return f"{local}@{domain}"
-
-    def digested_first(self) -> Callable[[str, bytes], str | None] | None:
-        firsts, lasts = self._name_slugs()
-        address, fit = self._address, self._fit
-        if self.options.keep_domain or self.column.max_length is not None:
-            return lambda value, d: fit(address(value, d, firsts, lasts))
-        # the common case, inlined: what _address does when neither the input nor the column matter
-        unique, fixed, domains = self.options.unique, self.options.domain, SAFE_DOMAINS
-        n_first, n_last, n_domains = len(firsts), len(lasts), len(SAFE_DOMAINS)
-
-        def first(value: str, d: bytes) -> str | None:
-            name = firsts[int.from_bytes(d[:8], "big") % n_first]
-            surname = lasts[int.from_bytes(d[12:20], "big") % n_last]
-            local = f"{name}.{surname}" if name and surname else name or surname or "user"
-            domain = fixed or domains[d[11] % n_domains]
-            return fit(f"{local}.{d[8:11].hex()}@{domain}" if unique else f"{local}@{domain}")
-
-        return first
-
-    def first_choice_native(self) -> NativeFirst | None:
-        c, limit = native.RULES, cut_limit(self.column)
-        if c is None or limit is None or self.options.keep_domain or self.column.max_length is not None:
-            return None  # the case digested_first inlines only
-        firsts, lasts = ([name.encode() for name in names] for names in self._name_slugs())
-        domains = [d.encode() for d in ([self.options.domain] if self.options.domain else SAFE_DOMAINS)]
-        key, unique = self.key, self.options.unique
-        return lambda values: c.email(key, values, firsts, lasts, domains, unique, limit)
 
 
 class UsernameOptions(LocaleOptions):

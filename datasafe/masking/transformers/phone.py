@@ -22,18 +22,19 @@ leading ``0`` stays ``0``, another first digit stays non-zero, and a ``+CC`` cou
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from datasafe.masking import keyed, phone_fast, phone_native
+from datasafe.masking import keyed, phone_fast
 from datasafe.masking.countries import country_code
+from datasafe.masking.fakes import FakerSlot
 from datasafe.masking.layout import Layout, digit_layout, digits, fill
 from datasafe.masking.phone_numbers import REGIONS, Parts, locale_region, masked_digits, read
-from datasafe.masking.transformers.base import NativeFirst, is_blank, register, row_cell
+from datasafe.masking.transformers.base import register, row_cell
 from datasafe.masking.transformers.person import CountryOptions, FakerTransformer
-from datasafe.masking.types import ColumnInfo, RowView, cut_limit
+from datasafe.masking.types import ColumnInfo, RowView
 
 _POWERS = [10**n for n in range(20)]
 
@@ -68,19 +69,18 @@ class Phone(FakerTransformer[PhoneOptions]):
         self._codes: dict[str, tuple[int, int]] = {}
         #: the region of numbers without a country code: the locale's (en_US → US), when it names one
         self.region = locale_region(self.options.faker_locale)
-        #: the first choice in C (where it is built), for values it reads; None: leave it to Python
-        self._in_c = (phone_native.value_function(key) if self.options.keep_format and self.options.keep_country_code
-                      else None)
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
-        if attempt == 0 and self._in_c is not None and value.isascii() and not is_blank(value):
-            out = self._in_c(value, self._region_for(row))  # None for fewer than four digits, among others
-            if out is not None:
-                return out
+        return self._masked(value, self.digest(value, attempt), attempt, self.faker_for(row), self._region_for(row))
+
+    def first_from_digest(self, value: str, digest: bytes) -> str | None:
+        return self._masked(value, digest, 0, self.faker, self.region)
+
+    def _masked(self, value: str, digest: bytes, attempt: int, faker: FakerSlot, region: str | None) -> str | None:
         layout = digit_layout(value)
-        if not self.options.keep_format or layout.fields < 4:
-            return super().mask(value, row, attempt)
-        return self._keep_format(value, layout, self.digest(value, attempt), self._region_for(row))
+        if not self.options.keep_format or layout.fields < 4:  # a number of the locale
+            return self.render(self.fake_from(digest, attempt, self.method, faker))
+        return self._keep_format(value, layout, digest, region)
 
     def _region_for(self, row: RowView) -> str | None:
         if self.country_column is None:
@@ -138,27 +138,3 @@ class Phone(FakerTransformer[PhoneOptions]):
         rest = count - keep - 1
         more = str(drawn // 9 % _POWERS[rest]).zfill(rest) if rest < 20 else keyed.Draws(digest).digits(rest)
         return fill(layout, value, number[:keep] + first + more)
-
-    def digested_first(self) -> Callable[[str, bytes], str | None] | None:
-        if not self.options.keep_format or self.uses_row:
-            return None
-        other, keep_format, fit, region, in_c = self._mask_first, self._keep_format, self._fit, self.region, self._in_c
-
-        def first(value: str, digest: bytes) -> str | None:
-            layout = digit_layout(value)
-            if layout.fields < 4:
-                return other(value)
-            if in_c is not None and value.isascii():
-                out = in_c(value, region)
-                if out is not None:
-                    return fit(out)
-            return fit(keep_format(value, layout, digest, region))
-
-        return first
-
-    def first_choice_native(self) -> NativeFirst | None:
-        c, limit = phone_native.kernel(), cut_limit(self.column)
-        if c is None or limit is None or not self.options.keep_format or not self.options.keep_country_code or (
-                self.uses_row):
-            return None
-        return phone_native.column_function(self.key, self.region, limit)

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import sys
 from array import array
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
 from faker.providers.lorem.la import Provider as LatinLorem
 from pydantic import BaseModel, Field
 
-from datasafe.masking import keyed, native
-from datasafe.masking.transformers.base import NativeFirst, Options, Transformer, register
-from datasafe.masking.types import ColumnInfo, RowView, cut_limit
+from datasafe.masking import keyed
+from datasafe.masking.transformers.base import Options, Transformer, register
+from datasafe.masking.types import ColumnInfo, RowView
 
 WORDS: tuple[str, ...] = tuple(LatinLorem.word_list)
 #: characters of lorem ipsum generated once per word list; a masked text is a keyed slice of it
@@ -72,17 +71,15 @@ class Text(Transformer[TextOptions]):
         self._corpus: tuple[str, array[int]] | None = None
 
     def mask(self, value: str, row: RowView, attempt: int) -> str | None:
+        return self.first_from_digest(value, self.digest(value, attempt))
+
+    def first_from_digest(self, value: str, digest: bytes) -> str | None:
         length = len(value)
         if self.options.max_length is not None:
             length = min(length, self.options.max_length)
         if length == 0:
             return ""
-        return self._lorem(length, self.digest(value, attempt))
-
-    def _lorem(self, length: int, digest: bytes) -> str:
-        if self._corpus is None:
-            self._corpus = corpus(self.words)
-        text, starts = self._corpus
+        text, starts = self.corpus()
         start = starts[int.from_bytes(digest[:8], "big") % len(starts)]
         if length <= 2:
             return text[start:text.index(" ", start)].rstrip(".").lower()[:length].ljust(length, "a")
@@ -93,20 +90,8 @@ class Text(Transformer[TextOptions]):
         piece = piece.rstrip(" .")
         return piece[:1].upper() + piece[1:] + "a" * (length - 1 - len(piece)) + "."
 
-    def digested_first(self) -> Callable[[str, bytes], str | None] | None:
-        lorem, fit = self._lorem, self._fit
-        limit = self.options.max_length or sys.maxsize
-        return lambda value, digest: fit(lorem(min(len(value), limit), digest)) if value else fit("")
-
-    def first_choice_native(self) -> NativeFirst | None:
-        c, limit = native.RULES, cut_limit(self.column)
-        if c is None or limit is None:
-            return None
+    def corpus(self) -> tuple[str, array[int]]:
+        """The rule's :func:`corpus` (built on first use): the text every masked value is a slice of."""
         if self._corpus is None:
             self._corpus = corpus(self.words)
-        text, starts = self._corpus
-        if starts.itemsize != 4 or not text.isascii() or not text.isprintable() or "\\" in text:
-            return None  # words of the rule's own that the C code does not take
-        stored, offsets = text.encode(), starts.tobytes()
-        key, max_length = self.key, self.options.max_length or -1
-        return lambda values: c.lorem(key, values, stored, offsets, max_length, limit)
+        return self._corpus
