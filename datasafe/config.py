@@ -88,13 +88,27 @@ class NotifyConfig(_Strict):
 EnvironmentClass = Literal["production", "staging", "testing", "development"]
 
 
+def _split_threshold(v: object) -> int:
+    n = parse_size(v)
+    if n < 0:
+        raise ValueError("split_tables_larger_than must be a size (0 turns splitting off)")
+    return n
+
+
 class SourceConfig(_Strict):
     url: str
     jobs: int | None = Field(None, ge=1, le=64)
     pg_bin: str | None = Field(None, description="folder with pg_dump/pg_restore to use")
+    split_tables_larger_than: int | None = Field(
+        None, description="tables larger than this are read in ranges, in parallel (0: never); default: global")
     retention: RetentionPolicy | None = None
     env_class: EnvironmentClass = Field("production", alias="class",
                                         description="what the source's data is: production unless said otherwise")
+
+    @field_validator("split_tables_larger_than", mode="before")
+    @classmethod
+    def _split_size(cls, v: object) -> int | None:
+        return None if v is None else _split_threshold(v)
 
     @field_validator("url")
     @classmethod
@@ -133,12 +147,47 @@ class PolicyConfig(_Strict):
                                                    "~/.config/datasafe/policy.key")
 
 
+class FleetConfig(_Strict):
+    """How runs over every source (``backup --all`` and the like) share the machine and the servers,
+    and when a rendered Kubernetes fleet runs (docs/scaling.md)."""
+
+    concurrency: int = Field(4, ge=1, le=256, description="sources worked on at once")
+    per_server: int = Field(2, ge=1, le=256, description="sources of one database server (host:port) at once")
+    start: str = Field("01:00", description="UTC time the first source's scheduled backup starts (HH:MM)")
+    window: str = Field("4h", description="the scheduled backups' start times are spread over this long")
+    pushgateway_url: str | None = Field(None, description="Prometheus Pushgateway each run pushes its metrics to")
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, v: str) -> str:
+        m = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", v)
+        if not m:
+            raise ValueError(f"{v!r} is no time of day: write HH:MM (UTC), e.g. 01:30")
+        return v
+
+    @field_validator("window")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        if not timedelta(minutes=1) <= parse_duration(v) <= timedelta(hours=24):
+            raise ValueError("must be between 1m and 24h")
+        return v
+
+    @field_validator("pushgateway_url")
+    @classmethod
+    def _gateway(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError(f"{v!r} is no http:// or https:// URL")
+        return v.rstrip("/") if v else v
+
+
 class Config(_Strict):
     storage: str | None = None
     jobs: int = Field(2, ge=1, le=64)
     chunk_size: int = Field(64 << 20, description="raw bytes per chunk")
     compression: CompressionConfig = Field(default_factory=CompressionConfig)
     pg_bin: str | None = None
+    split_tables_larger_than: int | None = Field(
+        None, description="tables larger than this are read in ranges, in parallel (0: never; default 1GiB)")
     encryption: EncryptionConfig = Field(default_factory=EncryptionConfig)
     s3: S3Settings = Field(default_factory=S3Settings, description="settings of s3:// storage")
     lock: LockConfig = Field(default_factory=LockConfig)
@@ -147,12 +196,18 @@ class Config(_Strict):
     sources: dict[str, SourceConfig] = Field(default_factory=dict)
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
 
     @property
     def storage_settings(self) -> dict[str, BaseModel]:
         """The settings section of each storage scheme that has one (``{"s3": ...}``), for
         :func:`datasafe.storage.open_storage`: a section is named like its scheme."""
         return {scheme: getattr(self, scheme) for scheme, kind in BACKENDS.items() if kind.settings is not None}
+
+    @field_validator("split_tables_larger_than", mode="before")
+    @classmethod
+    def _split_size(cls, v: object) -> int | None:
+        return None if v is None else _split_threshold(v)
 
     @field_validator("chunk_size", mode="before")
     @classmethod
@@ -196,8 +251,11 @@ def find_config(explicit: str | None) -> Path | None:
     return default if default.is_file() else None
 
 
-def load_config(explicit: str | None = None) -> LoadedConfig:
-    """Find, read, interpolate and validate the configuration (defaults if there is no file)."""
+def load_config(explicit: str | None = None, *, interpolate: bool = True) -> LoadedConfig:
+    """Find, read, interpolate and validate the configuration (defaults if there is no file).
+
+    Without ``interpolate``, ``${NAME}`` references stay as written (rendering a deployment
+    whose secrets this machine does not have)."""
     path = find_config(explicit)
     if path is None:
         return LoadedConfig(Config(), None)
@@ -217,7 +275,7 @@ def load_config(explicit: str | None = None) -> LoadedConfig:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of settings")
-    data = _interpolate(raw, path, ())
+    data = _interpolate(raw, path, ()) if interpolate else raw
     try:
         return LoadedConfig(Config.model_validate(data), path)
     except ValidationError as exc:
@@ -290,6 +348,14 @@ class Source:
     jobs: int | None = None
     pg_bin: str | None = None
     retention: RetentionPolicy | None = None
+    #: tables larger than this are read in ranges (0: never; None: the engines' default)
+    split_larger_than: int | None = None
+
+
+def _split_for(cfg: LoadedConfig, sc: SourceConfig | None) -> int | None:
+    """A source's split threshold: its own, else the global one (None: neither is set)."""
+    own = sc.split_tables_larger_than if sc is not None else None
+    return own if own is not None else cfg.config.split_tables_larger_than
 
 
 def resolve_source(cfg: LoadedConfig, ref: str | None, name: str | None = None) -> Source:
@@ -310,7 +376,8 @@ def resolve_source(cfg: LoadedConfig, ref: str | None, name: str | None = None) 
         configured = DatabaseURL.parse(sc.url)
         if not configured.database:
             raise ConfigError(f"{cfg.path}: sources.{ref}.url: {configured} names no database")
-        return Source(name or ref, configured, sc.jobs, sc.pg_bin or cfg.config.pg_bin, sc.retention)
+        return Source(name or ref, configured, sc.jobs, sc.pg_bin or cfg.config.pg_bin, sc.retention,
+                      _split_for(cfg, sc))
     if "://" in ref:
         url = DatabaseURL.parse(ref)
         if not url.database:
@@ -319,8 +386,10 @@ def resolve_source(cfg: LoadedConfig, ref: str | None, name: str | None = None) 
                              else "give the file, as in sqlite:///path/to/file.db")
         for sname, sc in sources.items():  # a URL that is a configured source keeps that name
             if not _ENV_REF.search(sc.url) and DatabaseURL.parse(sc.url) == url:
-                return Source(name or sname, url, sc.jobs, sc.pg_bin or cfg.config.pg_bin, sc.retention)
-        return Source(check_source_name(name or url.default_source_name()), url, None, cfg.config.pg_bin)
+                return Source(name or sname, url, sc.jobs, sc.pg_bin or cfg.config.pg_bin, sc.retention,
+                              _split_for(cfg, sc))
+        return Source(check_source_name(name or url.default_source_name()), url, None, cfg.config.pg_bin,
+                      split_larger_than=_split_for(cfg, None))
     known = ", ".join(sources) or "none"
     raise ConfigError(f"unknown source {ref!r} (configured sources: {known}; or give a database URL)")
 

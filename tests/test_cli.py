@@ -130,7 +130,7 @@ def _leaf_commands() -> list[str]:
 
 
 #: commands that do not touch the storage (key files; the demo has its own folder)
-NO_STORAGE = {"key generate", "key show", "demo", "transformers", "completion"}
+NO_STORAGE = {"key generate", "key show", "demo", "transformers", "completion", "deploy kubernetes"}
 
 
 @pytest.mark.parametrize("command", _leaf_commands())
@@ -390,11 +390,18 @@ def test_schema_only_and_data_only_exclude_each_other(tmp_path: Path, storage_di
     assert not target.exists()
 
 
-def test_restore_into_other_engine_is_a_usage_error(tmp_path: Path, storage_dir: Path,
-                                                    two_snapshots: list[str]) -> None:
+def test_restore_into_other_engine_is_decided_by_the_policy(tmp_path: Path, storage_dir: Path,
+                                                           two_snapshots: list[str]) -> None:
+    """A restore into another engine goes through the same policy as any restore: an unmasked
+    snapshot into an unconfigured server without --confirm is refused (exit 8), nothing written."""
     result = run("restore", "latest", "--target", "postgresql://nobody@127.0.0.1:1/x", "--storage", str(storage_dir))
-    line = assert_one_error_line(result, ExitCode.USAGE)
-    assert "sqlite snapshot" in line
+    assert_one_error_line(result, ExitCode.REFUSED)
+
+
+def test_data_only_restore_into_other_engine_is_a_usage_error(storage_dir: Path, two_snapshots: list[str]) -> None:
+    result = run("restore", "latest", "--target", "postgresql://nobody@127.0.0.1:1/x", "--data-only",
+                 "--storage", str(storage_dir))
+    assert_one_error_line(result, ExitCode.USAGE)
 
 
 # -- errors ---------------------------------------------------------------------------------------------

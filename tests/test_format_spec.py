@@ -50,6 +50,7 @@ from datasafe.snapshot.manifest import (
     SchemaPart,
     Sequence,
     TableEntry,
+    TableRange,
     _Encryption,
     _Envelope,
     _MaskedFrom,
@@ -159,6 +160,7 @@ TABLES: list[tuple[str, Described, set[str], set[str]]] = [
     ("Column entries", Column, {"charset"}, set()),  # MySQL/MariaDB: models keep keys they do not name
     ("Foreign key entries", ForeignKey, set(), set()),
     ("Chunk entries", Chunk, set(), set()),
+    ("Range entries", TableRange, set(), set()),
     ("Schema part entries", SchemaPart, set(), set(fields(Chunk))),  # "every chunk field ... plus"
     ("Sequence entries", Sequence, set(), set()),
     ("Masking", _Masking, {"rules_file", "tables", "schema", "leak_audit"}, set()),

@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from datasafe.cli.fleet import EXIT_ORDER_HELP, concurrency_option, per_server_option, render_fleet
 from datasafe.cli.group import cli, common_options, global_options
 from datasafe.cli.options import retention_options, wait_option
 from datasafe.cli.output import human_size
@@ -20,14 +21,29 @@ from datasafe.humanize import count
 from datasafe.identity import DatabaseIdentity
 from datasafe.redact import redact
 from datasafe.snapshot.check import VERIFY_MODES
+from datasafe.units import parse_size
 
 SNAPSHOT_HELP = ("SNAPSHOT is a snapshot id (or a unique prefix of one), 'latest', a tag, or SOURCE@TIME (the "
                  "newest taken at or before TIME, e.g. shop@2026-11-20T03:00).")
 
 
-@cli.command()
+def size_option(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    """A size option (``512MiB``, ``100MB``, ``1048576``) in bytes."""
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command(epilog=EXIT_ORDER_HELP)
 @global_options(without=("identity",))
 @click.argument("source", required=False)
+@click.option("--all", "every_source", is_flag=True,
+              help="Back up every source of datasafe.yml, several at once; print a summary.")
+@concurrency_option
+@per_server_option
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Label the snapshot (repeatable).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), help="Tables read in parallel (default 2).")
 @click.option("--name", metavar="NAME", help="Storage name of a source given as a URL (default: database name).")
@@ -42,10 +58,17 @@ SNAPSHOT_HELP = ("SNAPSHOT is a snapshot id (or a unique prefix of one), 'latest
 @wait_option
 @click.option("--metrics-file", metavar="PATH",
               help="Record this run in a Prometheus textfile (default: config 'metrics_file').")
+@click.option("--pushgateway", metavar="URL",
+              help="Also push the run's metrics to this Prometheus Pushgateway (default: config "
+                   "'fleet.pushgateway_url').")
+@click.option("--split-larger-than", "split_larger_than", metavar="SIZE", callback=size_option,
+              help="Read tables larger than SIZE (e.g. 512MiB) in ranges, several at once; 0: never "
+                   "(default: config 'split_tables_larger_than', else 1GiB).")
 @click.option("--json", "as_json", is_flag=True, help="Print the snapshot summary as JSON.")
-def backup(source: str | None, tags: tuple[str, ...], jobs: int | None, name: str | None,
-           compression_level: int | None, read_back: str, do_prune: bool, wait: str | None,
-           metrics_file: str | None, as_json: bool, **keep: Any) -> None:
+def backup(source: str | None, every_source: bool, concurrency: int | None, per_server: int | None,
+           tags: tuple[str, ...], jobs: int | None, name: str | None, compression_level: int | None,
+           read_back: str, do_prune: bool, wait: str | None, metrics_file: str | None, pushgateway: str | None,
+           split_larger_than: int | None, as_json: bool, **keep: Any) -> None:
     """Take a consistent snapshot of SOURCE and print its id.
 
     SOURCE is a source name from datasafe.yml or a database URL
@@ -53,14 +76,36 @@ def backup(source: str | None, tags: tuple[str, ...], jobs: int | None, name: st
     and checked before the command succeeds; a failed or killed backup leaves nothing
     that is listed as complete. One backup or prune per source runs at a time (a lock in
     the storage); another run exits with code 9 unless --wait is given.
+
+    With --all instead of SOURCE: every configured source, --concurrency at once and
+    --per-server of one database server at once, each under its own lock and with its
+    own metrics. A source that fails does not stop the others; a table of every
+    source's outcome ends the run (--json: the same as JSON).
     """
+    st = state()
+    if every_source:
+        if source or name:
+            raise UsageError("--all backs up every configured source: give no SOURCE or --name with it")
+        if split_larger_than is not None:
+            raise UsageError("--split-larger-than goes with one SOURCE; for --all set split_tables_larger_than "
+                             "in datasafe.yml")
+        from datasafe.commands.fleet import backup_all  # deferred: start-up time
+
+        fleet = backup_all(st.config, tags=tags, jobs=jobs, compression_level=compression_level,
+                           read_back=read_back, prune=do_prune, keep=keep, wait=wait, metrics_file=metrics_file,
+                           pushgateway=pushgateway, concurrency=concurrency, per_server=per_server,
+                           repository=lambda: st.repository(writing=True))
+        render_fleet(fleet, as_json)
+        return
+    if concurrency or per_server:
+        raise UsageError("--concurrency and --per-server go with --all")
     from datasafe.commands.backup import backup as run_backup  # deferred: start-up time
 
-    st = state()
     with progress_bars() as progress:
         result = run_backup(st.config, source, name=name, tags=tags, jobs=jobs, compression_level=compression_level,
                             read_back=read_back, prune=do_prune, keep=keep, wait=wait, metrics_file=metrics_file,
-                            repo=st.repository(writing=True), progress=progress)
+                            repo=st.repository(writing=True), progress=progress, pushgateway=pushgateway,
+                            split_larger_than=split_larger_than)
     if as_json:
         emit_json(result.as_dict())
     else:
@@ -142,7 +187,7 @@ def show(snapshot: str, source: str | None, as_json: bool) -> None:
 
 
 
-@cli.command(epilog=SNAPSHOT_HELP)
+@cli.command(epilog=f"{SNAPSHOT_HELP} {EXIT_ORDER_HELP}")
 @common_options
 @click.argument("snapshot", required=False)
 @click.option("--latest", is_flag=True, help="Verify the newest snapshot.")
@@ -152,6 +197,11 @@ def show(snapshot: str, source: str | None, as_json: bool) -> None:
               help="Verify every snapshot that has not passed a verification of this --mode (or a more "
                    "thorough one) yet.")
 @click.option("--source", metavar="NAME", help="Look only at snapshots of this source.")
+@click.option("--all-sources", is_flag=True,
+              help="With --latest, --all or --since-last: do it for every source (configured, or with none "
+                   "configured every source in the storage), several at once; print a summary.")
+@concurrency_option
+@per_server_option
 @click.option("--sample", type=click.FloatRange(0, 100, min_open=True), metavar="PERCENT",
               help="Check only this share of each snapshot's chunks, chosen at random.")
 @click.option("--deep", is_flag=True,
@@ -167,7 +217,8 @@ def show(snapshot: str, source: str | None, as_json: bool) -> None:
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=2, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
 def verify(snapshot: str | None, latest: bool, verify_all: bool, since_last: bool, source: str | None,
-           sample: float | None, deep: bool, scratch: str | None, mode: str, jobs: int, as_json: bool) -> None:
+           all_sources: bool, concurrency: int | None, per_server: int | None, sample: float | None, deep: bool,
+           scratch: str | None, mode: str, jobs: int, as_json: bool) -> None:
     """Read back a snapshot: SHA-256 of every chunk, decompression, row counts.
 
     Names every bad chunk and exits 6 if anything does not match. Objects in the
@@ -176,9 +227,21 @@ def verify(snapshot: str | None, latest: bool, verify_all: bool, since_last: boo
     """
     if sum([bool(snapshot), latest, verify_all, since_last]) != 1:
         raise click.UsageError("give exactly one of SNAPSHOT, --latest, --all or --since-last")
+    st = state()
+    if all_sources:
+        if snapshot or source:
+            raise UsageError("--all-sources goes with --latest, --all or --since-last, not with SNAPSHOT or --source")
+        from datasafe.commands.fleet import verify_all as run_verify_all  # deferred: start-up time
+
+        fleet = run_verify_all(st.config, latest=latest, every=verify_all, since_last=since_last, sample=sample,
+                               deep=deep, scratch=scratch, mode=mode, jobs=jobs, concurrency=concurrency,
+                               per_server=per_server, repository=st.repository)
+        render_fleet(fleet, as_json)
+        return
+    if concurrency or per_server:
+        raise UsageError("--concurrency and --per-server go with --all-sources")
     from datasafe.commands.verify import verify as run_verify  # deferred: start-up time
 
-    st = state()
     with progress_bars() as progress:
         result = run_verify(st.config, snapshot, latest=latest, every=verify_all, since_last=since_last,
                             source=source, sample=sample, deep=deep, scratch=scratch, mode=mode, jobs=jobs,
@@ -233,6 +296,11 @@ def restore(snapshot: str | None, tag: str | None, target: str, confirm: str | N
     no new database (PostgreSQL builds it under a temporary name and renames it at the
     end; SQLite replaces the file at the end) or a target marked as an interrupted
     restore: the next restore names it and refuses it until --clean.
+
+    A --target of another engine than the snapshot's (a PostgreSQL snapshot into a
+    SQLite file, ...) gets a cross-engine restore: types are mapped, and what does not
+    translate (views, functions, triggers, ...) is listed by --dry-run and skipped with
+    a warning; see docs/cross-engine.md.
 
     
     Policy (docs/environments.md), decided from what the servers say they are, not

@@ -21,11 +21,11 @@ from __future__ import annotations
 import signal
 from types import FrameType
 
-from datasafe.cli import commands, environments, keys, leaks, masking, ops, report, scan, snapshots
+from datasafe.cli import commands, deploy, environments, keys, leaks, masking, ops, report, scan, snapshots
 from datasafe.cli.group import cli
 from datasafe.errors import Interrupted
 
-_ = commands, environments, keys, leaks, masking, ops, report, scan, snapshots  # imported to register their commands
+_ = commands, deploy, environments, keys, leaks, masking, ops, report, scan, snapshots  # imported to register them
 
 __all__ = ["cli", "main"]
 

@@ -6,20 +6,25 @@ from typing import Any
 
 import click
 
+from datasafe.cli.fleet import EXIT_ORDER_HELP, concurrency_option, render_fleet
 from datasafe.cli.group import cli, global_options
 from datasafe.cli.options import retention_options, wait_option
 from datasafe.cli.state import emit_json, state
 from datasafe.humanize import count
 
 
-@cli.command(epilog="Durations: 90s, 30m, 26h, 7d, 2w, 6mo, 1y (m is minutes, mo months).")
+@cli.command(epilog=f"Durations: 90s, 30m, 26h, 7d, 2w, 6mo, 1y (m is minutes, mo months). {EXIT_ORDER_HELP}")
 @global_options(without=("identity",))
-@click.argument("source")
+@click.argument("source", required=False)
+@click.option("--all", "every_source", is_flag=True,
+              help="Prune every source of datasafe.yml, several at once; print a summary.")
+@concurrency_option
 @retention_options
 @wait_option
 @click.option("--dry-run", is_flag=True, help="Show what would be kept (with the reasons) and removed; change nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
-def prune(source: str, wait: str | None, dry_run: bool, as_json: bool, **keep: Any) -> None:
+def prune(source: str | None, every_source: bool, concurrency: int | None, wait: str | None, dry_run: bool,
+          as_json: bool, **keep: Any) -> None:
     """Remove the snapshots of SOURCE that its retention policy does not keep.
 
     The policy is sources.SOURCE.retention in datasafe.yml (restic's keep rules:
@@ -28,10 +33,22 @@ def prune(source: str, wait: str | None, dry_run: bool, as_json: bool, **keep: A
     run. Safety rails: the newest verified snapshot, at least min_keep snapshots and
     snapshots under S3 Object Lock are always kept. --dry-run lists exactly what a
     real run removes. Also removes incomplete leftovers of failed backups.
+
+    With --all instead of SOURCE: every configured source, --concurrency at once, each
+    under its own lock; a table of every source's outcome ends the run.
     """
+    st = state()
+    if every_source == bool(source):
+        raise click.UsageError("give SOURCE or --all (one of them)")
+    if every_source:
+        from datasafe.commands.fleet import prune_all  # deferred: start-up time
+
+        render_fleet(prune_all(st.config, keep=keep, wait=wait, dry_run=dry_run, concurrency=concurrency,
+                               repository=st.repository), as_json)
+        return
+    assert source is not None
     from datasafe.commands.prune import prune as run_prune  # deferred: start-up time
 
-    st = state()
     result = run_prune(st.config, source, keep=keep, wait=wait, dry_run=dry_run, repo=st.repository())
     if as_json:
         emit_json(result.as_dict())
@@ -80,8 +97,9 @@ def forget(snapshots: tuple[str, ...], source: str | None, wait: str | None, dry
 @click.argument("sources", nargs=-1)
 @click.option("--max-age", required=True, metavar="DURATION",
               help="Fail when the newest verified snapshot is older than this (e.g. 26h).")
+@concurrency_option
 @click.option("--json", "as_json", is_flag=True, help="Print one result per source as JSON.")
-def check(sources: tuple[str, ...], max_age: str, as_json: bool) -> None:
+def check(sources: tuple[str, ...], max_age: str, concurrency: int | None, as_json: bool) -> None:
     """Exit non-zero unless each SOURCE has a verified snapshot younger than --max-age.
 
     \b
@@ -96,7 +114,7 @@ def check(sources: tuple[str, ...], max_age: str, as_json: bool) -> None:
     from datasafe.commands.check import check as run_check  # deferred: start-up time
 
     st = state()
-    result = run_check(st.config, list(sources), max_age=max_age, repo=st.repository())
+    result = run_check(st.config, list(sources), max_age=max_age, repo=st.repository(), concurrency=concurrency)
     if as_json:
         emit_json(result.as_list())
     else:

@@ -13,6 +13,8 @@ take ``repo=`` (default: the configured storage, opened by :func:`repository.ope
 - ``snapshots``: ``list``, ``show``, ``diff`` and ``tag``
 - ``prune``: ``prune`` and ``forget``
 - ``check``: ``check`` (freshness for monitoring)
+- ``fleet``: ``backup --all``, ``verify --all-sources``, ``prune --all`` (every source, several at once)
+- ``deploy``: ``deploy kubernetes`` (the fleet's manifests)
 - ``mask``: ``mask`` (policy, masking, then the restore into ``--target``)
 - ``refresh``: ``refresh`` of a non-production environment
 - ``rules``: ``rules init``, ``rules check`` and ``transformers``

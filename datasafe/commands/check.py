@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +34,11 @@ class CheckResult:
 
 
 def check(config: LoadedConfig, sources: list[str] | None = None, *, max_age: str,
-          repo: Repository | None = None) -> CheckResult:
+          repo: Repository | None = None, concurrency: int | None = None) -> CheckResult:
     """Check that each of ``sources`` (default: every configured source, or with none configured
     every source with snapshots in the storage) has a verified snapshot younger than ``max_age``
-    (``26h``). Reads the storage only; failures are in the result (:meth:`CheckResult.check`)."""
+    (``26h``), ``concurrency`` sources at once (default: config ``fleet.concurrency``). Reads the
+    storage only; failures are in the result (:meth:`CheckResult.check`)."""
     limit = duration_option("--max-age", max_age)
     repo = repo or open_repository(None, config)
     # a folder without snapshots (left by a failed first backup of an earlier version) is no source
@@ -44,4 +46,7 @@ def check(config: LoadedConfig, sources: list[str] | None = None, *, max_age: st
         s for s in repo.sources() if repo.snapshot_ids(s)]
     if not names:
         raise NotFound(f"no sources configured and no snapshots in {repo.storage.url}")
-    return CheckResult([freshness(repo, name, limit) for name in names])
+    opened = repo
+    with ThreadPoolExecutor(max(1, concurrency or config.config.fleet.concurrency),
+                            thread_name_prefix="datasafe-check") as pool:
+        return CheckResult(list(pool.map(lambda name: freshness(opened, name, limit), names)))

@@ -11,6 +11,8 @@
 
 A failure at any step removes the temporary database and leaves the existing one exactly as it
 was. The per-engine work of steps 3 and 5 is the engine's swapper (:mod:`datasafe.engines.swap`).
+An environment on another engine than the snapshot's gets a cross-engine restore in step 3
+(:mod:`datasafe.transfer.cross`, docs/cross-engine.md).
 """
 
 from __future__ import annotations
@@ -101,9 +103,6 @@ def plan_refresh(cfg: LoadedConfig, repo: Repository, env_name: str, snapshot: s
     manifest = repo.resolve(snapshot, env.source) if snapshot else newest_verified(repo, env.source)
     if manifest.source != env.source:
         raise ConfigError(f"snapshot {manifest.snapshot_id} is of {manifest.source}, not of {env.source}")
-    if manifest.engine != env.url.engine:
-        raise ConfigError(f"snapshot {manifest.snapshot_id} is a {manifest.engine} snapshot; {env.describe()} "
-                          f"is a {env.url.engine} database")
     rules = load_rules(env.rules)
     check_rules(manifest, rules)
     plan = RefreshPlan(env, manifest, env.rules, scripts)

@@ -15,6 +15,7 @@ listed in the one registry, :data:`datasafe.engine_names.REGISTRY`. Modules:
 * ``sql_tokens``: a small SQL lexer with each engine's dialect
 * ``swap``: the :class:`Swapper` seam of ``datasafe refresh``
 * ``workers``: the worker pool of parallel backups and restores
+* ``split``: large tables read and loaded as ranges in parallel (what the engines share of it)
 * ``restore_mark``: the mark a restore leaves in its target until it finishes
 * ``postgres``, ``mysql``, ``sqlite``: the engines
 """

@@ -28,11 +28,16 @@ from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.storage.base import StorageBackend
 from datasafe.urls import SECRET_QUERY_KEYS, DatabaseURL
 
+#: tables larger than this (bytes on disk, as the server estimates them) are read in ranges by default
+DEFAULT_SPLIT_BYTES = 1 << 30
+
 
 @dataclass
 class BackupOptions:
     jobs: int = 2
     chunk_size: int = 64 << 20
+    #: tables larger than this are split into ranges read in parallel; 0: never (see :mod:`.split`)
+    split_larger_than: int = DEFAULT_SPLIT_BYTES
     compression: Compression = field(default_factory=Compression)
     progress: Progress = field(default_factory=NullProgress)
     #: settings of one engine's own options, by name (``pg_bin``): see :mod:`datasafe.engines.options`
@@ -60,6 +65,9 @@ class RestoreOptions:
     data_only: bool = False
     clean: bool = False
     jobs: int = 2
+    #: load every table on one connection, its rows in snapshot order, even a split table
+    #: (``verify --deep`` re-reads a PostgreSQL table in the order it was loaded in)
+    keep_row_order: bool = False
     progress: Progress = field(default_factory=NullProgress)
     #: settings of one engine's own options, by name (``pg_bin``, ``no_owner``): see :mod:`datasafe.engines.options`
     engine_settings: dict[str, Any] = field(default_factory=dict)

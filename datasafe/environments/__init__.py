@@ -5,6 +5,9 @@ data. ``environments:`` in datasafe.yml names each database with its class; sour
 production-class unless configured otherwise. :mod:`datasafe.environments.policy` decides what
 may be restored where; :mod:`datasafe.commands.refresh` refreshes a non-production database
 from a masked snapshot.
+
+- ``identities``: which configured database a URL or a snapshot's origin is, by server identity
+- ``policy``: what may be restored where, decided from facts the servers confirm
 """
 
 from __future__ import annotations

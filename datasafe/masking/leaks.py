@@ -8,22 +8,20 @@ looks for them before the masked snapshot is committed (:meth:`LeakAudit.finish`
 **What the output holds.** The output columns that can carry originals are scanned, each
 distinct cell once, and cut into significant items (:mod:`~datasafe.masking.leaks_items`),
 kept with the columns they were seen in: the distinct values of the output, usually small.
-Kept columns are read from the original rows (their bytes are the output's): with more than one
-worker, by processes of their own that read every audited table apart from the masking, at the
-lowest priority, on the CPU time masking leaves over; with one, masked tables where they are
-masked and copied tables before. Masked columns whose rule makes the whole value from the key
-(names, e-mail, phone, text, hash, ...) are not scanned: whatever they hold is the generator's.
-Columns whose output is known only after masking (rules that pass part of the input on:
-``json``, ``regex``, ``redact``, ``template``; tables that lose rows to a filter) are scanned in
-their masked form, by the worker that masks the block.
+Kept columns of masked tables are scanned where the table is masked, in the worker that masks
+the block (from the original rows: their bytes are the output's); tables copied chunk for chunk
+are scanned before masking starts, by worker processes when large. Masked columns whose rule
+makes the whole value from the key (names, e-mail, phone, text, hash, ...) are not scanned:
+whatever they hold is the generator's. Columns whose output is known only after masking (rules
+that pass part of the input on: ``json``, ``regex``, ``redact``, ``template``; tables that lose
+rows to a filter) are scanned in their masked form.
 
-**What the originals were.** In the same pass that reads a table's kept columns, every item
-of its original values goes into the table's :class:`~datasafe.masking.fingerprints.Fingerprints`
-(a Bloom filter, in C, in memory the processes share); nothing else of the originals is kept.
-Once every table is masked, the output's items are looked up in the filters: most schemas give
-no candidate at all, and the run is done. A table with candidates (real ones, or the filter's
-rare false positives) is read once more, and its originals are counted exactly against the
-candidates only. Items common in their original column
+**What the originals were.** While a block is masked, every item of its original values goes
+into the table's :class:`~datasafe.masking.fingerprints.Fingerprints` (a Bloom filter, in C);
+nothing else of the originals is kept. Once every table is masked, the output's items are looked
+up in the filters: most schemas give no candidate at all, and the run is done. A table with
+candidates (real ones, or the filter's rare false positives) is read once more, and its
+originals are counted exactly against the candidates only. Items common in their original column
 (in at least :data:`COMMON_ROWS` rows and :data:`COMMON_SHARE` of them) identify no one and are
 dropped.
 
@@ -67,14 +65,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: whole rows as stored: a block, or a view into a decompressed buffer (the scan apart from masking)
+#: whole rows as stored: a block, or a view into a decompressed buffer (the copied tables' scan)
 Rows = bytes | memoryview
 
-#: the scan apart from masking runs at this lower priority, on the CPU time masking leaves over
-#: (its parent process reads and compresses while the workers wait, and the other way round)
+#: the copied tables' scan runs at this lower priority, on the CPU time masking leaves over (its
+#: parent process reads and compresses while the workers wait, and the other way round)
 BACKGROUND_NICE = 19
-#: processes that read the tables apart from the masking (see :meth:`LeakAudit.expose`)
-BACKGROUND = 2
 
 
 @dataclass
@@ -142,7 +138,7 @@ class LeakAudit:
         self.fingerprints: dict[str, Fingerprints] = {}
         #: tables whose kept columns expose() scans, apart from the masking (copied tables)
         self._apart: set[str] = set()
-        self._background: list[parallel.Background] = []
+        self._background: parallel.Background | None = None
         self._unread: dict[str, IntegrityError] = {}
         #: the result, once :meth:`finish` ran
         self.report: LeakReport | None = None
@@ -180,16 +176,13 @@ class LeakAudit:
         return cls(plan, Ledger(originals, scanned), accepted)
 
     def expose(self, read: Callable[[TableEntry], Iterator[Rows]], workers: int) -> None:
-        """Make the fingerprint filters (before any process is forked: they share them) and scan
-        what can be scanned apart from the masking.
+        """Make the fingerprint filters (before the workers are forked: they share them) and scan
+        the output columns of the tables that are not masked (their bytes are the snapshot's).
 
-        With ``workers`` > 1, every audited table is read apart, in :data:`BACKGROUND` processes
-        of lower priority beside the masking: the originals of masked tables go into the filters
-        and the kept columns are cut into items there, on the CPU time masking leaves over (its
-        parent reads and compresses while the workers wait, and the other way round), so the
-        workers that mask do no more than the columns known only after masking (``late``). With
-        one worker, tables copied chunk for chunk are scanned here and now, and masked tables
-        where they are masked, block by block.
+        With ``workers`` > 1 that scan runs in a process of its own beside the masking, at the
+        lowest priority: masking leaves CPU time over (its parent reads and compresses while the
+        workers wait, and the other way round). Otherwise it runs here and now. Masked tables are
+        audited where they are masked, block by block, which reads them once.
         """
         started = time.monotonic()
         sizes = {name: Fingerprints.size_for(_expected_items(p)) for name, p in self.probes.items() if p.originals}
@@ -197,17 +190,12 @@ class LeakAudit:
         for name, size in sizes.items():
             self.fingerprints[name] = Fingerprints(int(size * scale))
         masked = {t.name for t in self.plan.tables if t.action == "mask"}
-        if workers > 1 and parallel.can_fork():
-            apart = [(p, self.fingerprints.get(name)) for name, p in self.probes.items()
-                     if p.entry.chunks and (p.early or self.fingerprints.get(name) is not None)]
-            self._apart.update(p.entry.name for p, _ in apart)
-            self._background = [
-                parallel.Background(f"datasafe-leak-scan-{n}", functools.partial(_read_apart, group, read),
-                                    nice=BACKGROUND_NICE)
-                for n, group in enumerate(_shares(apart, BACKGROUND)) if group]
+        copied = [p for name, p in self.probes.items() if name not in masked and p.early and p.entry.chunks]
+        self._apart.update(p.entry.name for p in copied)
+        if workers > 1 and parallel.can_fork() and copied:
+            self._background = parallel.Background("datasafe-leak-scan", functools.partial(_read_apart, copied, read),
+                                                   nice=BACKGROUND_NICE)
         else:
-            copied = [p for name, p in self.probes.items() if name not in masked and p.early and p.entry.chunks]
-            self._apart.update(p.entry.name for p in copied)
             for probe in copied:
                 try:
                     for block in read(probe.entry):
@@ -220,9 +208,9 @@ class LeakAudit:
 
     def close(self) -> None:
         """Stop the background scan and free the filters (a run that ends early)."""
-        for background in self._background:
-            background.stop()
-        self._background = []
+        if self._background is not None:
+            self._background.stop()
+            self._background = None
         for filt in self.fingerprints.values():
             filt.close()
 
@@ -258,8 +246,9 @@ class LeakAudit:
         started = time.monotonic()
         ledger = self.ledger
         by_id = {s.id: s for s in ledger.scanned}
-        while self._background:
-            scanned, errors, seconds = self._background.pop(0).result()
+        if self._background is not None:
+            scanned, errors, seconds = self._background.result()
+            self._background = None
             ledger.seconds += seconds
             for sid, found in scanned.items():
                 ledger.expose([by_id[sid]], [found])
@@ -306,34 +295,21 @@ class LeakAudit:
         return report
 
 
-def _read_apart(probes: list[tuple[TableProbe, Fingerprints | None]], read: Callable[[TableEntry], Iterator[Rows]]
+def _read_apart(probes: list[TableProbe], read: Callable[[TableEntry], Iterator[Rows]]
                 ) -> tuple[dict[int, list[bytes]], dict[str, str], float]:
-    """Tables read apart from the masking, in a process of its own: their originals into their
-    filters (``None``: a table copied as it is), and per scanned column id the distinct items of
-    the kept columns; per table that could not be read, the error; the seconds it took."""
+    """The scan of the copied tables, in a process of its own: per scanned column id the distinct
+    items of the kept columns; per table that could not be read, the error; the seconds it took."""
     started = time.monotonic()
     found: dict[int, set[bytes]] = {}
     errors: dict[str, str] = {}
-    for probe, into in probes:
+    for probe in probes:
         try:
             for block in read(probe.entry):
-                for s, items in zip(probe.early, probe._exposed(block, probe.early, into), strict=True):
+                for s, items in zip(probe.early, probe.expose(block), strict=True):
                     found.setdefault(s.id, set()).update(items)
         except (IntegrityError, ValueError) as exc:
             errors[probe.entry.name] = f"table {probe.entry.name}: {exc}"
     return {sid: list(items) for sid, items in found.items()}, errors, time.monotonic() - started
-
-
-def _shares(work: list[tuple[TableProbe, Fingerprints | None]], count: int
-            ) -> list[list[tuple[TableProbe, Fingerprints | None]]]:
-    """``work`` dealt into ``count`` shares of about equal size (the tables' bytes), largest first."""
-    shares: list[list[tuple[TableProbe, Fingerprints | None]]] = [[] for _ in range(count)]
-    sizes = [0] * count
-    for item in sorted(work, key=lambda pair: -pair[0].entry.raw_size):
-        k = sizes.index(min(sizes))
-        shares[k].append(item)
-        sizes[k] += item[0].entry.raw_size
-    return shares
 
 
 def _expected_items(probe: TableProbe) -> int:

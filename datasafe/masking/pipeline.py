@@ -243,6 +243,7 @@ def _mask_one(plan: MaskPlan, table: TablePlan, state: RunState, src: SnapshotOb
               audit: LeakAudit | None = None) -> TableEntry:
     entry = table.entry
     new = entry.model_copy(deep=True)
+    new.split_by, new.ranges = None, []  # its chunks are written again, as one run
     state.rows_in += entry.rows
     if table.action in ("truncate", "exclude"):
         new.chunks, new.rows, new.raw_size, new.stored_size = [], 0, 0, 0

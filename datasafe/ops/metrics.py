@@ -25,6 +25,10 @@ Metrics (gauges; ``source`` label on all, ``operation`` on the ``last_*`` ones):
 
 The snapshot id is not exported: a label that changes every night would make a new series
 every night.
+
+Where no node_exporter can read the file (a Kubernetes CronJob's pod is gone once it has run),
+:func:`push_metrics` sends one source's samples to a Prometheus Pushgateway instead (config
+``fleet.pushgateway_url``), grouped by ``job="datasafe"``, ``source`` and ``operation``.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ import math
 import os
 import re
 import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -290,3 +297,63 @@ def _parse_labels(text: str) -> tuple[tuple[str, str], ...] | None:
         out.append((m.group(1), _unescape(m.group(2))))
         pos = m.end()
     return tuple(out)
+
+
+def source_samples(text: str, source: str, operation: str) -> str:
+    """The samples of ``source`` in the metrics file content ``text`` that belong to one
+    ``operation`` (those without an ``operation`` label count for every one), with their HELP and
+    TYPE lines: what one run pushes."""
+    lines: list[str] = []
+    for fam in _parse(text).values():
+        mine = [s for s in fam.samples if s.label("source") == source and s.label("operation") in (None, operation)]
+        if not mine:
+            continue
+        if fam.help is not None:
+            lines.append(f"# HELP {fam.name} {fam.help}")
+        if fam.type is not None:
+            lines.append(f"# TYPE {fam.name} {fam.type}")
+        lines += [s.render() for s in mine]
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def push_metrics(gateway_url: str, source: str, operation: str, body: str, *, timeout: float = 10.0) -> None:
+    """POST ``body`` (Prometheus text format) to the Pushgateway at ``gateway_url`` under the group
+    ``job="datasafe", source, operation``. A POST replaces only the families it carries, so a
+    failed run keeps the group's last success time and backup figures.
+
+    Raises:
+        OSError: the gateway cannot be reached or refused the push (a warning for the caller).
+    """
+    group = "/".join(f"{k}/{urllib.parse.quote(v, safe='')}" for k, v in
+                     (("job", "datasafe"), ("source", source), ("operation", operation)))
+    request = urllib.request.Request(f"{gateway_url.rstrip('/')}/metrics/{group}", data=body.encode("utf-8"),
+                                     method="POST", headers={"Content-Type": "text/plain; version=0.0.4"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        raise OSError(f"the Pushgateway answered {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        raise OSError(f"cannot reach the Pushgateway: {exc.reason}") from None
+
+
+@contextlib.contextmanager
+def pushed(gateway_url: str | None, source: str, operation: str, metrics_file: str | None) -> Iterator[str | None]:
+    """Around one run that records itself in a metrics file: yields the file to record in
+    (``metrics_file``, or with a gateway and no file a temporary one) and, with a gateway, pushes
+    what the run recorded for ``source`` when it ends, whatever its outcome. A failed push is a
+    warning."""
+    if gateway_url is None:
+        yield metrics_file
+        return
+    with tempfile.TemporaryDirectory(prefix="datasafe-metrics-") as tmp:
+        path = metrics_file or str(Path(tmp) / "datasafe.prom")
+        try:
+            yield path
+        finally:
+            try:
+                body = source_samples(Path(path).read_text(encoding="utf-8"), source, operation)
+                if body:
+                    push_metrics(gateway_url, source, operation, body)
+            except OSError as exc:
+                log.warning("could not push the metrics of %s to %s: %s", source, gateway_url, exc.strerror or exc)

@@ -97,6 +97,17 @@ class ForeignKey(_Model):
     ref_columns: list[str]
 
 
+class TableRange(_Model):
+    """One range of a table split for parallel reading: the next ``chunks`` of the table's chunks."""
+
+    start: list[Any] | None = Field(None, description="first key (inclusive) of the range; null: from the "
+                                                      "table's start (docs/format.md, \"Split tables\")")
+    end: list[Any] | None = Field(None, description="first key after the range (exclusive); null: to the end")
+    chunks: NonNegativeInt = Field(description="how many of the table's chunks, after the previous ranges', "
+                                               "hold this range's rows")
+    rows: NonNegativeInt = 0
+
+
 class TableEntry(_Model):
     """A table: its columns, row count and data chunks."""
 
@@ -114,6 +125,9 @@ class TableEntry(_Model):
     foreign_keys: list[ForeignKey] = Field(default_factory=list)
     indexes: list[str] = Field(default_factory=list)
     chunks: list[Chunk] = Field(default_factory=list)
+    split_by: str | None = Field(None, description="ctid or primary-key: how the table was split into ranges "
+                                                  "read in parallel; null: read whole")
+    ranges: list[TableRange] = Field(default_factory=list, description="the ranges of a split table, in order")
 
 
 class SchemaPart(Chunk):
@@ -294,6 +308,8 @@ class Manifest(_Model):
             total = sum(c.rows for c in t.chunks)
             if total != t.rows:
                 raise ValueError(f"table {t.name}: its chunks hold {total} rows, the table entry says {t.rows}")
+            if t.ranges:
+                _check_ranges(t)
         if uses_pg_dump(self.engine):
             for i, seq in enumerate(self.sequences):
                 _check_shape(_Qualified, {"name": seq.name}, f"sequences.{i}")
@@ -470,6 +486,18 @@ class Manifest(_Model):
             # checks across fields (Manifest._consistent) name their place in the message
             raise IntegrityError(f"manifest {where} is invalid at {loc}: {msg}" if loc else
                                  f"manifest {where} is invalid: {msg}") from exc
+
+
+def _check_ranges(t: TableEntry) -> None:
+    """A split table's ranges cover its chunks exactly, each range's rows being its chunks' rows."""
+    first = 0
+    for i, r in enumerate(t.ranges):
+        held = t.chunks[first:first + r.chunks]
+        if len(held) != r.chunks or sum(c.rows for c in held) != r.rows:
+            raise ValueError(f"table {t.name}: range {i} does not match the table's chunks")
+        first += r.chunks
+    if first != len(t.chunks):
+        raise ValueError(f"table {t.name}: its ranges hold {first} chunks, the table has {len(t.chunks)}")
 
 
 def _depth(value: Any) -> int:

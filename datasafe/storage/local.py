@@ -252,7 +252,7 @@ class LocalStorage(StorageBackend):
         return True
 
     def check_writable(self) -> None:
-        probe = self._path(f".datasafe-probe{TMP_MARK}{os.getpid()}")
+        probe = self._path(f".datasafe-probe{TMP_MARK}{os.getpid()}-{secrets.token_hex(4)}")  # one per thread too
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             probe.write_bytes(b"")

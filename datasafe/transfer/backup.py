@@ -11,6 +11,7 @@ from typing import Protocol
 from datasafe import __version__, audit, clock, faultpoints
 from datasafe.config import Source
 from datasafe.engines import BackupOptions, Engine, get_engine
+from datasafe.engines.base import DEFAULT_SPLIT_BYTES
 from datasafe.errors import ConfigError
 from datasafe.humanize import count, size
 from datasafe.identity import DatabaseIdentity
@@ -67,6 +68,7 @@ def backup(
         jobs=jobs or source.jobs or 2,
         chunk_size=chunk_size,
         compression=compression or Compression(),
+        split_larger_than=DEFAULT_SPLIT_BYTES if source.split_larger_than is None else source.split_larger_than,
         engine_settings={"pg_bin": source.pg_bin},
         progress=progress or NullProgress(),
     )

@@ -29,7 +29,7 @@ def deep_compare(repo: Repository, manifest: Manifest, scratch: str | None, jobs
         if check_scratch is not None:
             check_scratch(manifest, target)
         plan = engine.plan_restore(manifest, target, restore_options(None, manifest.source, jobs=jobs, no_owner=True,
-                                                                     pg_bin=pg_bin))
+                                                                     pg_bin=pg_bin, keep_row_order=True))
         engine.restore(plan, repo.snapshot_storage(manifest))
         expected = {t.name: t.content_blake3 for t in manifest.tables}
         for name, digest in engine.table_digests(target, manifest):

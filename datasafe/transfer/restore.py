@@ -24,25 +24,25 @@ log = logging.getLogger(__name__)
 def restore_options(config: LoadedConfig | None, source: str | None, *, tables: list[str] | None = None,
                     schema_only: bool = False, data_only: bool = False, clean: bool = False, jobs: int = 2,
                     no_owner: bool = False, progress: Progress | None = None,
-                    pg_bin: str | None = None) -> RestoreOptions:
+                    pg_bin: str | None = None, keep_row_order: bool = False) -> RestoreOptions:
     """The options of a restore of a snapshot of ``source``: the one place they are built.
 
-    The PostgreSQL client tools are ``pg_bin``, else those ``config`` sets for ``source``."""
+    The PostgreSQL client tools are ``pg_bin``, else those ``config`` sets for ``source``.
+    ``keep_row_order`` loads every table on one connection, even a split one (``verify --deep``)."""
     if pg_bin is None and config is not None:
         pg_bin = pg_bin_for(config, source)
     return RestoreOptions(tables=tables, schema_only=schema_only, data_only=data_only, clean=clean, jobs=jobs,
-                          progress=progress or NullProgress(), engine_settings={"no_owner": no_owner, "pg_bin": pg_bin})
+                          keep_row_order=keep_row_order, progress=progress or NullProgress(),
+                          engine_settings={"no_owner": no_owner, "pg_bin": pg_bin})
 
 
 def check_request(manifest: Manifest, url: DatabaseURL, options: RestoreOptions) -> None:
     """What can be told wrong without asking any server."""
     if options.schema_only and options.data_only:
         raise UsageError("--schema-only and --data-only exclude each other")
-    if url.engine != manifest.engine:
-        raise UsageError(
-            f"snapshot {manifest.snapshot_id} is a {manifest.engine} snapshot; "
-            f"it cannot be restored into a {url.engine} target"
-        )
+    if url.engine != manifest.engine and options.data_only:
+        raise UsageError(f"snapshot {manifest.snapshot_id} is a {manifest.engine} snapshot: --data-only is not "
+                         f"available into a {url.engine} target (a restore across engines needs an empty target)")
 
 
 def plan_restore(repo: Repository, ref: str | Manifest, target: str, options: RestoreOptions,
@@ -51,6 +51,9 @@ def plan_restore(repo: Repository, ref: str | Manifest, target: str, options: Re
     manifest = repo.open(ref) if isinstance(ref, Manifest) else repo.resolve(ref, source)
     url = DatabaseURL.parse(target)
     check_request(manifest, url, options)
+    if url.engine != manifest.engine:  # across engines: docs/cross-engine.md
+        from datasafe.transfer.cross.restore import plan_cross  # deferred: start-up time (SQLAlchemy)
+        return plan_cross(manifest, url, options, repo.snapshot_storage(manifest))
     return get_engine(manifest.engine).plan_restore(manifest, url, options)
 
 
@@ -63,6 +66,10 @@ def run_restore(repo: Repository, plan: RestorePlan, *, operation: str = "restor
                        rules_sha256=(m.masking or {}).get("rules_sha256"), decision=plan.policy, **record):
         log.info("restoring snapshot %s of %s into %s", m.snapshot_id, m.source, plan.target)
         faultpoints.reach("restore.begin")
-        get_engine(m.engine).restore(plan, repo.snapshot_storage(m))
+        if plan.target.engine != m.engine:
+            from datasafe.transfer.cross.restore import run_cross  # deferred: start-up time (SQLAlchemy)
+            run_cross(plan, repo.snapshot_storage(m))
+        else:
+            get_engine(m.engine).restore(plan, repo.snapshot_storage(m))
         log.info("restore of snapshot %s into %s complete", m.snapshot_id, plan.target)
     return plan

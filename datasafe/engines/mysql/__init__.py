@@ -4,6 +4,7 @@ Modules (``SPEC`` below is what the engine registry reads; only it is imported w
 
 * ``engine``: :class:`MySQLEngine`, the :class:`~datasafe.engines.base.Engine` (identity, scratch, digests)
 * ``backup``, ``restore``, ``keys``: backup, restore, and keys added after the rows are loaded
+* ``ranges``: primary-key ranges of a large table, read by several connections at once
 * ``catalog``: tables, columns and keys as the server describes them
 * ``rows``: a live database's rows outside a backup (samples for ``datasafe scan``, tables for ``datasafe leaks``)
 * ``schema_text``: the schema text of its snapshots (:class:`MysqlSchemaReader`)

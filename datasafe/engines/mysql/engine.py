@@ -24,9 +24,9 @@ from datasafe.engines.mysql.connection import ACCESS_DENIED, Error, connect, db_
 from datasafe.engines.sampling import Consume, RowSample
 from datasafe.engines.schema_sql import mysql_schema_texts
 from datasafe.engines.schema_text import SchemaText
+from datasafe.engines.split import TableDigester
 from datasafe.errors import PrivilegeError
 from datasafe.identity import DatabaseIdentity
-from datasafe.snapshot.chunks import digester
 from datasafe.snapshot.manifest import Manifest, TableEntry
 from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.storage.base import StorageBackend
@@ -100,13 +100,12 @@ class MySQLEngine(Engine):
         conn = connect(url)
         try:
             for t in manifest.tables:
-                rows = digester(manifest.chunk_size)
+                rows = TableDigester(t, manifest.chunk_size)
                 try:
                     my_backup.dump_rows(conn, t, rows.write)
                 except Error as exc:
                     raise db_error(f"reading table {t.name}", exc) from exc
-                rows.close()
-                yield t.name, rows.content_blake3
+                yield t.name, rows.close()
         finally:
             conn.close()
 

@@ -36,6 +36,7 @@ from datasafe.engines.mysql.connection import (
 )
 from datasafe.engines.mysql.keys import DeferredKeys, split_keys
 from datasafe.engines.restore_mark import RestoreMark
+from datasafe.engines.split import Piece, PieceCounter, in_ranges, pieces
 from datasafe.engines.workers import run_workers
 from datasafe.errors import ConfigError, IntegrityError, NotFound, Refused
 from datasafe.humanize import count as plural
@@ -114,7 +115,8 @@ def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions) -> Re
         conn.close()
     if not options.schema_only:
         how = "LOAD DATA LOCAL INFILE" if local_infile else "multi-row INSERT (the server disallows local_infile)"
-        steps.append(f"load {plural(len(tables), 'table')}, {plural(sum(t.rows for t in tables), 'row')} with {how}")
+        steps.append(f"load {plural(len(tables), 'table')}, {plural(sum(t.rows for t in tables), 'row')} with {how}"
+                     + in_ranges(tables, options.jobs))
     if not options.data_only:
         if options.tables:
             steps.append("create the triggers of these tables")
@@ -241,7 +243,7 @@ def restore(p: RestorePlan, storage: StorageBackend) -> None:
                 undo.items.append(("TABLE", item["name"]))
         if not options.schema_only:
             step = "loading rows"
-            _load_tables(p, storage, deferred)
+            _load_tables(p, storage, deferred, _serial_tables(conn, schema))
         step = "adding foreign keys"
         for name, keys in deferred.items():
             if keys.foreign:
@@ -292,23 +294,46 @@ def _create_table(conn: Connection, sql: str, *, defer: bool) -> DeferredKeys:
     return keys
 
 
-def _load_tables(p: RestorePlan, storage: StorageBackend, deferred: dict[str, DeferredKeys]) -> None:
-    """Load tables with ``--jobs`` connections, largest first; each builds its table's keys after."""
+#: a column definition with AUTO_INCREMENT (not the table option ``AUTO_INCREMENT=<n>``)
+_AUTO_COLUMN = re.compile(r"^\s*`.*\sAUTO_INCREMENT\b(?!=)", re.M)
 
-    def work(conn: Connection, t: TableEntry, stop: threading.Event) -> None:
+
+def _serial_tables(conn: Connection, schema: dict[str, Any]) -> set[str]:
+    """Tables whose key ranges are loaded one after the other: with ``innodb_autoinc_lock_mode``
+    below 2 every LOAD DATA into a table with an AUTO_INCREMENT column holds the table's AUTO-INC
+    lock to its end, so parallel loads would only queue (and could time out) behind each other."""
+    try:
+        mode = int(query(conn, "SELECT @@innodb_autoinc_lock_mode")[0][0])
+    except Error:
+        mode = 1
+    if mode >= 2:
+        return set()
+    return {str(item["name"]) for item in schema["tables"] if _AUTO_COLUMN.search(str(item["sql"]))}
+
+
+def _load_tables(p: RestorePlan, storage: StorageBackend, deferred: dict[str, DeferredKeys],
+                 serial: set[str]) -> None:
+    """Load tables with ``--jobs`` connections, largest first, a split table's key ranges over
+    several of them; the connection that loads a table's last piece builds its keys after."""
+    done = PieceCounter()
+
+    def work(conn: Connection, piece: Piece, stop: threading.Event) -> None:
         if stop.is_set():
             return
-        _load_table(conn, t, storage, p)
-        keys = deferred.get(t.table)
-        if keys is not None:
+        _load_table(conn, piece, storage, p)
+        keys = deferred.get(piece.table.table)
+        if keys is not None and done.finished(piece):
             for clause in keys.alter_clauses():
-                execute(conn, f"ALTER TABLE {q(t.table)} {clause}")
+                execute(conn, f"ALTER TABLE {q(piece.table.table)} {clause}")
         faultpoints.reach("restore.load")
 
     def map_error(exc: Exception) -> BaseException:
         return db_error(f"loading into {p.target}", exc) if isinstance(exc, Error) else exc
 
-    run_workers(p.options.jobs, sorted(p.tables, key=lambda t: -t.raw_size),
+    # the key ranges of a table hold rows in key order: the re-read of verify --deep needs no load order
+    ordered = sorted(p.tables, key=lambda t: -t.raw_size)
+    run_workers(p.options.jobs, pieces(ordered, p.options.jobs, whole_tables={t.name for t in ordered
+                                                                             if t.table in serial}),
                 lambda: connect(p.target, load=True, local_infile=True), work,
                 close=lambda conn: conn.close(), map_error=map_error)
 
@@ -357,7 +382,7 @@ def _data_only(conn: Connection, p: RestorePlan, storage: StorageBackend) -> Non
         for t in p.tables:
             if p.options.clean:
                 execute(conn, f"DELETE FROM {q(t.table)}")
-            _load_table(conn, t, storage, p)
+            _load_table(conn, Piece(t, list(t.chunks)), storage, p)
     finally:
         for item in triggers:
             _create(conn, item)
@@ -375,11 +400,12 @@ def _field(value: bytes) -> bytes | None:
     return value
 
 
-def _load_table(conn: Connection, t: TableEntry, storage: StorageBackend, p: RestorePlan) -> None:
-    progress = p.options.progress
-    progress.start(t.name, t.name, t.raw_size)
+def _load_table(conn: Connection, piece: Piece, storage: StorageBackend, p: RestorePlan) -> None:
+    """Load the chunks of ``piece``, one transaction per chunk."""
+    t, progress, key = piece.table, p.options.progress, piece.label
+    progress.start(key, key, piece.raw_size)
     targets = [catalog.load_target(c, f"@v{i}") for i, c in enumerate(t.columns)]
-    for chunk in t.chunks:
+    for chunk in piece.chunks:
         label = f"{t.name} {chunk.path}"
         execute(conn, "START TRANSACTION")
         try:
@@ -395,8 +421,8 @@ def _load_table(conn: Connection, t: TableEntry, storage: StorageBackend, p: Res
                 execute(conn, "ROLLBACK")
             raise
         execute(conn, "COMMIT")
-        progress.advance(t.name, rows=chunk.rows, nbytes=chunk.raw_size)
-    progress.finish(t.name)
+        progress.advance(key, rows=chunk.rows, nbytes=chunk.raw_size)
+    progress.finish(key)
 
 
 def _load_infile(conn: Connection, t: TableEntry, targets: list[tuple[str, str | None]], storage: StorageBackend,

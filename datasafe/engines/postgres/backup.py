@@ -2,7 +2,9 @@
 
 One REPEATABLE READ, READ ONLY transaction exports its snapshot; every worker connection and
 pg_dump import it, so schema and all tables come from the same instant. Data leaves the server
-through ``COPY ... TO STDOUT`` and flows, unparsed, into the chunk writer.
+through ``COPY ... TO STDOUT`` and flows, unparsed, into the chunk writer. A table larger than
+the split threshold is read as ranges of heap pages (TID range scans, PostgreSQL 14 and later),
+each by whichever worker is free, under the same snapshot (see :mod:`datasafe.engines.split`).
 """
 
 from __future__ import annotations
@@ -27,14 +29,17 @@ from datasafe.engines.postgres.connection import (
     conninfo,
     copy_out,
     db_error,
+    qualified,
+    quote_ident,
     tool_env,
 )
 from datasafe.engines.postgres.options import PostgresOptions
 from datasafe.engines.postgres.tools import find_tool, finish_tool, start_tool
+from datasafe.engines.split import Part, RangeCollector, range_count
 from datasafe.engines.workers import run_workers
 from datasafe.errors import DatabaseError
 from datasafe.humanize import count as plural
-from datasafe.snapshot.manifest import SchemaPart
+from datasafe.snapshot.manifest import SchemaPart, TableEntry
 from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.urls import DatabaseURL
 
@@ -42,6 +47,10 @@ log = logging.getLogger(__name__)
 
 SCHEMA_FORMAT = "pg_dump-custom"
 LOCK_TIMEOUT = "60s"
+#: the first server version with TID range scans (``WHERE ctid >= ... AND ctid < ...`` reads only those pages)
+TID_RANGE_SCANS = 140000
+#: how the manifest names the ranges of a table split by heap pages
+SPLIT_BY = "ctid"
 
 
 def backup(url: DatabaseURL, snapshot: SnapshotWriter, options: BackupOptions) -> BackupResult:
@@ -62,6 +71,8 @@ def backup(url: DatabaseURL, snapshot: SnapshotWriter, options: BackupOptions) -
             tool = find_tool("pg_dump", PostgresOptions.of(options).pg_bin, version_num // 10000)
             tables = catalog.tables(cur)
             _lock(cur, tables)
+            cur.execute("SELECT current_setting('block_size')::int")
+            block_size = int(cur.fetchone()[0])  # type: ignore[index]
             sequences = catalog.sequences(cur)
             sequence_owners = _sequence_owners(cur)
             toc = catalog.toc_map(cur)
@@ -74,9 +85,12 @@ def backup(url: DatabaseURL, snapshot: SnapshotWriter, options: BackupOptions) -
              f"--file={schema_file}", f"--dbname={conninfo(url)}"],
             None, env=tool_env(url, tmpdir.name),
         )
-        log.info("reading %s of %s with %s under snapshot %s", plural(len(tables), "table"), dbname,
-                 plural(min(options.jobs, max(1, len(tables))), "job"), snap_id)
-        _dump_tables(url, snap_id, tables, snapshot, options)
+        parts = _parts(tables, options, version_num, block_size)
+        split = sorted({p.entry.name for p in parts if p.count > 1})
+        log.info("reading %s of %s with %s under snapshot %s%s", plural(len(tables), "table"), dbname,
+                 plural(min(options.jobs, max(1, len(parts))), "job"), snap_id,
+                 f" ({', '.join(split)} in ranges)" if split else "")
+        _dump_tables(url, snap_id, parts, snapshot, options)
         finish_tool(proc, "pg_dump --schema-only")
         proc = None
         part = _store_schema(schema_file, snapshot, options)
@@ -138,10 +152,32 @@ def _store_schema(path: str, snapshot: SnapshotWriter, options: BackupOptions) -
     return SchemaPart(name="schema", format=SCHEMA_FORMAT, **chunk.model_dump())
 
 
-def _dump_tables(url: DatabaseURL, snap_id: str, tables: list[CatalogTable], snapshot: SnapshotWriter,
+def _parts(tables: list[CatalogTable], options: BackupOptions, version_num: int, block_size: int) -> list[Part]:
+    """The work items, largest table first: a table above the split threshold as ranges of its heap
+    pages (the last range open-ended, so rows on pages added since the size was read are not
+    missed), every other table whole."""
+    out: list[Part] = []
+    for ordinal, t in enumerate(tables):
+        pages = t.est_bytes // block_size
+        count = range_count(t.est_bytes, options.split_larger_than) if version_num >= TID_RANGE_SCANS else 1
+        count = min(count, pages) if t.entry.columns else 1
+        if count <= 1:
+            out.append(Part(ordinal, t.entry, estimate=t.est_bytes))
+            continue
+        step = -(-pages // count)
+        bounds: list[list[Any] | None] = [None, *([f"({page},0)"] for page in range(step, pages, step)), None]
+        count = len(bounds) - 1
+        out += [Part(ordinal, t.entry, i, count, bounds[i], bounds[i + 1], t.est_bytes // count)
+                for i in range(count)]
+    size = {id(t.entry): t.est_bytes for t in tables}
+    return sorted(out, key=lambda p: (-size[id(p.entry)], p.ordinal, p.index))
+
+
+def _dump_tables(url: DatabaseURL, snap_id: str, parts: list[Part], snapshot: SnapshotWriter,
                  options: BackupOptions) -> None:
-    """Copy tables out with ``jobs`` connections sharing the exported snapshot, largest first."""
-    ordinal = {t.oid: i for i, t in enumerate(tables)}
+    """Copy tables (and ranges of split tables) out with ``jobs`` connections sharing the exported
+    snapshot, largest table first."""
+    ranges = RangeCollector()
 
     def open_connection() -> psycopg.Connection[Any]:
         conn = connect(url)
@@ -153,12 +189,13 @@ def _dump_tables(url: DatabaseURL, snap_id: str, tables: list[CatalogTable], sna
             raise
         return conn
 
-    def work(conn: psycopg.Connection[Any], table: CatalogTable, stop: threading.Event) -> None:
-        _copy_out(conn, table, ordinal[table.oid], snapshot, options, stop)
+    def work(conn: psycopg.Connection[Any], part: Part, stop: threading.Event) -> None:
+        _copy_out(conn, part, snapshot, options, ranges, stop)
 
-    run_workers(options.jobs, sorted(tables, key=lambda t: -t.est_bytes), open_connection, work,
+    run_workers(options.jobs, parts, open_connection, work,
                 close=lambda conn: conn.close(), finish=lambda conn: conn.execute("COMMIT"),
                 map_error=_mapper(f"reading {url}"))
+    ranges.record(parts, SPLIT_BY)
 
 
 def _mapper(what: str) -> Callable[[Exception], BaseException]:
@@ -168,14 +205,38 @@ def _mapper(what: str) -> Callable[[Exception], BaseException]:
     return map_error
 
 
-def _copy_out(conn: psycopg.Connection[Any], table: CatalogTable, ordinal: int, snapshot: SnapshotWriter,
-              options: BackupOptions, stop: threading.Event) -> None:
-    entry = table.entry
+def copy_statement(entry: TableEntry, start: list[Any] | None = None, end: list[Any] | None = None) -> str:
+    """The COPY that reads ``entry``, or only the rows on the heap pages from ``start`` up to ``end``
+    (CTIDs ``(page,0)``; None: open), in heap order either way."""
+    name = qualified(entry.schema_name or "public", entry.table)
+    if start is None and end is None:
+        return f"COPY {name}{column_list(entry)} TO STDOUT"
+    cols = ", ".join(quote_ident(c.name) for c in entry.columns)
+    where = [f"ctid {op} '{_ctid(bound)}'::tid" for op, bound in ((">=", start), ("<", end)) if bound is not None]
+    return f"COPY (SELECT {cols} FROM ONLY {name} WHERE {' AND '.join(where)}) TO STDOUT"
+
+
+def _ctid(bound: list[Any]) -> str:
+    """A range bound as this module writes it, ``["(<page>,0)"]``, checked before it reaches SQL."""
+    text = str(bound[0]) if len(bound) == 1 else ""
+    page = text.removeprefix("(").removesuffix(",0)")
+    if not page.isdigit() or text != f"({page},0)":
+        raise ValueError(f"not a page bound: {bound!r}")
+    return text
+
+
+def _copy_out(conn: psycopg.Connection[Any], part: Part, snapshot: SnapshotWriter, options: BackupOptions,
+              ranges: RangeCollector, stop: threading.Event) -> None:
+    entry = part.entry
+    statement = copy_statement(entry, part.start, part.end)
 
     def fill(write: Callable[[bytes], None]) -> None:
         try:
-            copy_out(conn, f"COPY {table.sql_name}{column_list(entry)} TO STDOUT", write, stop.is_set)
+            copy_out(conn, statement, write, stop.is_set)
         except psycopg.Error as exc:
-            raise db_error(f"reading table {entry.name}", exc) from exc
+            raise db_error(f"reading table {part.label}", exc) from exc
 
-    write_table(snapshot, ordinal, entry, options, fill, estimate=table.est_bytes, stop=stop)
+    if part.count == 1:
+        write_table(snapshot, part.ordinal, entry, options, fill, estimate=part.estimate, stop=stop)
+    else:
+        ranges.write(snapshot, part, options, fill, stop)

@@ -26,9 +26,9 @@ from datasafe.engines.postgres.connection import column_list, connect, copy_out,
 from datasafe.engines.postgres.schema_catalog import catalog_schema_text
 from datasafe.engines.sampling import Consume, RowSample
 from datasafe.engines.schema_text import SchemaText
+from datasafe.engines.split import TableDigester
 from datasafe.errors import NotFound, PrivilegeError
 from datasafe.identity import DatabaseIdentity
-from datasafe.snapshot.chunks import digester
 from datasafe.snapshot.manifest import Manifest, TableEntry
 from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.storage.base import StorageBackend
@@ -95,14 +95,13 @@ class PostgresEngine(Engine):
     def table_digests(self, url: DatabaseURL, manifest: Manifest) -> Iterator[tuple[str, str]]:
         with connect(url) as conn:
             for t in manifest.tables:
-                rows = digester(manifest.chunk_size)
+                rows = TableDigester(t, manifest.chunk_size)
                 name = qualified(t.schema_name or "public", t.table)
                 try:
                     copy_out(conn, f"COPY {name}{column_list(t)} TO STDOUT", rows.write)
                 except psycopg.Error as exc:
                     raise db_error(f"reading table {t.name}", exc) from exc
-                rows.close()
-                yield t.name, rows.content_blake3
+                yield t.name, rows.close()
 
     def sample(self, url: DatabaseURL, entries: list[TableEntry], *, rows: int, max_bytes: int, seed: int
                ) -> Iterator[RowSample]:

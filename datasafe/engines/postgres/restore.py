@@ -27,6 +27,7 @@ from datasafe.engines.postgres.options import PostgresOptions
 from datasafe.engines.postgres.schema import SchemaRestorer
 from datasafe.engines.postgres.toc import skipped_foreign_keys
 from datasafe.engines.postgres.tools import PgTool, find_tool, run_tool
+from datasafe.engines.split import Piece, PieceCounter, in_ranges, pieces
 from datasafe.engines.workers import run_workers
 from datasafe.errors import ConfigError, DatasafeError, IntegrityError, Interrupted, NotFound, Refused
 from datasafe.humanize import count as plural
@@ -85,7 +86,8 @@ def plan(manifest: Manifest, target: DatabaseURL, options: RestoreOptions,
         steps.append(f"create the schema (pg_restore {tool.version}, pre-data)")
     if not options.schema_only:
         steps.append(f"load {plural(len(tables), 'table')}, {plural(sum(t.rows for t in tables), 'row')} with "
-                     f"{plural(options.jobs, 'job')}")
+                     f"{plural(options.jobs, 'job')}"
+                     + in_ranges(tables, 1 if options.keep_row_order else options.jobs))
     refresh: list[usercode.Decision] | None = None
     if not options.data_only:
         steps.append("create indexes, constraints and triggers (post-data)")
@@ -272,17 +274,20 @@ def _undo(p: RestorePlan, created: bool) -> None:
 
 
 def _load_data(p: RestorePlan, storage: StorageBackend, schema: SchemaRestorer | None) -> None:
+    """Load the tables with ``jobs`` connections; a split table's ranges over several of them, its
+    indexes and keys built once its last range is in."""
     fresh = not p.options.data_only
+    done = PieceCounter()
 
-    def work(conn: psycopg.Connection[Any], table: TableEntry, stop: threading.Event) -> None:
-        _copy_in(conn, table, storage, p, fresh, stop)
-        if schema is not None:
-            schema.table_loaded(table)
+    def work(conn: psycopg.Connection[Any], piece: Piece, stop: threading.Event) -> None:
+        _copy_in(conn, piece, storage, p, fresh, stop)
+        if done.finished(piece) and schema is not None:
+            schema.table_loaded(piece.table)
         faultpoints.reach("restore.load")
 
     what = f"loading into {p.target}"
-    run_workers(p.options.jobs, load_order(p.tables), lambda: connect(p.target), work,
-                close=lambda conn: conn.close(),
+    run_workers(p.options.jobs, pieces(load_order(p.tables), p.options.jobs, whole=p.options.keep_row_order),
+                lambda: connect(p.target), work, close=lambda conn: conn.close(),
                 map_error=lambda exc: db_error(what, exc) if isinstance(exc, psycopg.Error) else exc)
 
 
@@ -296,17 +301,20 @@ def load_order(tables: list[TableEntry]) -> list[TableEntry]:
     return first + [t for t in rest if t.name in referenced] + [t for t in rest if t.name not in referenced]
 
 
-def _copy_in(conn: psycopg.Connection[Any], t: TableEntry, storage: StorageBackend, p: RestorePlan,
+def _copy_in(conn: psycopg.Connection[Any], piece: Piece, storage: StorageBackend, p: RestorePlan,
              fresh: bool, stop: threading.Event) -> None:
+    t = piece.table
     if t.encoding != catalog.ENCODING:
         raise IntegrityError(f"table {t.name} uses encoding {t.encoding!r}, which PostgreSQL cannot load")
     name = qualified(t.schema_name or "public", t.table)
-    progress = p.options.progress
-    progress.start(t.name, t.name, t.raw_size)
+    progress, key = p.options.progress, piece.label
+    progress.start(key, key, piece.raw_size)
     with conn.transaction(), conn.cursor() as cur:
         # TRUNCATE in the loading transaction lets COPY FREEZE write frozen rows (no later rewrite).
+        # A table loaded in ranges over several connections cannot: each would wait for the
+        # others' TRUNCATE lock; it was created empty moments ago by the pre-data step.
         freeze = ""
-        if fresh:
+        if fresh and piece.count == 1:
             cur.execute(f"TRUNCATE ONLY {name}")
             freeze = " (FREEZE)"
         if not fresh:
@@ -314,17 +322,18 @@ def _copy_in(conn: psycopg.Connection[Any], t: TableEntry, storage: StorageBacke
         # A digest or row count mismatch is raised after a chunk's last block, inside this
         # transaction: the table's rows are rolled back, never committed from a damaged chunk.
         with cur.copy(f"COPY {name}{column_list(t)} FROM STDIN{freeze}") as copy:
-            for chunk in t.chunks:
+            for chunk in piece.chunks:
                 for block in read_chunk(storage, chunk, label=f"{t.name} {chunk.path}", count_rows=True):
                     if stop.is_set():
                         raise Interrupted("restore stopped")
                     copy.write(block)
-                    progress.advance(t.name, rows=0, nbytes=len(block))
-                progress.advance(t.name, rows=chunk.rows, nbytes=0)
+                    progress.advance(key, rows=0, nbytes=len(block))
+                progress.advance(key, rows=chunk.rows, nbytes=0)
         # what the server took: a line "\." ends COPY data early, and the rows after it are dropped
-        if cur.rowcount != t.rows:
-            raise IntegrityError(f"table {t.name}: the server loaded {cur.rowcount} rows, the manifest says {t.rows}")
-    progress.finish(t.name)
+        if cur.rowcount != piece.rows:
+            raise IntegrityError(f"table {piece.label}: the server loaded {cur.rowcount} rows, the manifest says "
+                                 f"{piece.rows}")
+    progress.finish(key)
 
 
 def _relax_foreign_keys(cur: psycopg.Cursor[Any]) -> None:
