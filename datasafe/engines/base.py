@@ -22,7 +22,7 @@ from datasafe.engines.schema_text import SchemaText
 from datasafe.errors import ConfigError, Interrupted
 from datasafe.identity import DatabaseIdentity
 from datasafe.progress import NullProgress, Progress
-from datasafe.snapshot.chunks import Compression
+from datasafe.snapshot.chunks import ChunkWriter, Compression
 from datasafe.snapshot.manifest import Manifest, SchemaPart, Sequence, TableEntry
 from datasafe.snapshot.repository import SnapshotWriter
 from datasafe.storage.base import StorageBackend
@@ -147,24 +147,42 @@ def write_table(
 ) -> None:
     """Stream one table into chunks: ``fill(write)`` produces its rows; progress, clean-up of a
     partial chunk on failure, and the table entry's chunks, counts and digest are handled here."""
+    writer = stream_chunks(snapshot, ordinal, None, entry.name, options, fill, estimate=estimate, stop=stop)
+    writer.record(entry)
+    faultpoints.reach("backup.table")
+
+
+def stream_chunks(
+    snapshot: SnapshotWriter,
+    ordinal: int,
+    part: int | None,
+    label: str,
+    options: BackupOptions,
+    fill: Callable[[Callable[[bytes], None]], None],
+    *,
+    estimate: int | None = None,
+    stop: threading.Event | None = None,
+) -> ChunkWriter:
+    """Stream the rows ``fill(write)`` produces into the chunks of table ``ordinal`` (of its range
+    ``part`` for a split table), shown as ``label`` in the progress; a partial chunk is removed on
+    failure. Returns the closed writer (its chunks, rows and sizes)."""
     progress = options.progress
 
     def advance(rows: int, nbytes: int) -> None:
         if stop is not None and stop.is_set():
             raise Interrupted("backup stopped")
-        progress.advance(entry.name, rows=rows, nbytes=nbytes)
+        progress.advance(label, rows=rows, nbytes=nbytes)
 
-    writer = snapshot.table_writer(ordinal, options.compression, options.chunk_size, advance)
-    progress.start(entry.name, entry.name, estimate or None)
+    writer = snapshot.table_writer(ordinal, options.compression, options.chunk_size, advance, part=part)
+    progress.start(label, label, estimate or None)
     try:
         fill(writer.write)
         writer.close()
     except BaseException:
         writer.abort()
         raise
-    writer.record(entry)
-    progress.finish(entry.name)
-    faultpoints.reach("backup.table")
+    progress.finish(label)
+    return writer
 
 
 class Engine(ABC):

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datasafe import faultpoints
-from datasafe.engines.base import DEFAULT_SPLIT_BYTES, BackupOptions
-from datasafe.errors import Interrupted
-from datasafe.snapshot.chunks import ChunkWriter, content_digest, digester
+from datasafe.engines.base import DEFAULT_SPLIT_BYTES, BackupOptions, stream_chunks
+from datasafe.snapshot.chunks import content_digest, digester
 from datasafe.snapshot.manifest import Chunk, TableEntry, TableRange
 from datasafe.snapshot.repository import SnapshotWriter
 
@@ -80,26 +79,10 @@ class RangeCollector:
     def write(self, snapshot: SnapshotWriter, part: Part, options: BackupOptions,
               fill: Callable[[Callable[[bytes], None]], None], stop: threading.Event | None = None) -> None:
         """Stream one range into its own chunks under ``data/<ordinal>/<range>/``."""
-        progress = options.progress
-        key = part.label
-
-        def advance(rows: int, nbytes: int) -> None:
-            if stop is not None and stop.is_set():
-                raise Interrupted("backup stopped")
-            progress.advance(key, rows=rows, nbytes=nbytes)
-
-        writer = ChunkWriter(snapshot.objects, f"data/{part.ordinal:05d}/{part.index:04d}", options.compression,
-                             options.chunk_size, advance, cipher=snapshot.cipher)
-        progress.start(key, key, part.estimate or None)
-        try:
-            fill(writer.write)
-            writer.close()
-        except BaseException:
-            writer.abort()
-            raise
+        writer = stream_chunks(snapshot, part.ordinal, part.index, part.label, options, fill,
+                               estimate=part.estimate, stop=stop)
         with self._lock:
             self._done[(part.entry.name, part.index)] = _Written(writer.chunks, writer.rows, writer.raw_size)
-        progress.finish(key)
         faultpoints.reach("backup.table")
 
     def record(self, parts: list[Part], split_by: str) -> None:

@@ -54,7 +54,7 @@ from datasafe.masking.leaks_items import (
     original_mode,
     scan_kind,
 )
-from datasafe.masking.leaks_ledger import Ledger, TableProbe
+from datasafe.masking.leaks_ledger import Ledger, Rows, TableProbe
 from datasafe.masking.leaks_report import LeakReport
 from datasafe.masking.plan import MaskPlan, TablePlan
 from datasafe.masking.types import column_kind
@@ -64,9 +64,6 @@ if TYPE_CHECKING:
     from datasafe.masking.masker import TableMasker
 
 log = logging.getLogger(__name__)
-
-#: whole rows as stored: a block, or a view into a decompressed buffer (the copied tables' scan)
-Rows = bytes | memoryview
 
 #: the copied tables' scan runs at this lower priority, on the CPU time masking leaves over (its
 #: parent process reads and compresses while the workers wait, and the other way round)

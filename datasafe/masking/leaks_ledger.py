@@ -31,7 +31,7 @@ from datasafe.masking.leaks_items import (
 from datasafe.masking.leaks_report import Finding
 from datasafe.snapshot.manifest import TableEntry
 
-#: one block of rows, as the masking pipeline hands them over
+#: whole rows as stored: a block, or a view into a decompressed buffer (the copied tables' scan)
 Rows = bytes | memoryview
 
 

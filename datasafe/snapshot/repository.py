@@ -118,9 +118,13 @@ class SnapshotWriter:
         compression: Compression,
         chunk_size: int,
         on_progress: Callable[[int, int], None] | None = None,
+        *,
+        part: int | None = None,
     ) -> ChunkWriter:
-        return ChunkWriter(self.objects, f"data/{ordinal:05d}", compression, chunk_size, on_progress,
-                           cipher=self.cipher)
+        """Chunks of table ``ordinal`` under ``data/<ordinal>/``; with ``part``, of one range of a
+        split table, under ``data/<ordinal>/<part>/``."""
+        folder = f"data/{ordinal:05d}" if part is None else f"data/{ordinal:05d}/{part:04d}"
+        return ChunkWriter(self.objects, folder, compression, chunk_size, on_progress, cipher=self.cipher)
 
     def blob_writer(self, name: str, compression: Compression) -> ChunkWriter:
         return ChunkWriter(self.objects, f"schema/{name}", compression, 1 << 62, line_based=False,

@@ -10,14 +10,13 @@ rest comes from the schema part through the engine's own parsers
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from datasafe.engines.schema_sql import mysql_schema_texts, pg_script_texts, sqlite_schema_texts
-from datasafe.engines.schema_text import SchemaText
+from datasafe.engines.schema_text import SchemaText, json_part
 from datasafe.engines.sql_tokens import (
     Token,
     closing,
@@ -84,12 +83,7 @@ def read_schema(manifest: Manifest, storage: StorageBackend) -> CrossSchema:
         from datasafe.engines.postgres.schema_text import archive_script  # deferred: start-up time
         _postgres(manifest, archive_script(raw, manifest), out)
     else:
-        try:
-            data = json.loads(raw)
-        except ValueError as exc:
-            raise IntegrityError(f"snapshot {manifest.snapshot_id}: its schema part is not JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise IntegrityError(f"snapshot {manifest.snapshot_id}: its schema part is not a JSON object")
+        data = json_part(raw, manifest)
         if manifest.engine == "mysql":
             _mysql(manifest, data, out)
         else:
