@@ -35,7 +35,9 @@ pytestmark = pytest.mark.faults
 def test_prune_stopped_inside_a_snapshot_leaves_it_invisible(make_world: Callable[..., World]) -> None:
     world = make_world("sqlite")
     repo = Path(world.storage_url)
-    ids = sorted(p.name for p in (repo / "shop").iterdir())
+    # oldest first, as prune orders them: by start time (two snapshots may share their id's second)
+    ids = sorted((p.name for p in (repo / "shop").iterdir()),
+                 key=lambda i: (json.loads((repo / "shop" / i / "manifest.json").read_text())["started_at"], i))
     oldest = repo / "shop" / ids[0]
     stuck = oldest / "schema"  # its objects cannot be removed: the removal stops inside the snapshot
     harness.make_readonly(stuck)
